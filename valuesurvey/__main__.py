@@ -1,0 +1,3 @@
+from valuesurvey.cli import main
+
+main()

@@ -1,0 +1,280 @@
+"""The study: ``study.yaml`` and the study directory, the contract between stages.
+
+A study directory holds ``study.yaml`` and, written stage by stage (each file atomically):
+
+=============================  ================================================================
+``responses.sqlite``           every request and response (:mod:`valuesurvey.elicit`)
+``llm_ratings.parquet``        model, origin, company, instrument, language, persona, rep, item,
+                               rating, status
+``rankings.parquet``           model, origin, company, language, rep, value, rank, status
+``humans/<instrument>.parquet`` participant, nationality, item, rating, weight
+``similarity/<instr>.parquet`` participant, nationality, model, origin, language, persona,
+                               removed, cosine
+``estimates/<analysis>.csv``   analysis, model, term, estimate, std_error, df, statistic,
+                               p_value, conf_low, conf_high, method
+``figures/``                   PNG and SVG
+``manifest.json``              versions, input hashes, timings
+``report/``                    rendered HTML and PDF
+=============================  ================================================================
+
+Relative paths in ``study.yaml`` are resolved against the directory that holds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from valuesurvey.errors import ConfigError
+
+__all__ = [
+    "AnswerMode",
+    "GenerationSettings",
+    "HumanDataSpec",
+    "Language",
+    "ModelSpec",
+    "Origin",
+    "Persona",
+    "RankingSettings",
+    "Study",
+    "StudyPaths",
+    "load_study",
+]
+
+
+class Language(StrEnum):
+    en = "en"
+    zh = "zh"
+
+
+class Persona(StrEnum):
+    none = "none"
+    cn = "cn"
+    us = "us"
+
+
+class Origin(StrEnum):
+    CN = "CN"
+    US = "US"
+
+
+class AnswerMode(StrEnum):
+    text = "text"
+    constrained = "constrained"
+    logprobs = "logprobs"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenerationSettings(_Strict):
+    """Sampling settings sent with every request (and recorded with it)."""
+
+    temperature: float | None = Field(1.0, ge=0, le=2, description="sampling temperature")
+    top_p: float | None = Field(None, gt=0, le=1, description="nucleus sampling")
+    max_tokens: int | None = Field(16, ge=1, description="completion token cap")
+    seed: int | None = Field(None, description="provider seed, where supported")
+    top_logprobs: int = Field(20, ge=1, le=20, description="alternatives per token in logprobs mode")
+
+
+class ModelSpec(_Strict):
+    """One model to elicit. Fields left empty are filled from the registry entry named ``id``."""
+
+    id: str = Field(..., description="registry id or a user-chosen id")
+    provider: str | None = Field(None, description="openai_compatible, anthropic, llamacpp, simulated")
+    api_model: str | None = Field(None, description="model name sent to the API")
+    base_url: str | None = None
+    api_key_env: str | None = Field(None, description="environment variable holding the API key")
+    origin: Origin | None = None
+    company: str | None = None
+    display_name: str | None = None
+    max_concurrency: int | None = Field(None, ge=1)
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: float | None = Field(None, gt=0)
+    price_input_per_mtok: float | None = Field(None, ge=0)
+    price_output_per_mtok: float | None = Field(None, ge=0)
+    options: dict[str, Any] = Field(default_factory=dict, description="provider-specific options")
+
+
+class HumanDataSpec(_Strict):
+    """A human microdata file for one instrument."""
+
+    path: Path
+    format: Literal["auto", "sav", "dta", "csv", "rds"] = "auto"
+    countries: tuple[str, ...] = ("CHN", "USA")
+    mapping: Path | None = Field(None, description="YAML column mapping (MFQ-2 files in other layouts)")
+    synthetic: bool = Field(False, description="the file is synthetic; the report says so")
+
+
+class RankingSettings(_Strict):
+    repetitions: int = Field(20, ge=1)
+    languages: tuple[Language, ...] = (Language.en, Language.zh)
+    max_invalid_retries: int = Field(3, ge=0, description="asks again after an invalid ranking")
+
+
+class AnalysisSettings(_Strict):
+    fits: tuple[Literal["lm", "lmer"], ...] = ("lm", "lmer")
+    ddf: Literal["Satterthwaite", "Kenward-Roger"] = "Satterthwaite"
+    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples (ranking CIs, cluster stability)")
+    seed: int = 20251123
+
+
+class ReportSettings(_Strict):
+    formats: tuple[Literal["html", "pdf"], ...] = ("html", "pdf")
+    renderer: Literal["auto", "quarto", "pandoc"] = "auto"
+    title: str | None = None
+
+
+class Study(_Strict):
+    """A study as written in ``study.yaml``."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$")
+    title: str | None = None
+    instruments: tuple[str, ...] = ("mfq2", "wvs7")
+    instrument_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per instrument, e.g. {mfq2: {item27: official}}"
+    )
+    translations: dict[str, Path] = Field(
+        default_factory=dict, description="per instrument, a CSV (item id, text) overriding zh texts"
+    )
+    languages: tuple[Language, ...] = (Language.en, Language.zh)
+    personas: tuple[Persona, ...] = (Persona.none, Persona.cn, Persona.us)
+    repetitions: int = Field(20, ge=1)
+    answer_mode: AnswerMode = AnswerMode.text
+    generation: GenerationSettings = GenerationSettings()
+    models: tuple[ModelSpec, ...] = Field(..., min_length=1)
+    humans: dict[str, HumanDataSpec] = Field(default_factory=dict)
+    ranking: RankingSettings = RankingSettings()
+    analysis: AnalysisSettings = AnalysisSettings()
+    report: ReportSettings = ReportSettings()
+    synthetic_note: str | None = Field(
+        None, description="shown on every page and figure when any data are synthetic or simulated"
+    )
+
+    # Set by load_study, not by the YAML file.
+    root: Path = Field(Path("."), exclude=True)
+
+    @field_validator("models")
+    @classmethod
+    def _unique_model_ids(cls, models: tuple[ModelSpec, ...]) -> tuple[ModelSpec, ...]:
+        seen: set[str] = set()
+        for spec in models:
+            if spec.id in seen:
+                raise ValueError(f"model id {spec.id!r} appears twice")
+            seen.add(spec.id)
+        return models
+
+    @model_validator(mode="after")
+    def _humans_for_known_instruments(self) -> Study:
+        unknown = set(self.humans) - set(self.instruments)
+        if unknown:
+            raise ValueError(f"humans names instruments not in 'instruments': {sorted(unknown)}")
+        return self
+
+    @property
+    def paths(self) -> StudyPaths:
+        return StudyPaths(self.root)
+
+    def resolve(self, path: Path) -> Path:
+        """Resolve a path from study.yaml against the study directory."""
+        return path if path.is_absolute() else (self.root / path)
+
+
+@dataclass(frozen=True)
+class StudyPaths:
+    """Where each stage reads and writes inside a study directory."""
+
+    root: Path
+
+    @property
+    def study_yaml(self) -> Path:
+        return self.root / "study.yaml"
+
+    @property
+    def responses(self) -> Path:
+        return self.root / "responses.sqlite"
+
+    @property
+    def llm_ratings(self) -> Path:
+        return self.root / "llm_ratings.parquet"
+
+    @property
+    def rankings(self) -> Path:
+        return self.root / "rankings.parquet"
+
+    @property
+    def humans_dir(self) -> Path:
+        return self.root / "humans"
+
+    def humans(self, instrument: str) -> Path:
+        return self.humans_dir / f"{instrument}.parquet"
+
+    @property
+    def similarity_dir(self) -> Path:
+        return self.root / "similarity"
+
+    def similarity(self, instrument: str) -> Path:
+        return self.similarity_dir / f"{instrument}.parquet"
+
+    @property
+    def estimates_dir(self) -> Path:
+        return self.root / "estimates"
+
+    def estimates(self, analysis: str) -> Path:
+        return self.estimates_dir / f"{analysis}.csv"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+
+def _format_validation_error(path: Path, exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{path}: field {where}: {first['msg']}{more}"
+
+
+def study_from_dict(data: dict[str, Any], *, root: Path, source: Path | None = None) -> Study:
+    """Validate a study mapping; errors name the field."""
+    try:
+        return Study.model_validate({**data, "root": root})
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(source or root / "study.yaml", exc)) from None
+
+
+def load_study(path: str | Path) -> Study:
+    """Load and validate ``study.yaml`` (or a directory containing one).
+
+    Raises :class:`ConfigError` with a one-line message naming the file and field.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "study.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read study file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of study fields at the top level")
+    return study_from_dict(data, root=path.resolve().parent, source=path)
