@@ -29,7 +29,7 @@ import rpy2.rinterface as ri
 
 from valuesurvey.errors import DataError
 
-__all__ = ["from_r", "frame_from_r", "frame_to_r", "to_r"]
+__all__ = ["frame_from_r", "frame_to_r", "from_r", "to_r"]
 
 INT32_MIN = np.iinfo(np.int32).min  # R's NA_integer_ and NA logical
 INT32_MAX = np.iinfo(np.int32).max
@@ -90,9 +90,8 @@ def _column_to_r(series: pd.Series) -> ri.Sexp:
         return ri.IntSexpVector.from_memoryview(memoryview(_int32_with_na(values, missing, name)))
     if pd.api.types.is_float_dtype(dtype):
         return _float_vector(series.to_numpy(dtype=np.float64, na_value=np.nan))
-    if pd.api.types.is_string_dtype(dtype) or dtype == object:
-        present = series.dropna()
-        if not all(isinstance(value, str) for value in present.head(1000)):
+    if pd.api.types.is_string_dtype(dtype):
+        if pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
             raise DataError("object column holds non-string values; cannot send it to R", column=name)
         categorical = pd.Categorical(series)
         return _factor(categorical.codes, list(categorical.categories))

@@ -79,7 +79,9 @@ class RSession:
     def _source_files(self) -> None:
         files = sorted(self.r_dir.glob("*.R"))
         if not files:
-            raise MissingComponentError(f"R sources in {self.r_dir}", "set VALUESURVEY_R_DIR to the R/ folder")
+            raise MissingComponentError(
+                f"R sources in {self.r_dir}", "set VALUESURVEY_R_DIR to the R/ folder"
+            )
         source = self._ri.baseenv["sys.source"]
         for path in files:
             self._invoke(source, [str(path)], {"envir": self._env, "keep.source": False})
