@@ -1,0 +1,91 @@
+"""run_study / resume_study: stages are skipped when their inputs are unchanged, resumed after a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from valuesurvey.errors import ConfigError
+from valuesurvey.manifest import read_manifest
+from valuesurvey.pipeline import STAGE_NAMES, resume_study, run_study
+from valuesurvey.study import load_study
+
+
+def test_default_stage_order() -> None:
+    assert STAGE_NAMES == ("elicit", "humans", "analyze", "figures", "report")
+
+
+def test_second_run_does_nothing(study_dir: Path, fake) -> None:
+    first = run_study(study_dir, pipeline=fake.stages, progress=False)
+    assert first.ran == ("first", "second")
+    assert (study_dir / "out" / "second.txt").read_text() == "\nOLLEH"
+    again = run_study(study_dir, pipeline=fake.stages, progress=False)
+    assert again.nothing_to_do and again.skipped == ("first", "second")
+    assert fake.runs == {"first": 1, "second": 1}
+    entry = read_manifest(load_study(study_dir))["stages"]["second"]
+    # outputs found by the directory snapshot are recorded too, not only the declared ones
+    assert set(entry["outputs"]) == {"out/second.txt", "out/undeclared.txt"}
+    assert read_manifest(load_study(study_dir))["stages"]["first"]["extra"] == {"chars": 6}
+
+
+def test_changed_setting_redoes_the_stage_and_what_depends_on_its_output(study_dir: Path, fake) -> None:
+    run_study(study_dir, pipeline=fake.stages, progress=False)
+    data = yaml.safe_load((study_dir / "study.yaml").read_text())
+    data["repetitions"] = 2
+    (study_dir / "study.yaml").write_text(yaml.safe_dump(data))
+    summary = run_study(study_dir, pipeline=fake.stages, progress=False)
+    assert summary.ran == ("first", "second")  # second's input file changed because first's did
+
+
+def test_unrelated_change_redoes_nothing(study_dir: Path, fake) -> None:
+    run_study(study_dir, pipeline=fake.stages, progress=False)
+    data = yaml.safe_load((study_dir / "study.yaml").read_text())
+    data["title"] = "a new title"
+    (study_dir / "study.yaml").write_text(yaml.safe_dump(data))
+    assert run_study(study_dir, pipeline=fake.stages, progress=False).nothing_to_do
+
+
+def test_same_output_does_not_redo_downstream(study_dir: Path, fake) -> None:
+    run_study(study_dir, pipeline=fake.stages, progress=False)
+    summary = run_study(study_dir, pipeline=fake.stages, progress=False, stages=["first"], force=True)
+    assert summary.ran == ("first",)
+    # first rewrote identical bytes: second is still current
+    assert run_study(study_dir, pipeline=fake.stages, progress=False).nothing_to_do
+
+
+def test_crash_then_resume_completes_only_what_is_missing(study_dir: Path, fake) -> None:
+    fake.fail.add("second")
+    with pytest.raises(RuntimeError, match="second crashed"):
+        run_study(study_dir, pipeline=fake.stages, progress=False)
+    assert set(read_manifest(load_study(study_dir))["stages"]) == {"first"}
+    summary = resume_study(study_dir, pipeline=fake.stages, progress=False)
+    assert summary.ran == ("second",) and summary.skipped == ("first",)
+    assert resume_study(study_dir, pipeline=fake.stages, progress=False).nothing_to_do
+    assert fake.runs == {"first": 1, "second": 2}
+
+
+def test_a_stage_that_dies_half_way_is_forgotten(study_dir: Path, fake) -> None:
+    run_study(study_dir, pipeline=fake.stages, progress=False)
+    fake.fail.add("first")
+    with pytest.raises(RuntimeError):
+        run_study(study_dir, pipeline=fake.stages, progress=False, stages=["first"], force=True)
+    assert "first" not in read_manifest(load_study(study_dir))["stages"]
+    assert resume_study(study_dir, pipeline=fake.stages, progress=False).ran == ("first",)
+
+
+def test_deleted_output_is_rebuilt(study_dir: Path, fake) -> None:
+    run_study(study_dir, pipeline=fake.stages, progress=False)
+    (study_dir / "out" / "second.txt").unlink()
+    assert run_study(study_dir, pipeline=fake.stages, progress=False).ran == ("second",)
+
+
+def test_resume_without_a_run_is_an_error(study_dir: Path, fake) -> None:
+    with pytest.raises(ConfigError, match="no run to resume"):
+        resume_study(study_dir, pipeline=fake.stages, progress=False)
+
+
+def test_unknown_stage_lists_valid_ones(study_dir: Path, fake) -> None:
+    with pytest.raises(ConfigError, match="valid stages: first, second"):
+        run_study(study_dir, pipeline=fake.stages, stages=["thrid"], progress=False)

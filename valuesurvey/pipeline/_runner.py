@@ -1,0 +1,178 @@
+"""``run_study``: every stage in order, each skipped when its inputs have not changed since it last ran."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from rich.console import Console
+
+from valuesurvey.errors import ConfigError
+from valuesurvey.manifest import forget_stage, read_manifest, record_stage, stage_is_current
+from valuesurvey.pipeline._stages import DEFAULT_STAGES, Stage, StageContext
+from valuesurvey.study import Study, load_study
+
+__all__ = ["RunSummary", "StageResult", "resume_study", "run_study"]
+
+Status = Literal["ran", "skipped", "not applicable"]
+
+# Files a stage touches that are not its outputs: SQLite's side files, our lock, the manifest itself.
+_NOT_OUTPUTS = ("-wal", "-shm", "-journal", ".lock", ".tmp")
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What happened to one stage in one run."""
+
+    stage: str
+    status: Status
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The outcome of :func:`run_study`, stage by stage."""
+
+    study: Study
+    results: tuple[StageResult, ...] = field(default_factory=tuple)
+
+    @property
+    def ran(self) -> tuple[str, ...]:
+        return tuple(r.stage for r in self.results if r.status == "ran")
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        return tuple(r.stage for r in self.results if r.status == "skipped")
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.ran
+
+
+def _select(pipeline: Sequence[Stage], stages: Iterable[str] | None) -> list[Stage]:
+    if stages is None:
+        return list(pipeline)
+    wanted = [s.strip() for s in stages if s.strip()]
+    valid = [stage.name for stage in pipeline]
+    unknown = [name for name in wanted if name not in valid]
+    if unknown:
+        raise ConfigError(f"unknown stage(s) {', '.join(unknown)}; valid stages: {', '.join(valid)}")
+    return [stage for stage in pipeline if stage.name in wanted]
+
+
+def _snapshot(root: Path) -> dict[Path, tuple[int, int]]:
+    """(mtime, size) of every file in the study directory, to find what a stage wrote."""
+    snapshot: dict[Path, tuple[int, int]] = {}
+    for path in root.rglob("*"):
+        if path.is_file() and path.name != "manifest.json" and not path.name.endswith(_NOT_OUTPUTS):
+            stat = path.stat()
+            snapshot[path] = (stat.st_mtime_ns, stat.st_size)
+    return snapshot
+
+
+def _written(before: dict[Path, tuple[int, int]], after: dict[Path, tuple[int, int]]) -> list[Path]:
+    return sorted(path for path, stamp in after.items() if before.get(path) != stamp)
+
+
+def _run_stage(study: Study, stage: Stage, context: StageContext, console: Console) -> StageResult:
+    inputs = stage.inputs(study)
+    # Forget the old record first: if the stage dies half-way, the next run must redo it.
+    forget_stage(study, stage.name)
+    before = _snapshot(study.root)
+    started = time.perf_counter()
+    try:
+        extra = stage.run(study, context)
+    except BaseException:
+        console.print(f"[red]✗[/red] {stage.name} failed after {time.perf_counter() - started:.1f} s")
+        raise
+    seconds = time.perf_counter() - started
+    declared = [path for path in stage.outputs(study) if path.exists()]
+    outputs = sorted(set(declared) | set(_written(before, _snapshot(study.root))))
+    record_stage(study, stage.name, inputs=inputs, outputs=outputs, seconds=seconds, extra=extra)
+    console.print(f"[green]✓[/green] {stage.name} done in {seconds:.1f} s")
+    return StageResult(stage.name, "ran", seconds)
+
+
+def run_study(
+    study_path: str | Path | Study,
+    *,
+    stages: Iterable[str] | None = None,
+    force: bool = False,
+    progress: bool = True,
+    limit: int | None = None,
+    models: Sequence[str] | None = None,
+    pipeline: Sequence[Stage] = DEFAULT_STAGES,
+    console: Console | None = None,
+) -> RunSummary:
+    """Run a study's stages in order: elicit → humans → analyze → figures → report.
+
+    A stage is skipped when :func:`valuesurvey.manifest.stage_is_current` says that its inputs (the
+    study.yaml sections it uses, the files it reads and its own source code) have the same hashes as
+    when it last finished and its outputs are intact. A run stopped at any point therefore resumes
+    where it stopped; elicitation additionally resumes inside the stage from ``responses.sqlite``.
+
+    Parameters
+    ----------
+    study_path : str, Path or Study
+        ``study.yaml``, the directory holding it, or a loaded study.
+    stages : iterable of str, optional
+        Only these stages (default: all that apply to the study).
+    force : bool
+        Redo the selected stages even when they are current.
+    progress : bool
+        Show progress (stage lines, and the elicitation's progress bars).
+    limit, models
+        Passed to the elicitation (at most ``limit`` requests; only these model ids).
+    pipeline : sequence of Stage
+        The stage definitions (tests pass small fake stages).
+    console : rich.console.Console, optional
+        Where progress lines go.
+
+    Returns
+    -------
+    RunSummary
+        Per stage: ran, skipped or not applicable, and seconds.
+    """
+    study = study_path if isinstance(study_path, Study) else load_study(study_path)
+    console = console or Console(stderr=True, quiet=not progress)
+    context = StageContext(
+        progress=progress, limit=limit, models=tuple(models) if models is not None else None
+    )
+    selected = _select(pipeline, stages)
+    results: list[StageResult] = []
+    for index, stage in enumerate(selected, start=1):
+        prefix = f"[{index}/{len(selected)}]"
+        if not stage.applies(study):
+            console.print(f"[dim]·[/dim] {prefix} {stage.name}: not applicable to this study")
+            results.append(StageResult(stage.name, "not applicable"))
+            continue
+        if not force and stage_is_current(study, stage.name, stage.inputs(study)):
+            console.print(f"[dim]·[/dim] {prefix} {stage.name}: up to date (inputs unchanged)")
+            results.append(StageResult(stage.name, "skipped"))
+            continue
+        console.print(f"[bold]▶[/bold] {prefix} {stage.name}: {stage.description}")
+        results.append(_run_stage(study, stage, context, console))
+    return RunSummary(study, tuple(results))
+
+
+def resume_study(
+    study_path: str | Path | Study,
+    *,
+    progress: bool = True,
+    pipeline: Sequence[Stage] = DEFAULT_STAGES,
+    console: Console | None = None,
+) -> RunSummary:
+    """Complete a partial run; on a complete, unchanged run do nothing.
+
+    Raises :class:`ConfigError` when the study has never been run (use :func:`run_study`).
+    """
+    study = study_path if isinstance(study_path, Study) else load_study(study_path)
+    if not study.paths.manifest.exists() and not study.paths.responses.exists():
+        raise ConfigError(
+            f"{study.paths.study_yaml}: no run to resume (no manifest.json); use 'valuesurvey run'"
+        )
+    read_manifest(study)  # a corrupt manifest fails here with its own message
+    return run_study(study, progress=progress, pipeline=pipeline, console=console)

@@ -1,0 +1,286 @@
+"""The pipeline's stages: what each one reads (its inputs, hashed for resuming), writes, and calls.
+
+Each stage calls one entry point owned by another subpackage, imported lazily so that a missing
+optional component only fails the stage that needs it::
+
+    elicit   valuesurvey.elicit.run_elicitation        responses.sqlite, llm_ratings, rankings
+    humans   valuesurvey.humans.prepare_study_humans    humans/<instrument>.parquet
+    analyze  valuesurvey.analysis.analyze_study         similarity/, estimates/
+    figures  valuesurvey.figures.make_figures           figures/
+    report   valuesurvey.report.render_report           report/
+
+A stage's inputs are the study.yaml sections it depends on, the files earlier stages wrote, and a
+fingerprint of its own source code: change any of them and the stage is redone; change anything
+else (another stage's settings, a report title for the elicitation) and it is not.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from valuesurvey.errors import MissingComponentError
+from valuesurvey.manifest import REPO_ROOT, source_fingerprint
+from valuesurvey.study import Study
+
+__all__ = ["DEFAULT_STAGES", "STAGE_NAMES", "Stage", "StageContext", "default_stages"]
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """Run-wide options handed to every stage."""
+
+    progress: bool = True
+    limit: int | None = None
+    models: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the pipeline.
+
+    ``inputs(study)`` returns label → value (a :class:`~pathlib.Path` is hashed by content, anything
+    else by its canonical JSON); ``outputs(study)`` the files and directories it writes;
+    ``run(study, context)`` does the work and may return a mapping recorded as the stage's ``extra``.
+    """
+
+    name: str
+    description: str
+    inputs: Callable[[Study], Mapping[str, Any]]
+    outputs: Callable[[Study], list[Path]]
+    run: Callable[[Study, StageContext], Mapping[str, Any] | None]
+    applies: Callable[[Study], bool] = field(default=lambda study: True)
+
+
+def _entry_point(module: str, name: str) -> Callable[..., Any]:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise MissingComponentError(
+            f"{module}.{name} (needed by this stage)", "pip install -e '.[all]' from a complete checkout"
+        ) from exc
+
+
+def _instrument_hashes(study: Study) -> dict[str, str | None]:
+    """Content hash of each instrument, so that an edited item text redoes elicitation."""
+    try:
+        instruments = importlib.import_module("valuesurvey.instruments")
+    except ImportError:
+        return dict.fromkeys(study.instruments)
+    hashes: dict[str, str | None] = {}
+    for instrument_id in study.instruments:
+        try:
+            hashes[instrument_id] = instruments.get(instrument_id).content_hash
+        except Exception:  # an unknown id fails later, inside the stage, with the stage's own message
+            hashes[instrument_id] = None
+    return hashes
+
+
+def _section(study: Study, *names: str) -> dict[str, Any]:
+    return study.model_dump(mode="json", include=set(names))
+
+
+def _translation_files(study: Study) -> dict[str, Path]:
+    return {f"translation:{key}": study.resolve(path) for key, path in sorted(study.translations.items())}
+
+
+def _human_source_files(study: Study) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for instrument, spec in sorted(study.humans.items()):
+        files[f"human_file:{instrument}"] = study.resolve(spec.path)
+        if spec.mapping is not None:
+            files[f"human_mapping:{instrument}"] = study.resolve(spec.mapping)
+    return files
+
+
+def _data_files(study: Study) -> dict[str, Path]:
+    paths = study.paths
+    return {
+        "llm_ratings": paths.llm_ratings,
+        "rankings": paths.rankings,
+        "humans": paths.humans_dir,
+    }
+
+
+def _results_files(study: Study) -> dict[str, Path]:
+    paths = study.paths
+    return {**_data_files(study), "similarity": paths.similarity_dir, "estimates": paths.estimates_dir}
+
+
+# ---------------------------------------------------------------------------------------------- elicit
+
+
+def _elicit_inputs(study: Study) -> dict[str, Any]:
+    return {
+        "study": _section(
+            study,
+            "instruments",
+            "instrument_options",
+            "translations",
+            "languages",
+            "personas",
+            "repetitions",
+            "answer_mode",
+            "generation",
+            "models",
+            "ranking",
+        ),
+        "instrument_hashes": _instrument_hashes(study),
+        **_translation_files(study),
+        "code": source_fingerprint("elicit", "instruments", "parse"),
+    }
+
+
+def _elicit_outputs(study: Study) -> list[Path]:
+    paths = study.paths
+    return [paths.responses, paths.llm_ratings, paths.rankings]
+
+
+def _elicit_run(study: Study, context: StageContext) -> Mapping[str, Any]:
+    run_elicitation = _entry_point("valuesurvey.elicit", "run_elicitation")
+    summary = run_elicitation(study, models=context.models, limit=context.limit, progress=context.progress)
+    return {"summary": _jsonable(summary)}
+
+
+# ---------------------------------------------------------------------------------------------- humans
+
+
+def _humans_inputs(study: Study) -> dict[str, Any]:
+    return {
+        "study": _section(study, "humans", "instruments", "instrument_options"),
+        **_human_source_files(study),
+        "code": source_fingerprint("humans", "instruments"),
+    }
+
+
+def _humans_outputs(study: Study) -> list[Path]:
+    return [study.paths.humans_dir]
+
+
+def _humans_run(study: Study, context: StageContext) -> Mapping[str, Any]:
+    prepare = _entry_point("valuesurvey.humans", "prepare_study_humans")
+    written = prepare(study)
+    return {"written": sorted(str(path) for path in dict(written).values())}
+
+
+# --------------------------------------------------------------------------------------------- analyze
+
+
+def _analyze_inputs(study: Study) -> dict[str, Any]:
+    return {
+        "study": _section(
+            study,
+            "instruments",
+            "instrument_options",
+            "languages",
+            "personas",
+            "models",
+            "analysis",
+            "humans",
+        ),
+        **_data_files(study),
+        **_human_source_files(study),
+        "code": source_fingerprint(
+            "analysis",
+            "similarity",
+            "vectors",
+            "ranking",
+            "rbridge",
+            "humans",
+            "instruments",
+            REPO_ROOT / "R",
+        ),
+    }
+
+
+def _analyze_outputs(study: Study) -> list[Path]:
+    paths = study.paths
+    return [paths.similarity_dir, paths.estimates_dir]
+
+
+def _analyze_run(study: Study, context: StageContext) -> None:
+    _entry_point("valuesurvey.analysis", "analyze_study")(study)
+
+
+# --------------------------------------------------------------------------------------------- figures
+
+
+def _figures_inputs(study: Study) -> dict[str, Any]:
+    return {
+        "study": _section(study, "title", "instruments", "models", "synthetic_note", "humans"),
+        **_results_files(study),
+        "code": source_fingerprint("figures"),
+    }
+
+
+def _figures_outputs(study: Study) -> list[Path]:
+    return [study.paths.figures_dir]
+
+
+def _figures_run(study: Study, context: StageContext) -> Mapping[str, Any]:
+    written = _entry_point("valuesurvey.figures", "make_figures")(study)
+    return {"figures": len(list(written or []))}
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def _report_inputs(study: Study) -> dict[str, Any]:
+    return {
+        "study": study.model_dump(mode="json"),
+        **_results_files(study),
+        "figures": study.paths.figures_dir,
+        "code": source_fingerprint("report", REPO_ROOT / "reports", REPO_ROOT / "_quarto.yml"),
+    }
+
+
+def _report_outputs(study: Study) -> list[Path]:
+    return [study.paths.report_dir]
+
+
+def _report_run(study: Study, context: StageContext) -> Mapping[str, Any]:
+    render = _entry_point("valuesurvey.report", "render_report")
+    written = render(study, formats=tuple(study.report.formats), renderer=study.report.renderer)
+    return {"rendered": sorted(Path(p).name for p in written or [])}
+
+
+def _jsonable(value: Any) -> Any:
+    """A stage's return value in a form the manifest can hold (dataclass, pydantic, DataFrame…)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(value, "to_dict") and hasattr(value, "columns"):
+        return value.to_dict(orient="records")
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: _jsonable(getattr(value, name)) for name in value.__dataclass_fields__}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def default_stages() -> tuple[Stage, ...]:
+    """The pipeline in order: elicit → humans → analyze → figures → report."""
+    return (
+        Stage("elicit", "ask every model every item", _elicit_inputs, _elicit_outputs, _elicit_run),
+        Stage(
+            "humans",
+            "load the human microdata",
+            _humans_inputs,
+            _humans_outputs,
+            _humans_run,
+            applies=lambda study: bool(study.humans),
+        ),
+        Stage("analyze", "similarity, RQ1-RQ3 and rankings", _analyze_inputs, _analyze_outputs, _analyze_run),
+        Stage("figures", "draw the figures", _figures_inputs, _figures_outputs, _figures_run),
+        Stage("report", "render the report", _report_inputs, _report_outputs, _report_run),
+    )
+
+
+DEFAULT_STAGES = default_stages()
+STAGE_NAMES = tuple(stage.name for stage in DEFAULT_STAGES)

@@ -1,0 +1,207 @@
+"""``valuesurvey demo``: the whole product on this machine, offline, with no keys, in minutes.
+
+The demo writes a complete study directory and runs it end to end:
+
+- human data: the shipped **synthetic** WVS-7 (.sav) and MFQ-2 (OSF layout) files, written by
+  :func:`valuesurvey.humans.synthetic.write_synthetic_files` (deterministic, labelled SYNTHETIC);
+- models: a **simulated** panel ``sim-cn-01`` … ``sim-cn-10`` and ``sim-us-01`` … ``sim-us-10`` (statistical
+  respondents, no network), and the **real** local SmolLM2-135M-Instruct served by llama.cpp on a
+  loopback port and asked over HTTP, in logprobs mode (one request per item, language and persona:
+  the probability of each scale point gives the expected rating) on MFQ-2 and WVS-7, and asked to
+  rank the 25 AI values a few times per language (its invalid rankings are counted, not hidden);
+- then analyze (similarity, RQ1-RQ3 with lm and lmer, the ranking study), figures and the report in
+  HTML and PDF. Every page and figure carries ``study.synthetic_note``.
+
+Timing on 2 cores (see the README): elicitation of SmolLM2 is most of it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from valuesurvey._io import write_text
+from valuesurvey.errors import ConfigError, MissingComponentError
+from valuesurvey.pipeline._runner import RunSummary, run_study
+from valuesurvey.study import load_study
+
+__all__ = ["DEMO_NOTE", "DemoConfig", "DemoResult", "demo_study_dict", "run_demo", "write_demo_study"]
+
+DEMO_NOTE = (
+    "Demo data: the human responses are SYNTHETIC (generated to resemble published aggregates, not real "
+    "people); the sim-* models are SIMULATED respondents, not language models; only smollm2-local "
+    "(SmolLM2-135M-Instruct, a tiny local model) was really asked. No conclusion about real people or "
+    "real LLMs can be drawn from these results."
+)
+LOCAL_MODEL_ID = "smollm2-local"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """The demo's design. The defaults are the shipped demo; tests shrink it."""
+
+    panel_per_origin: int = 10
+    """simulated models per origin (sim-cn-01 …, sim-us-01 …)"""
+    local_model: bool = True
+    """include the real SmolLM2 served by llama.cpp"""
+    instruments: tuple[str, ...] = ("mfq2", "wvs7", "ai_values")
+    languages: tuple[str, ...] = ("en", "zh")
+    personas: tuple[str, ...] = ("none", "cn", "us")
+    ranking_repetitions: int = 3
+    """rankings per model and language (SmolLM2 needs ~2-4 s per ranking on 2 cores)"""
+    ranking_retries: int = 1
+    bootstrap: int = 200
+    formats: tuple[str, ...] = ("html", "pdf")
+    stages: tuple[str, ...] | None = None
+    """run only these stages (default: all)"""
+    extra_models: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    study_yaml: Path
+    summary: RunSummary
+    reports: tuple[Path, ...]
+    seconds: float
+
+
+def _panel(config: DemoConfig) -> list[dict[str, Any]]:
+    models: list[dict[str, Any]] = []
+    for origin in ("CN", "US"):
+        for index in range(1, config.panel_per_origin + 1):
+            model_id = f"sim-{origin.lower()}-{index:02d}"
+            models.append(
+                {
+                    "id": model_id,
+                    "provider": "simulated",
+                    "origin": origin,
+                    "company": "simulated",
+                    "display_name": f"Simulated {origin} respondent {index:02d}",
+                    "options": {"seed": index + (0 if origin == "CN" else 100)},
+                }
+            )
+    return models
+
+
+def _local_model() -> dict[str, Any]:
+    # origin is required by the analysis; SmolLM2 is made by Hugging Face (France/USA): grouped as US.
+    return {
+        "id": LOCAL_MODEL_ID,
+        "provider": "llamacpp",
+        "origin": "US",
+        "company": "Hugging Face",
+        "display_name": "SmolLM2-135M-Instruct (local, llama.cpp)",
+    }
+
+
+def _human_files(data_dir: Path, instruments: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Write the synthetic human files and pick one per instrument (WVS .sav, MFQ-2 OSF .csv)."""
+    try:
+        from valuesurvey.humans.synthetic import write_synthetic_files
+    except ImportError as exc:
+        raise MissingComponentError(
+            "valuesurvey.humans.synthetic", "a complete valuesurvey checkout"
+        ) from exc
+    written = [Path(p) for p in write_synthetic_files(data_dir).values()]
+    preferences = {"wvs7": ("wvs", (".sav", ".dta", ".csv")), "mfq2": ("mfq", (".csv", ".sav", ".dta"))}
+    humans: dict[str, dict[str, Any]] = {}
+    for instrument, (stem, suffixes) in preferences.items():
+        if instrument not in instruments:
+            continue
+        candidates = [p for p in written if stem in p.name.lower()]
+        for suffix in suffixes:
+            match = sorted(p for p in candidates if p.suffix.lower() == suffix)
+            if match:
+                humans[instrument] = {
+                    "path": match[0].relative_to(data_dir.parent).as_posix(),
+                    "synthetic": True,
+                }
+                break
+        else:
+            raise ConfigError(f"{data_dir}: no synthetic {instrument} file among {[p.name for p in written]}")
+    return humans
+
+
+def demo_study_dict(config: DemoConfig, humans: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The demo's study.yaml content."""
+    models = _panel(config) + ([_local_model()] if config.local_model else []) + list(config.extra_models)
+    return {
+        "name": "demo",
+        "title": "valuesurvey demo: a local SmolLM2 and a simulated panel against synthetic human data",
+        "instruments": list(config.instruments),
+        "languages": list(config.languages),
+        "personas": list(config.personas),
+        "repetitions": 1,
+        "answer_mode": "logprobs",
+        "generation": {"temperature": 1.0, "max_tokens": 8, "seed": 20251123, "top_logprobs": 20},
+        "models": models,
+        "humans": humans,
+        "ranking": {
+            "repetitions": config.ranking_repetitions,
+            "languages": list(config.languages),
+            "max_invalid_retries": config.ranking_retries,
+        },
+        "analysis": {"fits": ["lm", "lmer"], "bootstrap": config.bootstrap, "seed": 20251123},
+        "report": {"formats": list(config.formats), "renderer": "auto"},
+        "synthetic_note": DEMO_NOTE,
+    }
+
+
+def write_demo_study(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> Path:
+    """Write the demo's study directory (synthetic human files and study.yaml); return study.yaml."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    humans = _human_files(out / "data", config.instruments)
+    header = (
+        "# The valuesurvey demo study, written by `valuesurvey demo`.\n"
+        "# Human files are SYNTHETIC; sim-* models are SIMULATED; smollm2-local is a real local model.\n"
+    )
+    text = header + yaml.safe_dump(demo_study_dict(config, humans), sort_keys=False, allow_unicode=True)
+    return write_text(out / "study.yaml", text)
+
+
+def run_demo(
+    out_dir: str | Path = "demo-study",
+    *,
+    config: DemoConfig = DemoConfig(),
+    progress: bool = True,
+    console: Console | None = None,
+) -> DemoResult:
+    """Write the demo study into ``out_dir`` and run it end to end (resumable: run it again to finish).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The study directory to create (or resume).
+    config : DemoConfig
+        The demo's design; the default is the shipped demo.
+    progress : bool
+        Show the progress display.
+    console : rich.console.Console, optional
+        Where progress and the final message go.
+
+    Returns
+    -------
+    DemoResult
+        The study.yaml path, the run summary, the rendered reports and the total seconds.
+    """
+    console = console or Console(stderr=True, quiet=not progress)
+    started = time.perf_counter()
+    study_yaml = write_demo_study(out_dir, config)
+    console.print(f"[bold]valuesurvey demo[/bold]: study in {study_yaml.parent}")
+    console.print(f"[yellow]{DEMO_NOTE}[/yellow]")
+    summary = run_study(study_yaml, stages=config.stages, progress=progress, console=console)
+    study = load_study(study_yaml)
+    report_dir = study.paths.report_dir
+    reports = tuple(sorted(p for p in report_dir.glob("*") if p.suffix in {".html", ".pdf"}))
+    seconds = time.perf_counter() - started
+    console.print(f"demo finished in {seconds:.0f} s")
+    for report in reports:
+        console.print(f"report: [bold]{report.resolve()}[/bold]")
+    return DemoResult(study_yaml, summary, reports, seconds)
