@@ -1,0 +1,238 @@
+"""Load instrument data files (shipped or the user's), apply wording options and translation files."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import ValidationError
+
+from valuesurvey.errors import ConfigError
+from valuesurvey.instruments._models import LANGUAGES, Instrument, check_language
+from valuesurvey.instruments._overrides import OFFICIAL_USER_FILE, read_translation_file
+
+if TYPE_CHECKING:
+    from valuesurvey.study import Study
+
+__all__ = ["DATA_DIR", "for_study", "get", "list_instruments", "load_instrument"]
+
+#: Where the shipped instrument files live.
+DATA_DIR = Path(__file__).parent / "data"
+#: Shipped instruments, in the order the CLI lists them.
+_SHIPPED_ORDER = ("mfq2", "wvs7", "ai_values")
+
+Overrides = Mapping[str, "str | Path"]
+Options = Mapping[str, str]
+
+
+def list_instruments() -> tuple[str, ...]:
+    """Ids of the instruments shipped with the package.
+
+    >>> list_instruments()
+    ('mfq2', 'wvs7', 'ai_values')
+    """
+    found = {path.stem for path in DATA_DIR.glob("*.yaml")}
+    return tuple(i for i in _SHIPPED_ORDER if i in found) + tuple(sorted(found - set(_SHIPPED_ORDER)))
+
+
+def get(
+    instrument_id: str, *, overrides: Overrides | None = None, options: Options | None = None
+) -> Instrument:
+    """A shipped instrument, with wording options and translation files applied.
+
+    Parameters
+    ----------
+    instrument_id
+        ``"mfq2"``, ``"wvs7"`` or ``"ai_values"`` (see :func:`list_instruments`).
+    overrides
+        Language to translation CSV (columns ``item``, ``text``), e.g. ``{"zh": Path("mfq2_zh.csv")}``.
+        The file's texts replace ours; their provenance becomes ``"official (user file)"`` and the
+        content hash changes with the texts.
+    options
+        Wording choices, e.g. ``{"item27": "paper"}`` for MFQ-2 (default ``"official"``).
+
+    Returns
+    -------
+    Instrument
+        A frozen model; its ``content_hash`` covers every text the prompts use.
+
+    Raises
+    ------
+    ConfigError
+        Unknown instrument, option or choice, or a malformed translation file (names file and row).
+
+    Examples
+    --------
+    >>> wvs = get("wvs7")
+    >>> wvs.scale.max, len(wvs.items), wvs.items[0].id
+    (10, 19, 'Q177')
+    >>> get("mfq2", options={"item27": "paper"}).item("mfq2_27").text["en"]
+    'In a fair society, those who work hard should live with higher standards of living.'
+    """
+    if instrument_id not in list_instruments():
+        valid = ", ".join(list_instruments())
+        raise ConfigError(f"unknown instrument {instrument_id!r}; valid: {valid} (or load_instrument(path))")
+    return _customise(_shipped(instrument_id), overrides=overrides, options=options)
+
+
+def load_instrument(
+    path: str | Path, *, overrides: Overrides | None = None, options: Options | None = None
+) -> Instrument:
+    """Load an instrument from a user's YAML or JSON file in the shipped layout.
+
+    Use it to replace the project's AI-values operationalization with your own list: copy
+    ``valuesurvey/instruments/data/ai_values.yaml`` (``valuesurvey instruments export ai_values --format
+    yaml`` prints it) and edit it. ``overrides`` and ``options`` work as in :func:`get`.
+    """
+    path = Path(path)
+    return _customise(_parse_file(path), overrides=overrides, options=options)
+
+
+def for_study(study: Study) -> dict[str, Instrument]:
+    """The instruments of a study, with its ``translations`` and ``instrument_options`` applied.
+
+    ``instrument_options[<id>]`` may hold ``file:`` (a replacement instrument file, resolved against the
+    study directory; its id must equal ``<id>``) besides wording choices such as ``item27: paper``.
+    """
+    result: dict[str, Instrument] = {}
+    for instrument_id in study.instruments:
+        options = dict(study.instrument_options.get(instrument_id, {}))
+        replacement = options.pop("file", None)
+        overrides = {}
+        if instrument_id in study.translations:
+            overrides["zh"] = study.resolve(Path(study.translations[instrument_id]))
+        choices = {str(k): str(v) for k, v in options.items()}
+        if replacement is None:
+            result[instrument_id] = get(instrument_id, overrides=overrides, options=choices)
+            continue
+        path = study.resolve(Path(replacement))
+        inst = load_instrument(path, overrides=overrides, options=choices)
+        if inst.id != instrument_id:
+            raise ConfigError(f"{path}: field id: is {inst.id!r} but study.yaml uses it as {instrument_id!r}")
+        result[instrument_id] = inst
+    return result
+
+
+@functools.cache
+def _shipped(instrument_id: str) -> Instrument:
+    # Instruments are frozen, so one parsed copy per shipped file can be shared.
+    return _parse_file(DATA_DIR / f"{instrument_id}.yaml")
+
+
+def _parse_file(path: Path) -> Instrument:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read instrument file ({exc.strerror})") from exc
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}:" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}:{where} invalid {path.suffix.lstrip('.') or 'YAML'}: {problem}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of instrument fields at the top level")
+    return instrument_from_dict(data, source=path)
+
+
+def instrument_from_dict(data: Mapping[str, Any], *, source: Path | str = "<dict>") -> Instrument:
+    """Validate an instrument mapping in the data-file layout; ConfigError names the file and field."""
+    try:
+        expanded = _expand(dict(data))
+        return Instrument.model_validate({**expanded, "source": str(source)})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{source}: field {where}: {first['msg']}{more}") from exc
+    except (TypeError, AttributeError, KeyError) as exc:
+        raise ConfigError(f"{source}: malformed instrument file ({exc})") from exc
+
+
+def _expand(data: dict[str, Any]) -> dict[str, Any]:
+    """Turn the compact file layout into the model's: per-item text, provenance, number, dimension."""
+    default_provenance = data.pop("provenance", None) or {}
+    items = []
+    for number, raw in enumerate(data.get("items") or [], start=1):
+        item = dict(raw)
+        item.setdefault("number", number)
+        item.setdefault("dimension", item.get("id"))  # e.g. WVS: each item is its own dimension
+        if "text" not in item:
+            item["text"] = {lang: item.pop(lang) for lang in LANGUAGES if lang in item}
+        item["provenance"] = {**default_provenance, **(item.get("provenance") or {})}
+        variants = {}
+        for name, variant in (item.get("variants") or {}).items():
+            variant = dict(variant)
+            if "text" not in variant:
+                variant["text"] = {lang: variant.pop(lang) for lang in LANGUAGES if lang in variant}
+            variant["provenance"] = {**item["provenance"], **(variant.get("provenance") or {})}
+            variants[name] = variant
+        item["variants"] = variants
+        items.append(item)
+    data["items"] = items
+    if "dimensions" not in data:
+        data["dimensions"] = list(dict.fromkeys(item["dimension"] for item in items))
+    scale = dict(data.get("scale") or {})
+    scale["labels"] = [
+        label
+        if "text" in label
+        else {"value": label.get("value"), "text": {k: label.get(k) for k in LANGUAGES}}
+        for label in scale.get("labels") or []
+    ]
+    data["scale"] = scale
+    options = data.get("options") or {}
+    data.setdefault("selected_options", {name: spec.get("default") for name, spec in options.items()})
+    return data
+
+
+def _customise(inst: Instrument, *, overrides: Overrides | None, options: Options | None) -> Instrument:
+    if not overrides and not options:
+        return inst
+    data = inst.model_dump()
+    data["selected_options"] = _apply_options(inst, data, dict(options or {}))
+    for language, path in (overrides or {}).items():
+        _apply_translation(inst, data, check_language_or_fail(language, path), Path(path))
+    return Instrument.model_validate(data)
+
+
+def _apply_options(inst: Instrument, data: dict[str, Any], options: dict[str, str]) -> dict[str, str]:
+    unknown = sorted(set(options) - set(inst.options))
+    if unknown:
+        valid = ", ".join(inst.options) or "none"
+        raise ConfigError(f"{inst.id}: unknown option(s) {unknown}; valid: {valid}")
+    selected: dict[str, str] = {}
+    for name, spec in inst.options.items():
+        choice = str(options.get(name, spec.default))
+        item = inst.item(spec.item)
+        valid_choices = (spec.default, *item.variants)
+        if choice not in valid_choices:
+            raise ConfigError(f"{inst.id}: option {name}: unknown choice {choice!r}; valid: {valid_choices}")
+        selected[name] = choice
+        if choice != spec.default:
+            variant = item.variants[choice]
+            index = inst.item_ids.index(spec.item)
+            data["items"][index]["text"] = variant.text.model_dump()
+            data["items"][index]["provenance"] = variant.provenance.model_dump()
+    return {**inst.selected_options, **selected}
+
+
+def _apply_translation(inst: Instrument, data: dict[str, Any], language: str, path: Path) -> None:
+    rows = read_translation_file(path, inst.item_ids)
+    for entry in data["items"]:
+        row = rows[entry["id"]]
+        entry["text"][language] = row.text
+        entry["provenance"][language] = OFFICIAL_USER_FILE
+        if row.definition is not None and entry.get("definition"):
+            entry["definition"][language] = row.definition
+
+
+def check_language_or_fail(language: str, path: str | Path) -> str:
+    try:
+        return check_language(language)
+    except KeyError as exc:
+        raise ConfigError(f"{path}: translation for unknown language {language!r}; valid: en, zh") from exc
