@@ -1,0 +1,301 @@
+"""parse_rating: table tests of real-looking answers and hypothesis properties."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from valuesurvey.elicit.parse import ParsedAnswer, parse_rating
+
+MFQ_LABELS = {
+    1: ["Does not describe me at all", "完全不符合"],
+    2: ["Slightly describes me", "有点符合"],
+    3: ["Moderately describes me", "中等程度符合"],
+    4: ["Describes me fairly well", "比较符合"],
+    5: ["Describes me extremely well", "非常符合"],
+}
+WVS_LABELS = {1: ["Never justifiable", "从不合理"], 10: ["Always justifiable", "总是合理"]}
+
+
+def mfq(text: str | None, **kwargs: object) -> ParsedAnswer:
+    return parse_rating(text, scale_min=1, scale_max=5, labels=MFQ_LABELS, **kwargs)  # type: ignore[arg-type]
+
+
+def wvs(text: str | None, **kwargs: object) -> ParsedAnswer:
+    return parse_rating(text, scale_min=1, scale_max=10, labels=WVS_LABELS, **kwargs)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- ok answers, English and Chinese
+
+OK_MFQ = [
+    ("4", 4),
+    ("4\n", 4),
+    (" 4 ", 4),
+    ("４", 4),  # full-width digit
+    ("四", 4),  # Chinese numeral
+    ("我选4", 4),
+    ("我选择四。", 4),
+    ("我的回答是：5", 5),
+    ("答案：五", 5),
+    ("4分", 4),
+    ("我会给4分。", 4),
+    ("4分（满分5分）", 4),
+    ("**4**", 4),
+    ("__4__", 4),
+    ("`3`", 3),
+    ("## 2", 2),
+    ("5/5", 5),
+    ("4 / 5", 4),
+    ("4 out of 5", 4),
+    ("I'd say 4.", 4),
+    ("I\u2019d say 4", 4),  # curly apostrophe
+    ("Rating: 4", 4),
+    ("rating: **2**", 2),
+    ("Answer: 3", 3),
+    ("My answer is 1.", 1),
+    ("4.", 4),
+    ("4: Describes me fairly well", 4),
+    ("4 - Describes me fairly well", 4),
+    ("4 (Describes me fairly well)", 4),
+    ("Describes me fairly well", 4),
+    ("Describes me fairly well.", 4),
+    ("It does not describe me at all.", 1),
+    ("比较符合", 4),
+    ("On a scale of 1 to 5, I would rate this a 4.", 4),
+    ("From 1-5, I'd pick 2", 2),
+    ("4. I believe compassion for those who suffer is very important.", 4),
+    ("5\n\nCaring for people who have suffered is a virtue I strongly hold.", 5),
+    ("As an AI I don't have personal opinions, but I'd say 4.", 4),
+    ("<think>Maybe 2 or 3... the statement is about elders.</think>\n3", 3),
+    ("GPT-4 would answer 3", 3),
+    ("作为一个人工智能，我没有个人观点，但我会选择3。", 3),
+    ("5 out of 5", 5),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), OK_MFQ)
+def test_ok_answers_on_the_mfq2_scale(text: str, value: int) -> None:
+    parsed = mfq(text)
+    assert (parsed.status, parsed.value) == ("ok", value), parsed.reason
+
+
+OK_WVS = [
+    ("10", 10),
+    ("十", 10),
+    ("10/10", 10),
+    ("7 out of 10", 7),
+    ("1 (never justifiable)", 1),
+    ("Never justifiable.", 1),
+    ("我选十。", 10),
+    ("我的回答：十分", 10),
+    ("On a scale of 1 (never justifiable) to 10 (always justifiable), I'd say 3.", 3),
+    ("1 to 10: 6", 6),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), OK_WVS)
+def test_ok_answers_on_the_wvs_scale(text: str, value: int) -> None:
+    parsed = wvs(text)
+    assert (parsed.status, parsed.value) == ("ok", value), parsed.reason
+
+
+# ---------------------------------------------------------------- invalid and refusals
+
+INVALID_MFQ = [
+    ("", "empty"),
+    ("   \n ", "empty"),
+    (None, "empty"),
+    ("3 or 4", "ambiguous"),
+    ("3或4", "ambiguous"),
+    ("3-4", "ambiguous"),
+    ("3–4", "ambiguous"),
+    ("3 to 4", "ambiguous"),
+    ("between 3 and 4", "ambiguous"),
+    ("3/4", "ambiguous"),
+    ("1\n3", "ambiguous"),
+    ("I'd say 2, maybe 3", "ambiguous"),
+    ("8/10", "another scale"),
+    ("7 out of 10", "another scale"),
+    ("4分（满分10分）", "another scale"),
+    ("4.5", "not a scale point"),
+    ("3.5 out of 5", "not a scale point"),
+    ("0", "out of range"),
+    ("6", "out of range"),
+    ("-1", "out of range"),
+    ("10", "out of range"),
+    ("Rating: 7", "out of range"),
+    ("4 - Moderately describes me", "disagree"),
+    ("1: Does not describe me at all\n2: Slightly describes me\n3: Moderately", "labels"),
+    ("1. \n2. \n3.", "options"),
+    ("I am not sure", "no rating"),
+    ("我十分同意", "no rating"),  # 十分 = "very much", not ten
+    ("四分之一", "no rating"),  # a quarter
+    ("<think>The statement is about 2 things", "reasoning"),
+    ("The statement is about caring.", "no rating"),
+]
+
+
+@pytest.mark.parametrize(("text", "why"), INVALID_MFQ)
+def test_invalid_answers_name_the_rule(text: str | None, why: str) -> None:
+    parsed = mfq(text)
+    assert parsed.status == "invalid" and parsed.value is None, parsed
+    assert why in parsed.reason
+
+
+REFUSALS = [
+    "As an AI, I don't have personal opinions.",
+    "As an AI language model, I do not have personal beliefs or feelings.",
+    "I cannot provide a personal rating for this statement.",
+    "I can't answer that.",
+    "I'm not able to provide personal opinions.",
+    "I'm sorry, but I can't rate moral questions on a scale of 1 to 10.",
+    "I'm unable to share personal views on abortion.",
+    "I would prefer not to answer this question.",
+    "我无法回答这个问题。",
+    "我无法对此进行评分。",
+    "作为一个人工智能，我没有个人观点。",
+    "作为AI助手，我不能提供个人意见。",
+    "抱歉，我不能回答。",
+    "I cannot choose between 3 and 4 as an AI.",
+]
+
+
+@pytest.mark.parametrize("text", REFUSALS)
+def test_refusals(text: str) -> None:
+    parsed = wvs(text)
+    assert (parsed.status, parsed.value) == ("refusal", None), parsed
+
+
+@pytest.mark.parametrize("finish_reason", ["content_filter", "safety", "SAFETY", "refusal"])
+def test_filter_finish_reasons_are_refusals_whatever_the_text(finish_reason: str) -> None:
+    parsed = wvs("5", finish_reason=finish_reason)
+    assert parsed.status == "refusal" and finish_reason in parsed.reason
+
+
+def test_ordinary_finish_reasons_do_not_change_the_answer() -> None:
+    assert wvs("5", finish_reason="stop").value == 5
+    assert wvs("5", finish_reason="length").value == 5
+
+
+def test_labels_are_optional_and_digits_inside_labels_are_not_ratings() -> None:
+    assert parse_rating("Describes me fairly well", scale_min=1, scale_max=5).status == "invalid"
+    labels = {1: ["1 star"], 2: ["2 stars"]}
+    assert parse_rating("2 stars", scale_min=1, scale_max=2, labels=labels).value == 2
+
+
+def test_a_negated_label_does_not_count() -> None:
+    assert wvs("It is not always justifiable").status == "invalid"
+
+
+def test_a_reversed_scale_is_a_usage_error() -> None:
+    with pytest.raises(ValueError, match="scale_min 5 is greater than scale_max 1"):
+        parse_rating("3", scale_min=5, scale_max=1)
+
+
+# ---------------------------------------------------------------- what SmolLM2-135M-Instruct says
+# Collected from the real model (llama.cpp, temperature 1) with the paper's MFQ-2 and WVS prompts,
+# see tests/parse/test_local_server.py::test_smollm2_answers_parse for the live check.
+
+SMOLLM2_ANSWERS = [
+    ("1\n3", "invalid", None),
+    ("1", "ok", 1),
+    ("4", "ok", 4),
+    ("5\n\nStatement: We all need to learn from our elders.", "ok", 5),
+    ("3: Moderately describes me", "ok", 3),
+    ("Statement: We all need to learn from our elders.", "invalid", None),
+    ("I would rate the statement as 4: Describes me fairly well.", "ok", 4),
+    ("1: Does not describe me at all\n2: Slightly describes me", "invalid", None),
+    ("Slightly describes me", "ok", 2),
+    ("7\n\nThe act of stealing property is justifiable", "invalid", None),  # out of the 1–5 range
+]
+
+
+@pytest.mark.parametrize(("text", "status", "value"), SMOLLM2_ANSWERS)
+def test_smollm2_style_answers(text: str, status: str, value: int | None) -> None:
+    parsed = mfq(text)
+    assert (parsed.status, parsed.value) == (status, value), parsed.reason
+
+
+# ---------------------------------------------------------------- properties
+
+SCALES = st.sampled_from([(1, 5), (1, 10), (0, 10), (1, 7)])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(max_size=200), scale=SCALES, finish=st.none() | st.sampled_from(["stop", "length"]))
+@example(text="10", scale=(1, 5), finish=None)
+@example(text="十一", scale=(1, 10), finish=None)
+@example(text="-0", scale=(1, 5), finish=None)
+def test_never_crashes_and_never_out_of_range(text: str, scale: tuple[int, int], finish: str | None) -> None:
+    low, high = scale
+    parsed = parse_rating(text, scale_min=low, scale_max=high, finish_reason=finish, labels=MFQ_LABELS)
+    assert parsed.status in {"ok", "refusal", "invalid"}
+    assert isinstance(parsed.reason, str) and parsed.reason
+    if parsed.status == "ok":
+        assert isinstance(parsed.value, int) and low <= parsed.value <= high
+    else:
+        assert parsed.value is None
+
+
+DIGIT_TEXTS = st.text(alphabet=st.sampled_from("0123456789 ./-:，。分十四一或or\n*"), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=DIGIT_TEXTS, scale=SCALES)
+def test_number_heavy_noise_never_out_of_range(text: str, scale: tuple[int, int]) -> None:
+    low, high = scale
+    parsed = parse_rating(text, scale_min=low, scale_max=high)
+    assert parsed.value is None or low <= parsed.value <= high
+
+
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+CN_NUMERALS = {1: "一", 2: "二", 3: "三", 4: "四", 5: "五", 6: "六", 7: "七", 8: "八", 9: "九", 10: "十"}
+PHRASINGS = [
+    "{n}",
+    "{n}.",
+    "**{n}**",
+    "Rating: {n}",
+    "I'd say {n}.",
+    "I would rate this {n}.",
+    "My answer is {n}",
+    "{n}/{max}",
+    "{n} out of {max}",
+    "{n}\n\nThis reflects my view.",
+    "On a scale of {min} to {max}, I'd choose {n}.",
+    "我选{n}",
+    "我的回答是{n}。",
+    "{n}分",
+    "答案：{n}",
+    "{fw}",
+    "我选{cn}",
+    "{cn}分",
+    "As an AI I have no personal opinions, but I would say {n}.",
+    "<think>Let me think about it.</think>{n}",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(scale=SCALES, data=st.data(), phrasing=st.sampled_from(PHRASINGS))
+def test_generated_valid_answers_round_trip(scale: tuple[int, int], data: st.DataObject, phrasing: str) -> None:
+    low, high = scale
+    value = data.draw(st.integers(low, high))
+    if "{cn}" in phrasing and value not in CN_NUMERALS:
+        value = max(low, 1)
+    text = phrasing.format(
+        n=value, max=high, min=low, fw=str(value).translate(FULL_WIDTH), cn=CN_NUMERALS.get(value, "")
+    )
+    parsed = parse_rating(text, scale_min=low, scale_max=high)
+    assert (parsed.status, parsed.value) == ("ok", value), (text, parsed.reason)
+
+
+@settings(max_examples=200, deadline=None)
+@given(scale=SCALES, data=st.data(), joiner=st.sampled_from([" or ", "-", " to ", "或", ", maybe ", "\n"]))
+def test_two_different_ratings_are_never_ok(scale: tuple[int, int], data: st.DataObject, joiner: str) -> None:
+    low, high = scale
+    first = data.draw(st.integers(low, high))
+    second = data.draw(st.integers(low, high).filter(lambda v: v != first))
+    if joiner in {"-", " to "} and {first, second} == {low, high}:
+        return  # "1-5" restates the scale; it is not an answer (covered by the table tests)
+    parsed = parse_rating(f"{first}{joiner}{second}", scale_min=low, scale_max=high)
+    assert parsed.status == "invalid" and "ambiguous" in parsed.reason, parsed

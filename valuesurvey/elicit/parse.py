@@ -1,0 +1,620 @@
+"""Turn model answers into data: ratings, rankings and rating distributions.
+
+Pure functions, no I/O. Every rule below is applied in this order and each result carries a
+``reason`` that names the rule that decided it, so that a reviewer can audit any row of
+``responses.sqlite``.
+
+Ratings (:func:`parse_rating`)
+------------------------------
+1. ``finish_reason`` ``content_filter``, ``safety`` (and the other provider filter reasons in
+   :data:`REFUSAL_FINISH_REASONS`) is a **refusal**, whatever the text.
+2. An empty or whitespace-only answer is **invalid** ("empty answer").
+3. The text is normalised: ``<think>…</think>`` reasoning blocks are dropped (an answer that is only
+   unfinished reasoning is invalid), NFKC folds full-width characters (``４`` → ``4``, ``／`` → ``/``,
+   ``：`` → ``:``), markdown emphasis (``**4**``, ``_4_``, backticks, headings) is removed, text is
+   lower-cased, and curly apostrophes become straight ones.
+4. Chinese numerals (``一``…``九``, ``两``, ``十``, ``十一``, ``二十``…) become digits when they stand as an
+   answer: at the start, after whitespace, punctuation or an answer verb (``选``, ``是``, ``为``, ``给``,
+   ``打``, ``择``, ``评``), and followed (after an optional ``分``) by anything that is not a Chinese
+   character. So ``我选四``, ``四分``, ``答案：十。`` are ratings while ``一个``, ``十分同意`` ("very much
+   agree"), ``四分之一`` and ``唯一`` are not.
+5. Fractions: ``x/y``, ``x out of y``, ``x分（满分y分）``. When ``y`` is the scale maximum the rating is
+   ``x``; when ``y`` exceeds it the answer is **invalid** (answered on another scale); a smaller ``y``
+   (``3/4`` on a 1–5 scale) reads as two alternatives and is **invalid** (ambiguous).
+6. Restatements of the scale itself (``1 to 5``, ``from 1-5``, ``between 1 and 10``, ``1到5``,
+   ``1 (never justifiable) to 10``, ``满分5分``) are removed: they name the scale, not an answer.
+7. Numbers are integer tokens not glued to letters: ``GPT-4``, ``Q182``, ``MFQ-2``, ``10-point`` and
+   ``4th`` are not ratings; ``3.5`` is **invalid** (not a scale point); ``-1`` is a negative number (so
+   out of range).
+8. Scale labels, when ``labels`` is given (``{4: ["Describes me fairly well", "比较符合"]}``), count as the
+   rating of their point unless a negation (``not``, ``n't``, ``never``, ``不``, ``没``) directly precedes
+   them; a label inside a longer label (``always justifiable`` in ``never … always justifiable``)
+   counts once, as the longer one. An answer naming two or more different labels echoes the options and
+   is **invalid**.
+9. Leading rating: when the answer starts with a number followed by its end, a line break, ``.``,
+   ``:``, ``)``, `` (`` or a dash and a label, that number is the answer and what follows is an
+   explanation (``4. Because compassion…``). It must agree with any label named (``4 - Moderately…``
+   is invalid) and must not start an echo of the options (``1: …\\n2: …``).
+10. Otherwise the distinct ratings found by rules 5–8 decide: none → **refusal** if a refusal phrase is
+    present (:data:`REFUSAL_PATTERNS`: "As an AI…", "I cannot…", "I'm not able to provide personal
+    opinions", "我无法…", "作为一个人工智能…") else **invalid** ("no rating"); exactly one → **ok** if inside
+    ``[scale_min, scale_max]`` (reason notes a disclaimer when a refusal phrase is also present, e.g.
+    "As an AI I have no opinions, but I'd say 4"), else **invalid** (out of range); several →
+    **refusal** when a refusal phrase is present, else **invalid** (ambiguous: ``3 or 4``, ``3-4``).
+
+A returned value is therefore always ``None`` or an integer inside the scale (tested with hypothesis).
+
+Rankings (:func:`parse_ranking`)
+--------------------------------
+The answer is split into entries: one per line, or, when there are fewer lines than half the values,
+on ``,`` ``，`` ``、`` ``;`` ``>`` ``|`` and inline numbering. Each entry loses its numbering (``1.``,
+``1)``, ``1、``, ``#1``, ``- ``, ``* ``, ``•``), markdown and trailing explanation (after ``:``, `` - ``,
+``–``, ``(``), and is matched, ignoring case, punctuation and ``_``/``-`` versus spaces, against each value's
+id and names (English and Chinese). An entry that is numbered but matches nothing is an unknown name; an
+unnumbered line that matches nothing is prose and skipped ("Here is my ranking:"). When every entry is
+numbered and the numbers are ``1..n`` the numbers give the order. The ranking is **ok** only if it is a
+permutation of all values; otherwise **invalid** with a reason naming the missing, duplicated and unknown
+entries. No entry at all with a refusal phrase is a **refusal**.
+
+Distributions (:func:`rating_distribution`)
+-------------------------------------------
+From the first generated token's ``top_logprobs``, the probability of every token that decodes
+(after NFKC and stripping whitespace) to a scale point (``"4"``, ``" 4"``, ``"４"``, ``"四"``) is summed per
+point and renormalised over the points found. ``None`` when no scale point is among the alternatives.
+
+Limitation for scales that reach 10: tokenizers that split digits (SmolLM2, whose BPE has one token per
+digit, so llama.cpp emits ``"1"`` then ``"0"``; also Llama 2, Mistral, Qwen2) make the first-token
+probability of ``"1"`` the mass of both 1 and 10, and 10 never appears as a first token. The function then
+assigns the mass of ``"1"`` to 1, which biases a 1–10 expected value downward: prefer ``text`` mode for
+WVS items on such models. Tokenizers that keep numbers up to three digits as one token (GPT-4o's o200k,
+Llama 3's tiktoken-style BPE) emit ``"10"`` and are handled exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "REFUSAL_FINISH_REASONS",
+    "REFUSAL_PATTERNS",
+    "ParsedAnswer",
+    "ParsedRanking",
+    "RatingStatus",
+    "expected_value",
+    "is_refusal",
+    "normalize_name",
+    "parse_ranking",
+    "parse_rating",
+    "rating_distribution",
+]
+
+RatingStatus = Literal["ok", "refusal", "invalid"]
+
+#: ``finish_reason`` values that mean the provider withheld or cut the answer for policy reasons
+#: (OpenAI and compatible: ``content_filter``; Gemini: ``safety``, ``recitation``, ``prohibited_content``,
+#: ``blocklist``, ``spii``; Qianfan/others: ``sensitive``; Anthropic ``stop_reason``: ``refusal``).
+REFUSAL_FINISH_REASONS = frozenset(
+    {"content_filter", "safety", "recitation", "prohibited_content", "blocklist", "spii", "sensitive", "refusal"}
+)
+
+#: Phrases (searched in the normalised, lower-cased answer) that mark a refusal or a disclaimer.
+REFUSAL_PATTERNS: tuple[str, ...] = (
+    # English
+    r"\bas an? (?:ai|artificial intelligence|language model|large language model|assistant)\b",
+    r"\bas an? ai (?:language )?model\b",
+    r"\bi(?: am|'m)? (?:not able|unable) to\b",
+    r"\bi (?:cannot|can't|can not|won't|will not|must decline)\b",
+    r"\bi (?:do not|don't) (?:have|hold|possess|form|express) (?:personal|my own|any personal|opinions|beliefs)",
+    r"\bpersonal (?:opinions|beliefs|views|feelings|preferences|experiences)\b",
+    r"\bi(?:'m| am) (?:sorry|not comfortable)\b",
+    r"\bi apologi[sz]e\b",
+    r"\bi(?: would|'d) (?:prefer not|rather not)\b",
+    r"\bnot (?:appropriate|comfortable) (?:for me )?to\b",
+    # Chinese
+    r"我(?:无法|不能|没法|不便|拒绝|不会对)",
+    r"无法(?:回答|提供|给出|评价|评分|选择|作答)",
+    r"作为(?:一个|一名)?(?:人工智能|ai|语言模型|大语言模型|大型语言模型|助手|智能助手)",
+    r"我(?:是|只是)(?:一个|一名)?(?:人工智能|ai|语言模型)",
+    r"(?:没有|不具备|不具有)(?:个人|自己的)(?:观点|意见|看法|信仰|感受|偏好|情感)",
+    r"(?:抱歉|对不起|很遗憾)",
+)
+_REFUSAL_RE = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS))
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    """The parsed rating: ``status`` ok/refusal/invalid, ``value`` (``None`` unless ok), ``reason``."""
+
+    status: RatingStatus
+    value: int | None
+    reason: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class ParsedRanking:
+    """The parsed ranking: ``order`` holds value ids, most important first (empty unless ok)."""
+
+    status: RatingStatus
+    order: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+# --------------------------------------------------------------------------- normalisation
+
+_THINK_BLOCK = re.compile(r"<think(?:ing)?>.*?</think(?:ing)?>", re.S | re.I)
+_THINK_OPEN = re.compile(r"<think(?:ing)?>", re.I)
+_MARKDOWN = re.compile(r"\*\*|__|[*`#]|(?<![a-z0-9])_|_(?![a-z0-9])", re.I)
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+
+
+def _normalize(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
+    text = _MARKDOWN.sub("", text)
+    return re.sub(r"[ \t\r\f\v]+", " ", text).strip()
+
+
+def _strip_reasoning(text: str) -> str | None:
+    """Drop reasoning blocks; ``None`` when only an unfinished reasoning block remains."""
+    text = _THINK_BLOCK.sub(" ", text)
+    opened = _THINK_OPEN.search(text)
+    if opened is not None:
+        before = text[: opened.start()]
+        return before if before.strip() else None
+    return text
+
+
+def is_refusal(text: str) -> bool:
+    """Whether ``text`` contains a refusal or disclaimer phrase (:data:`REFUSAL_PATTERNS`).
+
+    >>> is_refusal("As an AI, I don't have personal opinions.")
+    True
+    >>> is_refusal("我无法回答这个问题。")
+    True
+    >>> is_refusal("4")
+    False
+    """
+    return _REFUSAL_RE.search(_normalize(text)) is not None
+
+
+# --------------------------------------------------------------------------- Chinese numerals
+
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff"
+_CN_NUMERAL = re.compile(
+    rf"(?:(?<=[\s,.:;!?()\[\]\"'、，。：；！？（）“”选是为给打择评])|^)"
+    rf"([零〇一二两三四五六七八九十]{{1,3}})(?=分?(?:$|[^{_CJK}]))"
+)
+
+
+def _cn_to_int(numeral: str) -> int | None:
+    if "十" not in numeral:
+        return _CN_DIGITS[numeral] if len(numeral) == 1 else None
+    tens, _, units = numeral.partition("十")
+    if "十" in units:
+        return None
+    high = 1 if tens == "" else _CN_DIGITS.get(tens)
+    low = 0 if units == "" else _CN_DIGITS.get(units)
+    if high is None or low is None or len(tens) > 1 or len(units) > 1:
+        return None
+    return high * 10 + low
+
+
+def _replace_chinese_numerals(text: str) -> str:
+    def repl(match: re.Match[str]) -> str:
+        value = _cn_to_int(match.group(1))
+        return match.group(0) if value is None else f" {value} "
+
+    return _CN_NUMERAL.sub(repl, text)
+
+
+# --------------------------------------------------------------------------- ratings
+
+_NUM = r"(?<![a-z0-9.])(?<![a-z]-)(\d+)(?![0-9])(?!\.\d)(?![a-z])(?!-[a-z])"
+_FRACTION = re.compile(rf"{_NUM}\s*(?:/|out of|of)\s*(\d+)(?![0-9.])")
+_CN_FULL_MARKS = re.compile(r"[(（]?\s*满分\s*(\d+)\s*分?\s*[)）]?")
+_DECIMAL = re.compile(r"(?<![a-z0-9.])\d+\.\d+(?![0-9])")
+_NUMBER = re.compile(rf"((?<![0-9a-z])-)?{_NUM}")
+_LEADING = re.compile(
+    r"^\s*(?:[-•>]\s+)?(?:(?:answer|rating|score|my answer|my rating|答案|回答|评分|我的回答|我的答案)\s*(?:is|:|是|为)?\s*)?"
+    r"(\d+)(?:\s*分)?\s*(?=$|\n|\.(?:\s|$)|[:)。]|\s\(|\s[-–—]\s*[a-z\u4e00-\u9fff])"
+)
+_NEGATION = re.compile(r"(?:\bnot|n't|\bnever|\bno|不|没|没有|并不)\s*$")
+
+
+def _scale_restatement(scale_min: int, scale_max: int) -> re.Pattern[str]:
+    lo, hi = re.escape(str(scale_min)), re.escape(str(scale_max))
+    return re.compile(
+        rf"(?:(?:on )?a scale (?:of|from) |from |between )?(?<![0-9]){lo}(?:\s*\([^)]*\))?\s*"
+        rf"(?:to|and|-|–|—|~|～|到|至)\s*{hi}(?![0-9])(?:\s*\([^)]*\))?(?:-point)?"
+    )
+
+
+def _find_labels(text: str, labels: Mapping[int, Sequence[str]]) -> list[tuple[int, int, int]]:
+    """(start, end, point) of each non-negated label, dropping labels inside longer matches."""
+    found: list[tuple[int, int, int]] = []
+    for point, names in labels.items():
+        for name in names:
+            needle = _normalize(name).rstrip(".。")
+            if not needle:
+                continue
+            for match in re.finditer(re.escape(needle), text):
+                if not _NEGATION.search(text[max(0, match.start() - 12) : match.start()]):
+                    found.append((match.start(), match.end(), int(point)))
+    found.sort(key=lambda hit: (hit[0], -(hit[1] - hit[0])))
+    kept: list[tuple[int, int, int]] = []
+    for hit in found:
+        if not any(k[0] <= hit[0] and hit[1] <= k[1] for k in kept):
+            kept.append(hit)
+    return kept
+
+
+def _invalid(reason: str) -> ParsedAnswer:
+    return ParsedAnswer("invalid", None, reason)
+
+
+def _check_fractions(text: str, scale_min: int, scale_max: int) -> tuple[str, ParsedAnswer | None]:
+    """Rule 5: rewrite ``x/max`` and ``x out of max`` as ``x``; reject other denominators."""
+    problem: ParsedAnswer | None = None
+
+    def repl(match: re.Match[str]) -> str:
+        nonlocal problem
+        numerator, denominator = int(match.group(1)), int(match.group(2))
+        if denominator == scale_max:
+            return f" {numerator} "
+        if problem is None:
+            if denominator > scale_max:
+                problem = _invalid(f"answered on another scale: {match.group(0).strip()!r}")
+            else:
+                problem = _invalid(f"ambiguous: alternatives {match.group(0).strip()!r}")
+        return " "
+
+    for full_marks in _CN_FULL_MARKS.finditer(text):
+        if int(full_marks.group(1)) != scale_max:
+            return text, _invalid(f"answered on another scale: {full_marks.group(0).strip()!r}")
+    text = _CN_FULL_MARKS.sub(" ", text)
+    return _FRACTION.sub(repl, text), problem
+
+
+def parse_rating(
+    text: str | None,
+    *,
+    scale_min: int,
+    scale_max: int,
+    finish_reason: str | None = None,
+    labels: Mapping[int, Sequence[str]] | None = None,
+) -> ParsedAnswer:
+    """Parse a rating on the integer scale ``scale_min..scale_max`` from a model's free-text answer.
+
+    The rules and their order are in the module docstring; ``reason`` names the one that decided.
+
+    Parameters
+    ----------
+    text : str or None
+        The model's answer (``message.content``).
+    scale_min, scale_max : int
+        The scale's end points (1 and 5 for MFQ-2, 1 and 10 for WVS).
+    finish_reason : str, optional
+        The provider's finish reason; a content filter makes the answer a refusal.
+    labels : mapping of int to sequence of str, optional
+        Scale-point labels (any languages) accepted as answers.
+
+    Returns
+    -------
+    ParsedAnswer
+        ``status`` ``"ok"`` with an in-range ``value``, or ``"refusal"``/``"invalid"`` with ``value=None``.
+
+    Examples
+    --------
+    >>> parse_rating("I'd say 4.", scale_min=1, scale_max=5)
+    ParsedAnswer(status='ok', value=4, reason='single rating')
+    >>> parse_rating("我选４", scale_min=1, scale_max=5).value
+    4
+    >>> parse_rating("3 or 4", scale_min=1, scale_max=5).status
+    'invalid'
+    >>> parse_rating("As an AI, I don't have personal opinions.", scale_min=1, scale_max=10).status
+    'refusal'
+    """
+    if scale_min > scale_max:
+        raise ValueError(f"scale_min {scale_min} is greater than scale_max {scale_max}")
+    if finish_reason is not None and finish_reason.lower() in REFUSAL_FINISH_REASONS:
+        return ParsedAnswer("refusal", None, f"finish_reason={finish_reason}")
+    if text is None or not text.strip():
+        return _invalid("empty answer")
+    visible = _strip_reasoning(text)
+    if visible is None:
+        return _invalid("only unfinished reasoning, no answer")
+    normal = _replace_chinese_numerals(_normalize(visible))
+    if not normal:
+        return _invalid("empty answer")
+    refusal = _REFUSAL_RE.search(normal) is not None
+    return _decide_rating(normal, scale_min, scale_max, labels or {}, refusal)
+
+
+def _decide_rating(
+    normal: str, scale_min: int, scale_max: int, labels: Mapping[int, Sequence[str]], refusal: bool
+) -> ParsedAnswer:
+    text, problem = _check_fractions(normal, scale_min, scale_max)
+    if problem is not None:
+        return problem
+    text = _scale_restatement(scale_min, scale_max).sub(" ", text)
+    label_hits = _find_labels(text, labels)
+    label_points = {point for _, _, point in label_hits}
+    if len(label_points) > 1:
+        return _invalid(f"names several scale labels {sorted(label_points)} (echoes the options?)")
+    for start, end, _ in sorted(label_hits, reverse=True):
+        # Labels may contain digits of their own; count each label once, by its point.
+        text = text[:start] + " " * (end - start) + text[end:]
+    leading = _leading_rating(text, scale_min, scale_max, label_points)
+    if leading is not None:
+        return leading
+    decimal = _DECIMAL.search(text)
+    if decimal is not None:
+        return _invalid(f"not a scale point: {decimal.group(0)}")
+    numbers = {(-1 if sign else 1) * int(digits) for sign, digits in _NUMBER.findall(text)}
+    values = numbers | label_points
+    if not values:
+        return ParsedAnswer("refusal", None, "refusal phrase") if refusal else _invalid("no rating found")
+    if len(values) > 1:
+        if refusal:
+            return ParsedAnswer("refusal", None, f"refusal phrase with several numbers {sorted(values)}")
+        if numbers and label_points and len(numbers) == 1:
+            return _invalid(f"number {min(numbers)} and the label of {min(label_points)} disagree")
+        return _invalid(f"ambiguous: several ratings {sorted(values)}")
+    (value,) = values
+    if not scale_min <= value <= scale_max:
+        return _invalid(f"out of range: {value} not in {scale_min}..{scale_max}")
+    source = "label" if not numbers else "single rating"
+    reason = f"{source} after a disclaimer" if refusal else source
+    return ParsedAnswer("ok", value, reason)
+
+
+def _leading_rating(text: str, scale_min: int, scale_max: int, label_points: set[int]) -> ParsedAnswer | None:
+    """Rule 9: a number that opens the answer, followed by a delimiter, is the answer."""
+    match = _LEADING.match(text)
+    if match is None:
+        return None
+    value = int(match.group(1))
+    rest = text[match.end() :]
+    other_options = {int(n) for n in re.findall(r"(?m)^\s*(\d+)\s*[:.)]", rest)} - {value}
+    if other_options:
+        return _invalid(f"echoes the answer options {sorted({value, *other_options})}")
+    other_lines = {int(n) for n in re.findall(r"(?m)^\s*(\d+)\s*$", rest)} - {value}
+    if other_lines:
+        return _invalid(f"ambiguous: several ratings {sorted({value, *other_lines})}")
+    if label_points and label_points != {value}:
+        return _invalid(f"number {value} and label of {sorted(label_points)[0]} disagree")
+    if not scale_min <= value <= scale_max:
+        return _invalid(f"out of range: {value} not in {scale_min}..{scale_max}")
+    return ParsedAnswer("ok", value, "leading rating")
+
+
+# --------------------------------------------------------------------------- rankings
+
+_ENTRY_PREFIX = re.compile(r"^\s*(?:(?:#|no\.?\s*|rank\s*|第)?(\d+)\s*(?:[.)、:：\]]|名|位)?\s+|[-*•·>]+\s*)")
+_ENTRY_PREFIX_TIGHT = re.compile(r"^\s*(?:#|第)?(\d+)\s*(?:[.)、:：\]]|名|位)\s*")
+_EXPLANATION = re.compile(r"\s*(?:[:：(（\[]|\s[-–—]\s|\s[-–—]$|[–—]).*$")
+_INLINE_SPLIT = re.compile(r"\s*(?:[,，、;；>|]|\s(?=\d+[.)、]\s*\S)|→|->)\s*")
+
+
+def normalize_name(name: str) -> str:
+    """Canonical form used to match value names: case, punctuation, ``_``/``-`` and spacing folded.
+
+    >>> normalize_name("**Harm_Prevention**.")
+    'harm prevention'
+    >>> normalize_name("人权。")
+    '人权'
+    """
+    text = unicodedata.normalize("NFKC", name).lower().replace("_", " ").replace("-", " ")
+    text = re.sub(r"[^\w\s]", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _name_index(values: Sequence[str], names: Mapping[str, Iterable[str]] | None) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for value in values:
+        for alias in (value, *((names or {}).get(value, ()))):
+            key = normalize_name(alias)
+            if key:
+                index.setdefault(key, value)
+    return index
+
+
+def _split_entries(text: str, n_values: int) -> list[str]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) * 2 > n_values:
+        return lines
+    entries: list[str] = []
+    for line in lines:
+        entries.extend(part for part in _INLINE_SPLIT.split(line) if part and part.strip())
+    return entries
+
+
+def _starts_with_name(key: str, name: str) -> bool:
+    """``key`` begins with the whole name ``name`` (a word boundary, or any boundary after a CJK name)."""
+    if not key.startswith(name):
+        return False
+    return len(key) == len(name) or key[len(name)] == " " or re.match(f"[{_CJK}]", name[-1]) is not None
+
+
+def _match_entry(entry: str, index: Mapping[str, str]) -> tuple[int | None, bool, str | None, str]:
+    """(rank number, numbered?, matched value id, cleaned entry text) for one entry."""
+    entry = _MARKDOWN.sub("", entry)
+    prefix = _ENTRY_PREFIX_TIGHT.match(entry) or _ENTRY_PREFIX.match(entry)
+    number = int(prefix.group(1)) if prefix is not None and prefix.group(1) else None
+    numbered = prefix is not None
+    body = entry[prefix.end() :] if prefix is not None else entry
+    body = body.strip()
+    for candidate in (body, _EXPLANATION.sub("", body)):
+        key = normalize_name(candidate)
+        if key in index:
+            return number, numbered, index[key], candidate
+    key = normalize_name(body)
+    best = max((k for k in index if _starts_with_name(key, k)), key=len, default=None)
+    if best is not None and (len(best) >= 2 or key == best):
+        return number, numbered, index[best], body
+    return number, numbered, None, _EXPLANATION.sub("", body).strip() or body
+
+
+def parse_ranking(
+    text: str | None,
+    values: Sequence[str],
+    *,
+    names: Mapping[str, Iterable[str]] | None = None,
+    finish_reason: str | None = None,
+) -> ParsedRanking:
+    """Parse a ranking of ``values`` (item ids) from a model's answer; ok only for a full permutation.
+
+    Parameters
+    ----------
+    text : str or None
+        The model's answer.
+    values : sequence of str
+        The item ids to be ranked (the 25 AI values).
+    names : mapping of str to iterable of str, optional
+        Display names per item id (English and Chinese) also accepted in the answer.
+    finish_reason : str, optional
+        The provider's finish reason; a content filter makes the answer a refusal.
+
+    Returns
+    -------
+    ParsedRanking
+        ``order`` lists the item ids from most to least important when ``status == "ok"``.
+
+    Examples
+    --------
+    >>> parse_ranking("1. Accuracy\\n2. **Harm prevention**\\n3) 效率", ["accuracy", "efficiency",
+    ...     "harm_prevention"], names={"efficiency": ["Efficiency", "效率"]}).order
+    ['accuracy', 'harm_prevention', 'efficiency']
+    >>> parse_ranking("accuracy, accuracy", ["accuracy", "logic"]).reason
+    'not a permutation: missing logic; duplicated accuracy'
+    """
+    if finish_reason is not None and finish_reason.lower() in REFUSAL_FINISH_REASONS:
+        return ParsedRanking("refusal", [], f"finish_reason={finish_reason}")
+    if text is None or not text.strip():
+        return ParsedRanking("invalid", [], "empty answer")
+    visible = _strip_reasoning(text)
+    if visible is None:
+        return ParsedRanking("invalid", [], "only unfinished reasoning, no answer")
+    visible = unicodedata.normalize("NFKC", visible)
+    index = _name_index(values, names)
+    ranked: list[tuple[int | None, str]] = []
+    unknown: list[str] = []
+    all_numbered = True
+    for entry in _split_entries(visible, len(values)):
+        number, numbered, value, cleaned = _match_entry(entry, index)
+        if value is not None:
+            ranked.append((number, value))
+            all_numbered = all_numbered and number is not None
+        elif numbered:
+            unknown.append(cleaned[:40])
+    if not ranked and not unknown:
+        if _REFUSAL_RE.search(_normalize(visible)):
+            return ParsedRanking("refusal", [], "refusal phrase")
+        return ParsedRanking("invalid", [], "no value names found")
+    numbers = [n for n, _ in ranked]
+    if all_numbered and sorted(numbers) == list(range(1, len(ranked) + 1)):
+        ranked.sort(key=lambda pair: pair[0] or 0)
+    order = [value for _, value in ranked]
+    return _check_permutation(order, values, unknown)
+
+
+def _check_permutation(order: list[str], values: Sequence[str], unknown: list[str]) -> ParsedRanking:
+    seen: set[str] = set()
+    duplicated = sorted({v for v in order if v in seen or seen.add(v)})  # type: ignore[func-returns-value]
+    missing = [v for v in values if v not in seen]
+    if not (missing or duplicated or unknown):
+        return ParsedRanking("ok", order, f"{len(order)} values ranked")
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(missing))
+    if duplicated:
+        parts.append("duplicated " + ", ".join(duplicated))
+    if unknown:
+        parts.append("unknown " + ", ".join(repr(u) for u in unknown))
+    return ParsedRanking("invalid", [], "not a permutation: " + "; ".join(parts))
+
+
+# --------------------------------------------------------------------------- logprobs
+
+_TOKEN_POINT = re.compile(r"^\s*(\d+|[一二三四五六七八九十])\s*$")
+
+
+def _token_point(token: str) -> int | None:
+    match = _TOKEN_POINT.match(unicodedata.normalize("NFKC", token))
+    if match is None:
+        return None
+    digits = match.group(1)
+    return int(digits) if digits.isdigit() else _cn_to_int(digits)
+
+
+def _field(entry: Any, name: str) -> Any:
+    return entry.get(name) if isinstance(entry, Mapping) else getattr(entry, name, None)
+
+
+def rating_distribution(
+    top_logprobs: Iterable[Any] | None, *, scale_min: int, scale_max: int
+) -> dict[int, float] | None:
+    """Probability of each scale point from the first generated token's ``top_logprobs``.
+
+    Parameters
+    ----------
+    top_logprobs : iterable of mappings (or objects) with ``token`` and ``logprob``
+        OpenAI-style ``choices[0].logprobs.content[0].top_logprobs``.
+    scale_min, scale_max : int
+        The scale's end points.
+
+    Returns
+    -------
+    dict of int to float or None
+        Scale point → probability, renormalised to sum to 1 over the points found, ascending keys;
+        ``None`` when no alternative decodes to a scale point. See the module docstring for the
+        ``"10"`` limitation on digit-splitting tokenizers.
+
+    Examples
+    --------
+    >>> import math
+    >>> dist = rating_distribution([{"token": "4", "logprob": math.log(0.5)},
+    ...     {"token": " 4", "logprob": math.log(0.1)}, {"token": "5", "logprob": math.log(0.2)},
+    ...     {"token": "The", "logprob": math.log(0.2)}], scale_min=1, scale_max=5)
+    >>> {k: round(v, 3) for k, v in dist.items()}
+    {4: 0.75, 5: 0.25}
+    >>> round(expected_value(dist), 2)
+    4.25
+    """
+    mass: dict[int, float] = {}
+    for entry in top_logprobs or ():
+        token, logprob = _field(entry, "token"), _field(entry, "logprob")
+        if not isinstance(token, str) or not isinstance(logprob, int | float) or math.isnan(logprob):
+            continue
+        point = _token_point(token)
+        if point is not None and scale_min <= point <= scale_max:
+            mass[point] = mass.get(point, 0.0) + math.exp(min(float(logprob), 0.0))
+    total = sum(mass.values())
+    if total <= 0.0:
+        return None
+    return {point: mass[point] / total for point in sorted(mass)}
+
+
+def expected_value(dist: Mapping[int, float]) -> float:
+    """Probability-weighted mean scale point of a distribution (renormalised defensively).
+
+    >>> expected_value({1: 0.5, 5: 0.5})
+    3.0
+    """
+    total = sum(dist.values())
+    if not dist or total <= 0:
+        raise ValueError("expected_value needs a distribution with positive total probability")
+    return sum(point * p for point, p in dist.items()) / total
