@@ -46,7 +46,15 @@ def test_numbered_markdown_list_with_explanations() -> None:
 
 @pytest.mark.parametrize(
     "style",
-    ["{i}. {name}", "{i}) {name}", "- {name}", "{i}、{name}", "#{i} {name}", "{i}. {name}: explanation", "{id}"],
+    [
+        "{i}. {name}",
+        "{i}) {name}",
+        "- {name}",
+        "{i}、{name}",
+        "#{i} {name}",
+        "{i}. {name}: explanation",
+        "{id}",
+    ],
 )
 def test_many_list_styles(style: str) -> None:
     order = random.Random(4).sample(VALUES, len(VALUES))
@@ -79,7 +87,7 @@ def test_numbers_give_the_order_when_lines_are_shuffled() -> None:
 
 
 def test_missing_duplicated_and_unknown_are_named() -> None:
-    order = VALUES[:-1] + ["accuracy"]
+    order = [*VALUES[:-1], "accuracy"]
     text = "\n".join(f"{i}. {english(v)}" for i, v in enumerate(order, 1)) + "\n26. Loyalty to the party"
     parsed = parse_ranking(text, VALUES, names=NAMES)
     assert parsed.status == "invalid" and parsed.order == []
@@ -109,7 +117,9 @@ def test_ranking_never_crashes_and_ok_means_permutation(text: str) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(order=st.permutations(VALUES), style=st.sampled_from(["{i}. {n}", "* {n}", "{i}) **{n}**", "{i}. {z}"]))
+@given(
+    order=st.permutations(VALUES), style=st.sampled_from(["{i}. {n}", "* {n}", "{i}) **{n}**", "{i}. {z}"])
+)
 def test_generated_rankings_round_trip(order: list[str], style: str) -> None:
     text = "\n".join(style.format(i=i, n=english(v), z=ZH[v]) for i, v in enumerate(order, 1))
     assert parse_ranking(text, VALUES, names=NAMES).order == list(order)
@@ -164,9 +174,7 @@ def test_expected_value_rejects_an_empty_distribution() -> None:
     )
 )
 def test_distribution_is_a_probability_over_the_scale(entries: list[tuple[str, float]]) -> None:
-    dist = rating_distribution(
-        [{"token": t, "logprob": p} for t, p in entries], scale_min=1, scale_max=5
-    )
+    dist = rating_distribution([{"token": t, "logprob": p} for t, p in entries], scale_min=1, scale_max=5)
     if dist is not None:
         assert set(dist) <= {1, 2, 3, 4, 5}
         assert sum(dist.values()) == pytest.approx(1.0)

@@ -277,7 +277,9 @@ PHRASINGS = [
 
 @settings(max_examples=300, deadline=None)
 @given(scale=SCALES, data=st.data(), phrasing=st.sampled_from(PHRASINGS))
-def test_generated_valid_answers_round_trip(scale: tuple[int, int], data: st.DataObject, phrasing: str) -> None:
+def test_generated_valid_answers_round_trip(
+    scale: tuple[int, int], data: st.DataObject, phrasing: str
+) -> None:
     low, high = scale
     value = data.draw(st.integers(low, high))
     if "{cn}" in phrasing and value not in CN_NUMERALS:

@@ -99,7 +99,16 @@ RatingStatus = Literal["ok", "refusal", "invalid"]
 #: (OpenAI and compatible: ``content_filter``; Gemini: ``safety``, ``recitation``, ``prohibited_content``,
 #: ``blocklist``, ``spii``; Qianfan/others: ``sensitive``; Anthropic ``stop_reason``: ``refusal``).
 REFUSAL_FINISH_REASONS = frozenset(
-    {"content_filter", "safety", "recitation", "prohibited_content", "blocklist", "spii", "sensitive", "refusal"}
+    {
+        "content_filter",
+        "safety",
+        "recitation",
+        "prohibited_content",
+        "blocklist",
+        "spii",
+        "sensitive",
+        "refusal",
+    }
 )
 
 #: Phrases (searched in the normalised, lower-cased answer) that mark a refusal or a disclaimer.
@@ -191,7 +200,20 @@ def is_refusal(text: str) -> bool:
 
 # --------------------------------------------------------------------------- Chinese numerals
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff"
 _CN_NUMERAL = re.compile(
     rf"(?:(?<=[\s,.:;!?()\[\]\"'、，。：；！？（）“”选是为给打择评])|^)"
