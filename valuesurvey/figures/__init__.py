@@ -1,0 +1,175 @@
+"""Figures of both studies, drawn from the study directory (PNG and SVG in ``STUDY_DIR/figures/``).
+
+Seed 001 (the paper): ``fig1_similarity`` … ``fig5_removal``; seed 000 (the poster):
+``f1_1_dimensions``, ``f1_2_values``, ``f2_top_bottom``, ``f3_dendrogram``, ``f4_heatmap``.
+One style throughout (Okabe–Ito colours; China vermillion, USA blue), and a footer on every figure
+when any data are synthetic or simulated.
+
+A figure whose input tables are absent is skipped (logged); a table lacking a needed column raises
+:class:`valuesurvey.errors.DataError` naming the file and column.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from valuesurvey.figures import _ranking, _similarity
+from valuesurvey.figures._data import StudyTables, synthetic_label
+from valuesurvey.figures._style import figure_style, save_figure
+from valuesurvey.study import Study
+
+__all__ = ["FIGURES", "FigureSpec", "StudyTables", "available_figures", "make_figures"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: its file stem, the study it belongs to, a caption and what it needs."""
+
+    name: str
+    study: str  # "similarity" (seed 001) or "ranking" (seed 000)
+    caption: str
+    draw: Callable[[StudyTables, list[str]], Figure]
+    needs_humans: bool = False
+    needs_ratings: bool = False
+
+
+def _ranking_only(fn: Callable[[StudyTables], Figure]) -> Callable[[StudyTables, list[str]], Figure]:
+    return lambda tables, _instruments: fn(tables)
+
+
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec(
+        "fig1_similarity",
+        "similarity",
+        "Mean cosine similarity of LLM responses to human responses, by human nationality and LLM "
+        "origin (no persona; each person paired with LLMs prompted in their language). Error bars: 95% "
+        "confidence intervals across participants.",
+        _similarity.figure1,
+    ),
+    FigureSpec(
+        "fig2_normalised",
+        "similarity",
+        "Normalised human and LLM ratings by MFQ-2 dimension and WVS question. Ratings are z-scored "
+        "within each participant and within each LLM; no persona, English prompts.",
+        _similarity.figure2,
+        needs_humans=True,
+        needs_ratings=True,
+    ),
+    FigureSpec(
+        "fig3_per_model",
+        "similarity",
+        "Cosine similarity of individual humans' ratings to each LLM's ratings (A, B; grey background: "
+        "LLMs made in China) and to mean profiles of humans and LLMs by country (C, D).",
+        _similarity.figure3,
+        needs_humans=True,
+        needs_ratings=True,
+    ),
+    FigureSpec(
+        "fig4_conditions",
+        "similarity",
+        "Cosine similarity of LLMs to humans by LLM origin, prompt language and persona. Bars: means; "
+        "error bars: 95% confidence intervals; purple background: LLMs made in China.",
+        _similarity.figure4,
+    ),
+    FigureSpec(
+        "fig5_removal",
+        "similarity",
+        "Change in cosine similarity of LLMs to humans when removing a dimension (MFQ-2) or a question "
+        "(WVS); no persona, language matched to the participant. Error bars: 95% CIs.",
+        _similarity.figure5,
+    ),
+    FigureSpec(
+        "f1_1_dimensions",
+        "ranking",
+        "Overall value priorities across LLMs: mean rank of each dimension (1 = most important; 95% "
+        "CIs across models).",
+        _ranking_only(_ranking.figure_f1_dimensions),
+    ),
+    FigureSpec(
+        "f1_2_values",
+        "ranking",
+        "Overall value priorities across LLMs: mean rank of each value, coloured by dimension.",
+        _ranking_only(_ranking.figure_f1_values),
+    ),
+    FigureSpec(
+        "f2_top_bottom",
+        "ranking",
+        "LLMs made in China versus the USA: top-5 and bottom-5 values and their mean ranks.",
+        _ranking_only(_ranking.figure_f2_top_bottom),
+    ),
+    FigureSpec(
+        "f3_dendrogram",
+        "ranking",
+        "Hierarchical clustering (Ward) of LLMs by their value rankings; labels coloured by origin, "
+        "branches coloured by the four archetype clusters.",
+        _ranking_only(_ranking.figure_f3_dendrogram),
+    ),
+    FigureSpec(
+        "f4_heatmap",
+        "ranking",
+        "Clustered heatmap of value rankings: columns are values, rows are LLMs; cooler colours denote "
+        "lower priority.",
+        _ranking_only(_ranking.figure_f4_heatmap),
+    ),
+)
+
+
+def _similarity_instruments(tables: StudyTables, spec: FigureSpec) -> list[str]:
+    chosen = []
+    for instrument in tables.rating_instruments():
+        if tables.similarity(instrument) is None:
+            continue
+        if spec.needs_humans and tables.humans(instrument) is None:
+            continue
+        if spec.needs_ratings and tables.llm_ratings() is None:
+            continue
+        chosen.append(instrument)
+    return chosen
+
+
+def available_figures(tables: StudyTables) -> dict[str, list[str]]:
+    """Figures that the study's tables allow, each with the instruments it covers."""
+    ready: dict[str, list[str]] = {}
+    has_ranking = "ai_values" in tables.study.instruments and tables.rankings() is not None
+    for spec in FIGURES:
+        if spec.study == "ranking":
+            if has_ranking:
+                ready[spec.name] = ["ai_values"]
+        elif instruments := _similarity_instruments(tables, spec):
+            ready[spec.name] = instruments
+    return ready
+
+
+def make_figures(study: Study) -> list[Path]:
+    """Draw every figure the study directory allows; return the written PNG and SVG paths.
+
+    Parameters
+    ----------
+    study : Study
+        A loaded study whose directory holds the earlier stages' tables.
+
+    Returns
+    -------
+    list of Path
+        ``STUDY_DIR/figures/<name>.png`` and ``.svg`` for each figure drawn, in :data:`FIGURES` order.
+    """
+    tables = StudyTables(study)
+    footer = synthetic_label(study, tables)
+    out_dir = study.paths.figures_dir
+    written: list[Path] = []
+    ready = available_figures(tables)
+    with figure_style():
+        for spec in FIGURES:
+            if spec.name not in ready:
+                log.info("figure %s skipped: its tables are not in %s", spec.name, study.root)
+                continue
+            fig = spec.draw(tables, ready[spec.name])
+            written += save_figure(fig, out_dir, spec.name, footer=footer)
+    return written

@@ -1,0 +1,190 @@
+"""Read the study directory's tables for figures and the report, strictly by column.
+
+A table that is absent is ``None`` (its figure or section is skipped with a sentence); a table that
+is present but lacks a column the figures need raises :class:`DataError` naming file and column.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from valuesurvey.errors import DataError
+from valuesurvey.study import Study
+
+__all__ = [
+    "ESTIMATE_COLUMNS",
+    "MFQ2_FOUNDATIONS",
+    "StudyTables",
+    "item_dimensions",
+    "synthetic_label",
+]
+
+LLM_RATING_COLUMNS = (
+    "model",
+    "origin",
+    "company",
+    "instrument",
+    "language",
+    "persona",
+    "rep",
+    "item",
+    "rating",
+    "status",
+)
+RANKING_COLUMNS = ("model", "origin", "company", "language", "rep", "value", "rank", "status")
+HUMAN_COLUMNS = ("participant", "nationality", "item", "rating")
+SIMILARITY_COLUMNS = (
+    "participant",
+    "nationality",
+    "model",
+    "origin",
+    "language",
+    "persona",
+    "removed",
+    "cosine",
+)
+ESTIMATE_COLUMNS = (
+    "analysis",
+    "model",
+    "term",
+    "estimate",
+    "std_error",
+    "df",
+    "statistic",
+    "p_value",
+    "conf_low",
+    "conf_high",
+    "method",
+)
+
+#: MFQ-2 foundations in published item order: item k belongs to ``MFQ2_FOUNDATIONS[(k - 1) % 6]``.
+MFQ2_FOUNDATIONS = ("Care", "Equality", "Proportionality", "Loyalty", "Authority", "Purity")
+
+DEFAULT_SYNTHETIC_NOTE = "SYNTHETIC / SIMULATED DATA: not real survey or model responses"
+
+
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> pd.DataFrame:
+    for column in columns:
+        if column not in frame.columns:
+            raise DataError("required column is missing", path=path, column=column)
+    return frame
+
+
+def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame | None:
+    if not path.exists():
+        return None
+    try:
+        frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    except Exception as exc:  # pyarrow and pandas raise many types; all mean "unreadable"
+        raise DataError(f"cannot read table ({type(exc).__name__}: {exc})", path=path) from exc
+    return _require(frame, columns, path)
+
+
+@dataclass
+class StudyTables:
+    """Lazy, cached access to one study directory's tables.
+
+    Parameters
+    ----------
+    study : Study
+        The loaded study; its ``root`` is the study directory.
+    """
+
+    study: Study
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def _cached(self, key: str, path: Path, columns: tuple[str, ...]) -> pd.DataFrame | None:
+        if key not in self._cache:
+            self._cache[key] = _read(path, columns)
+        return self._cache[key]
+
+    def llm_ratings(self) -> pd.DataFrame | None:
+        return self._cached("llm_ratings", self.study.paths.llm_ratings, LLM_RATING_COLUMNS)
+
+    def rankings(self) -> pd.DataFrame | None:
+        return self._cached("rankings", self.study.paths.rankings, RANKING_COLUMNS)
+
+    def humans(self, instrument: str) -> pd.DataFrame | None:
+        return self._cached(f"humans/{instrument}", self.study.paths.humans(instrument), HUMAN_COLUMNS)
+
+    def similarity(self, instrument: str) -> pd.DataFrame | None:
+        path = self.study.paths.similarity(instrument)
+        return self._cached(f"similarity/{instrument}", path, SIMILARITY_COLUMNS)
+
+    def estimates(self, analysis: str) -> pd.DataFrame | None:
+        path = self.study.paths.estimates(analysis)
+        return self._cached(f"estimates/{analysis}", path, ESTIMATE_COLUMNS)
+
+    def estimate_names(self, prefix: str = "") -> list[str]:
+        """Analyses with an estimates CSV whose name starts with ``prefix``, sorted."""
+        folder = self.study.paths.estimates_dir
+        if not folder.is_dir():
+            return []
+        return sorted(p.stem for p in folder.glob(f"{prefix}*.csv"))
+
+    def exclusions(self) -> pd.DataFrame | None:
+        path = self.study.paths.similarity_dir / "exclusions.csv"
+        if "exclusions" not in self._cache:
+            self._cache["exclusions"] = pd.read_csv(path) if path.exists() else None
+        return self._cache["exclusions"]
+
+    def manifest(self) -> dict[str, Any] | None:
+        path = self.study.paths.manifest
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON at line {exc.lineno}", path=path) from exc
+
+    def rating_instruments(self) -> list[str]:
+        """Rating instruments of the study (``ai_values`` is a ranking task)."""
+        return [name for name in self.study.instruments if name != "ai_values"]
+
+
+def item_dimensions(instrument: str, items: list[str] | None = None) -> dict[str, str]:
+    """Map item ids to their dimension (WVS items are their own dimension).
+
+    Uses :func:`valuesurvey.instruments.get` where available; otherwise the published MFQ-2 order.
+
+    Examples
+    --------
+    >>> item_dimensions("mfq2", ["mfq2_01", "mfq2_08"])
+    {'mfq2_01': 'Care', 'mfq2_08': 'Equality'}
+    >>> item_dimensions("wvs7", ["Q182"])
+    {'Q182': 'Q182'}
+    """
+    if instrument == "wvs7":
+        return {item: item for item in items or []}
+    try:
+        from valuesurvey import instruments
+
+        inst = instruments.get(instrument)
+        mapping = {item.id: item.dimension for item in inst.items}
+        if items is None or all(item in mapping for item in items):
+            return mapping if items is None else {item: mapping[item] for item in items}
+    except Exception:  # the instruments module may be absent or not know this id: use the fallback
+        pass
+    if instrument == "mfq2":
+        return {item: MFQ2_FOUNDATIONS[(int(item.rsplit("_", 1)[1]) - 1) % 6] for item in items or []}
+    raise DataError(f"no dimension mapping for instrument {instrument!r} (valuesurvey.instruments)")
+
+
+def synthetic_label(study: Study, tables: StudyTables | None = None) -> str | None:
+    """The footer text when any data are synthetic or simulated, else ``None``."""
+    if study.synthetic_note:
+        return study.synthetic_note
+    if any(spec.synthetic for spec in study.humans.values()):
+        return DEFAULT_SYNTHETIC_NOTE
+    if any((m.company or "").upper() == "SIMULATED" or m.provider == "simulated" for m in study.models):
+        return DEFAULT_SYNTHETIC_NOTE
+    if tables is not None:
+        for frame in (tables.llm_ratings(), tables.rankings()):
+            if frame is not None and (frame["company"].astype(str).str.upper() == "SIMULATED").any():
+                return DEFAULT_SYNTHETIC_NOTE
+    return None

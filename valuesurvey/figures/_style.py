@@ -1,0 +1,100 @@
+"""One figure style for the whole package: Okabe–Ito colours, print-sized fonts, a synthetic footer."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never open a window (and no display on servers)
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from valuesurvey._io import atomic_path
+
+__all__ = ["OKABE_ITO", "ORIGIN_COLOURS", "figure_style", "save_figure"]
+
+#: Okabe & Ito (2008) colour-blind-safe palette.
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "black": "#000000",
+    "grey": "#999999",
+}
+#: China and the USA keep the same colours in every figure (humans and LLMs alike).
+ORIGIN_COLOURS = {"CN": OKABE_ITO["vermillion"], "US": OKABE_ITO["blue"]}
+LANGUAGE_COLOURS = {"en": OKABE_ITO["sky"], "zh": OKABE_ITO["orange"]}
+DIMENSION_COLOURS = [
+    OKABE_ITO["blue"],
+    OKABE_ITO["orange"],
+    OKABE_ITO["green"],
+    OKABE_ITO["purple"],
+    OKABE_ITO["vermillion"],
+    OKABE_ITO["sky"],
+    OKABE_ITO["yellow"],
+]
+COUNTRY_NAMES = {"CN": "China", "US": "USA"}
+
+_RC = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.grid.axis": "y",
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "axes.axisbelow": True,
+    "savefig.dpi": 200,
+    "svg.fonttype": "none",  # keep text as text in SVG (searchable, smaller)
+    "svg.hashsalt": "valuesurvey",  # deterministic SVG ids
+}
+
+
+@contextlib.contextmanager
+def figure_style() -> Iterator[None]:
+    """Apply the package style inside the block only (no global rcParams change)."""
+    with plt.rc_context(_RC):
+        yield
+
+
+def save_figure(fig: Figure, out_dir: Path, name: str, *, footer: str | None) -> list[Path]:
+    """Write ``name``.png and ``name``.svg atomically, stamping ``footer`` at the bottom, then close."""
+    if footer:
+        fig.text(  # just below the figure: bbox_inches="tight" grows the canvas to hold it
+            0.5,
+            -0.01,
+            footer,
+            ha="center",
+            va="top",
+            fontsize=7,
+            color=OKABE_ITO["vermillion"],
+            weight="bold",
+        )
+    paths = []
+    for ext in ("png", "svg"):
+        target = out_dir / f"{name}.{ext}"
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=ext, bbox_inches="tight", metadata=_metadata(ext))
+        paths.append(target)
+    plt.close(fig)
+    return paths
+
+
+def _metadata(ext: str) -> dict[str, str | None]:
+    # No creation date, so identical data give identical files.
+    return {"Date": None} if ext == "svg" else {"Software": "valuesurvey"}
