@@ -18,6 +18,7 @@ Files marked ``synthetic: true`` in study.yaml are ours and always included.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import platform
@@ -216,6 +217,17 @@ def _command_output(args: list[str], timeout: float = 120) -> bytes:
 
 
 def _environment_entries() -> Iterator[_Entry]:
+    for name, data in _environment_files():
+        yield _Entry(name, data=data)
+
+
+@functools.cache
+def _environment_files() -> tuple[tuple[str, bytes], ...]:
+    """The environment, captured once per process (pip, R and dpkg take seconds to ask)."""
+    return tuple((entry.name, entry.data or b"") for entry in _capture_environment())
+
+
+def _capture_environment() -> Iterator[_Entry]:
     yield _Entry("environment/pip-freeze.txt", data=_command_output([sys.executable, "-m", "pip", "freeze"]))
     session_info = (
         "for (p in c('lme4','lmerTest','emmeans','broom.mixed','pbkrtest','data.table'))"
