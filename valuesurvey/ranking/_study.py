@@ -1,0 +1,341 @@
+"""The ranking stage: ``rankings.parquet`` in, ``estimates/ranking_*.csv`` out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from valuesurvey import _io
+from valuesurvey.errors import DataError
+from valuesurvey.ranking import _cluster, _data, _stats
+from valuesurvey.study import Study
+
+log = logging.getLogger(__name__)
+
+INSTRUMENT = "ai_values"
+TOP_K = 5
+
+
+@dataclass(frozen=True)
+class RankingResults:
+    """Every table the ranking stage writes (``estimates/ranking_<field>.csv``).
+
+    ``mixed`` is None when the R models were not fitted. See the package docstring for the columns.
+    """
+
+    counts: pd.DataFrame
+    exclusions: pd.DataFrame
+    mean_ranks: pd.DataFrame
+    mean_ranks_by_language: pd.DataFrame
+    dimension_scores: pd.DataFrame
+    hierarchy: pd.DataFrame
+    agreement: pd.DataFrame
+    origin_tests: pd.DataFrame
+    top_bottom: pd.DataFrame
+    overlap: pd.DataFrame
+    clusters: pd.DataFrame
+    cluster_selection: pd.DataFrame
+    cluster_stability: pd.DataFrame
+    archetypes: pd.DataFrame
+    cluster_origin: pd.DataFrame
+    linkage: pd.DataFrame
+    mixed: pd.DataFrame | None = None
+
+    @classmethod
+    def table_names(cls) -> list[str]:
+        """Field names, each written as ``ranking_<name>.csv``."""
+        return [f.name for f in fields(cls)]
+
+
+def instrument_values() -> dict[str, str]:
+    """Value id to dimension, in the instrument's order."""
+    from valuesurvey import instruments
+
+    inst = instruments.get(INSTRUMENT)
+    return {item.id: item.dimension for item in inst.items}
+
+
+def analyze_rankings(
+    frame: pd.DataFrame,
+    values: Mapping[str, str],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    k_max: int = 8,
+    mixed: bool = True,
+    ddf: str = "Satterthwaite",
+    source: object = "rankings",
+) -> RankingResults:
+    """Run the whole ranking analysis on a ``rankings.parquet`` table.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Columns ``model, origin, company, language, rep, value, rank, status, attempt``.
+    values : mapping
+        Value id to dimension.
+    n_boot : int
+        Bootstrap resamples for the hierarchy CIs and the cluster stability.
+    seed : int
+        Seed of every random draw (results are reproducible).
+    k_max : int
+        Largest number of clusters considered.
+    mixed : bool
+        Fit the R mixed models (needs R, lme4, lmerTest, emmeans).
+    ddf : str
+        Denominator df of the mixed models.
+    source : object
+        Named in error messages.
+
+    Returns
+    -------
+    RankingResults
+    """
+    rng = np.random.default_rng(seed)
+    valid = _data.validate_rankings(frame, values, source=source)
+    if valid.long.empty:
+        raise DataError("no valid ranking from any model; see the counts of invalid attempts", path=source)
+    value_ids = list(values)
+    means = _data.mean_ranks(valid.long)
+    matrix = _data.rank_matrix(means, value_ids)
+    dims = _data.dimension_scores(means)
+    origins = valid.models.set_index("model")["origin"].reindex(matrix.index)
+    reps = _data.rep_rank_arrays(valid.long, value_ids)
+    lists = _stats.top_bottom(means, values, TOP_K)
+    clustering = _cluster_all(matrix, dims, origins, reps, n_boot=n_boot, rng=rng, k_max=k_max)
+    return RankingResults(
+        counts=valid.counts,
+        exclusions=valid.exclusions,
+        mean_ranks=means,
+        mean_ranks_by_language=_data.mean_ranks(valid.long, by=("language",)),
+        dimension_scores=dims,
+        hierarchy=_stats.hierarchy_table(matrix, values, n_boot=n_boot, rng=rng),
+        agreement=_stats.agreement_table(matrix, origins, reps),
+        origin_tests=pd.concat(
+            [
+                _stats.compare_origins(
+                    dims, level="dimension", term_column="dimension", score_column="score"
+                ),
+                _stats.compare_origins(means, level="value", term_column="value", score_column="mean_rank"),
+            ],
+            ignore_index=True,
+        ),
+        top_bottom=lists,
+        overlap=_stats.overlap_table(lists, means, len(value_ids), TOP_K),
+        mixed=_fit_mixed(means, ddf) if mixed else None,
+        **clustering,
+    )
+
+
+def _fit_mixed(means: pd.DataFrame, ddf: str) -> pd.DataFrame | None:
+    if means["origin"].nunique() < 2:
+        log.warning("mixed models skipped: only one origin among the models with valid rankings")
+        return None
+    from valuesurvey.ranking._mixed import fit_mixed_models
+
+    return fit_mixed_models(means, ddf=ddf)
+
+
+def _cluster_all(
+    matrix: pd.DataFrame,
+    dims: pd.DataFrame,
+    origins: pd.Series,
+    reps: Mapping[str, np.ndarray],
+    *,
+    n_boot: int,
+    rng: np.random.Generator,
+    k_max: int,
+) -> dict[str, pd.DataFrame]:
+    names = ["clusters", "cluster_selection", "cluster_stability", "archetypes", "cluster_origin", "linkage"]
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in names}
+    if len(matrix) < 4:
+        log.warning("clustering skipped: %d models with valid rankings (at least 4 needed)", len(matrix))
+        return {name: pd.DataFrame() for name in names}
+    x = matrix.to_numpy(dtype=float)
+    dim_wide = dims.pivot(index="model", columns="dimension", values="score").reindex(matrix.index)
+    rep_list = [reps[m] for m in matrix.index]
+    for method in _cluster.METHODS:
+        result = _cluster.cluster_models(x, method, k_max=k_max)
+        stab, jaccard = _cluster.stability(result, x, rep_list, n_boot=n_boot, rng=rng)
+        profiles = _cluster.dimension_profiles(dim_wide, result.labels)
+        names_, fit = _cluster.name_archetypes(profiles)
+        parts["clusters"].append(_assignments(matrix.index, origins, result, names_))
+        parts["cluster_selection"].append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "k": list(result.silhouettes),
+                    "silhouette": list(result.silhouettes.values()),
+                    "chosen": [k == result.k for k in result.silhouettes],
+                }
+            )
+        )
+        parts["cluster_stability"].append(stab)
+        parts["archetypes"].append(
+            _archetypes(method, result, profiles, dim_wide, origins, names_, fit, jaccard, matrix.index)
+        )
+        parts["cluster_origin"].append(
+            _stats.tidy([_cluster.origin_mixing(result.labels, origins.to_numpy(), method)])
+        )
+        parts["linkage"].append(_linkage_frame(method, result.linkage, list(matrix.index)))
+    return {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
+
+
+def _assignments(
+    models: pd.Index, origins: pd.Series, result: _cluster.Clustering, names: dict
+) -> pd.DataFrame:
+    position = np.empty(len(models), dtype=int)
+    position[result.leaf_order] = np.arange(1, len(models) + 1)
+    return pd.DataFrame(
+        {
+            "method": result.method,
+            "model": models,
+            "origin": origins.to_numpy(),
+            "cluster": result.labels,
+            "archetype": [names[int(c)] for c in result.labels],
+            "leaf_order": position,
+        }
+    )
+
+
+def _archetypes(
+    method: str,
+    result: _cluster.Clustering,
+    profiles: pd.DataFrame,
+    dim_wide: pd.DataFrame,
+    origins: pd.Series,
+    names: dict,
+    fit: dict,
+    jaccard: np.ndarray,
+    models: pd.Index,
+) -> pd.DataFrame:
+    rows = []
+    for cluster in sorted(set(result.labels)):
+        members = models[result.labels == cluster]
+        up, down, sentence = _cluster.describe(profiles.loc[cluster])
+        row = {
+            "method": method,
+            "cluster": int(cluster),
+            "archetype": names[int(cluster)],
+            "name_score": fit[int(cluster)],
+            "n_models": len(members),
+            "n_cn": int((origins.loc[members] == "CN").sum()),
+            "n_us": int((origins.loc[members] == "US").sum()),
+            "models": ";".join(members),
+            "prioritised": up,
+            "deprioritised": down,
+            "description": sentence,
+            "stability_jaccard": jaccard[int(cluster) - 1],
+        }
+        row.update({f"z_{d}": profiles.loc[cluster, d] for d in profiles.columns})
+        row.update({f"score_{d}": dim_wide.loc[members, d].mean() for d in dim_wide.columns})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _linkage_frame(method: str, tree: np.ndarray, labels: list[str]) -> pd.DataFrame:
+    n = len(labels)
+
+    def name(node: float) -> str:
+        node = int(node)
+        return labels[node] if node < n else f"node{node}"
+
+    return pd.DataFrame(
+        {
+            "method": method,
+            "step": np.arange(1, len(tree) + 1),
+            "node": [f"node{n + i}" for i in range(len(tree))],
+            "left": [name(v) for v in tree[:, 0]],
+            "right": [name(v) for v in tree[:, 1]],
+            "height": tree[:, 2],
+            "size": tree[:, 3].astype(int),
+        }
+    )
+
+
+def _table_path(study: Study, name: str) -> Path:
+    return study.paths.estimates(f"ranking_{name}")
+
+
+def write_results(study: Study, results: RankingResults) -> list[Path]:
+    """Write every table of ``results`` atomically into the study's ``estimates/``."""
+    written = []
+    for name in RankingResults.table_names():
+        table = getattr(results, name)
+        if table is None:
+            _table_path(study, name).unlink(missing_ok=True)  # no stale table from an earlier run
+            continue
+        written.append(_io.write_csv(_table_path(study, name), table))
+    return written
+
+
+def analyze_study(study: Study) -> None:
+    """Ranking stage: read ``rankings.parquet``, write ``estimates/ranking_*.csv``.
+
+    Uses ``study.analysis.bootstrap`` resamples, ``study.analysis.seed`` and ``study.analysis.ddf``.
+    Records the stage in ``manifest.json`` when :mod:`valuesurvey.manifest` is available.
+
+    Raises
+    ------
+    DataError
+        ``rankings.parquet`` is missing or unreadable, or holds no valid ranking.
+    """
+    started = time.perf_counter()
+    source = study.paths.rankings
+    if not source.exists():
+        raise DataError("not found; run `valuesurvey elicit` on a study with ai_values first", path=source)
+    try:
+        frame = pd.read_parquet(source)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read parquet ({exc})", path=source) from exc
+    results = analyze_rankings(
+        frame,
+        instrument_values(),
+        n_boot=study.analysis.bootstrap,
+        seed=study.analysis.seed,
+        ddf=study.analysis.ddf,
+        source=source,
+    )
+    outputs = write_results(study, results)
+    _record(study, source, outputs, time.perf_counter() - started, results)
+
+
+def _record(study: Study, source: Path, outputs: list[Path], seconds: float, results: RankingResults) -> None:
+    try:
+        from valuesurvey.manifest import record_stage
+    except ImportError:  # the manifest module is optional for this stage
+        return
+    extra = {
+        "excluded_models": results.exclusions["model"].tolist(),
+        "n_models": len(results.mean_ranks["model"].unique()),
+    }
+    record_stage(study, "ranking", inputs=[source], outputs=outputs, seconds=seconds, extra=extra)
+
+
+def load_results(study: Study) -> RankingResults:
+    """Read the tables written by :func:`analyze_study` (for figures and the report).
+
+    Raises
+    ------
+    DataError
+        A table is missing (``mixed`` may be absent: it is then None).
+    """
+    tables: dict[str, pd.DataFrame | None] = {}
+    for name in RankingResults.table_names():
+        path = _table_path(study, name)
+        if not path.exists():
+            if name == "mixed":
+                tables[name] = None
+                continue
+            raise DataError("not found; run `valuesurvey analyze` first", path=path)
+        try:
+            tables[name] = pd.read_csv(path, keep_default_na=True)
+        except pd.errors.EmptyDataError:
+            tables[name] = pd.DataFrame()
+    return RankingResults(**tables)  # type: ignore[arg-type]
