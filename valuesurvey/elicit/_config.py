@@ -1,0 +1,78 @@
+"""Settings of the elicitation engine (how requests are sent, not what is asked).
+
+What is asked, and with which sampling settings, lives in ``study.yaml``
+(:class:`valuesurvey.study.GenerationSettings`); this module holds the transport settings:
+timeouts, connection limits, retries and backoff. :class:`ElicitConfig` follows inspect_ai's
+``GenerateConfig``: every field is optional, :meth:`ElicitConfig.merge` overlays one on another, and
+:meth:`ElicitConfig.resolved` fills the defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import httpx
+
+__all__ = ["DEFAULT_CONFIG", "ElicitConfig"]
+
+
+@dataclass(frozen=True)
+class ElicitConfig:
+    """Transport settings; ``None`` means "use the default" (see :data:`DEFAULT_CONFIG`).
+
+    >>> ElicitConfig(timeout=5).merge(ElicitConfig(max_retries=2)).resolved().max_retries
+    2
+    >>> ElicitConfig(timeout=5).merge(ElicitConfig(max_retries=2)).resolved().timeout
+    5
+    """
+
+    timeout: float | None = None
+    """Seconds to wait for a whole response (read timeout) before the attempt counts as transient."""
+    connect_timeout: float | None = None
+    """Seconds to wait for a connection."""
+    max_retries: int | None = None
+    """Retries after the first attempt for 429, 5xx, timeouts, connection and malformed responses."""
+    backoff_base: float | None = None
+    """First backoff delay in seconds; doubles on each retry."""
+    backoff_cap: float | None = None
+    """Largest backoff delay in seconds (also caps a provider's Retry-After)."""
+    jitter: float | None = None
+    """Fraction of each delay drawn at random (0 = none, 1 = "full jitter")."""
+    max_connections: int | None = None
+    """Connections in the shared HTTP pool (all models together)."""
+    default_concurrency: int | None = None
+    """Requests in flight per provider × model when the registry gives no limit."""
+
+    def merge(self, other: ElicitConfig) -> ElicitConfig:
+        """Return a copy where the fields set in ``other`` replace ours."""
+        changes = {
+            f.name: getattr(other, f.name) for f in fields(other) if getattr(other, f.name) is not None
+        }
+        return replace(self, **changes)
+
+    def resolved(self) -> ElicitConfig:
+        """Return a copy with every ``None`` replaced by its default."""
+        return DEFAULT_CONFIG.merge(self)
+
+    def httpx_timeout(self) -> httpx.Timeout:
+        cfg = self.resolved()
+        return httpx.Timeout(cfg.timeout, connect=cfg.connect_timeout)
+
+    def httpx_limits(self) -> httpx.Limits:
+        cfg = self.resolved()
+        return httpx.Limits(
+            max_connections=cfg.max_connections, max_keepalive_connections=cfg.max_connections
+        )
+
+
+DEFAULT_CONFIG = ElicitConfig(
+    timeout=60.0,
+    connect_timeout=10.0,
+    max_retries=6,
+    backoff_base=1.0,
+    backoff_cap=60.0,
+    jitter=0.5,
+    max_connections=256,
+    default_concurrency=8,
+)
+"""The defaults: patient enough for a slow cloud API, bounded so a dead one fails in minutes."""

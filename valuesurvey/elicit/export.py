@@ -1,0 +1,102 @@
+"""Write ``llm_ratings.parquet`` and ``rankings.parquet`` from the store (atomically).
+
+Only rows of the current plan are exported: a store that also holds answers to an earlier design
+(other sampling settings, other models) keeps them, but they do not leak into the tables.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from valuesurvey import _io
+from valuesurvey.elicit.plan import Plan
+from valuesurvey.elicit.store import ResponseStore
+from valuesurvey.study import StudyPaths
+
+__all__ = ["LLM_RATINGS_COLUMNS", "RANKINGS_COLUMNS", "ranking_table", "ratings_table", "write_exports"]
+
+LLM_RATINGS_COLUMNS = [
+    "model",
+    "origin",
+    "company",
+    "instrument",
+    "language",
+    "persona",
+    "rep",
+    "item",
+    "rating",
+    "status",
+    "answer_mode",
+    "probabilities",
+]
+RANKINGS_COLUMNS = ["model", "origin", "company", "language", "rep", "value", "rank", "status", "attempt"]
+
+
+def _ranking_keys(plan: Plan) -> set[str]:
+    keys = set()
+    for mp in plan.models:
+        for first in mp.rankings:
+            keys.update(first.with_attempt(a).key for a in range(plan.max_invalid_retries + 1))
+    return keys
+
+
+def ratings_table(plan: Plan, store: ResponseStore) -> pd.DataFrame:
+    """The ``llm_ratings`` table: one row per stored rating request of the plan."""
+    keys = {r.key for mp in plan.models for r in mp.ratings}
+    frame = store.frame(
+        ["key", "kind", *[c for c in LLM_RATINGS_COLUMNS if c not in ("rating",)], "parsed_value"]
+    )
+    frame = frame[(frame["kind"] == "rating") & frame["key"].isin(keys)].copy()
+    frame["rating"] = np.where(frame["status"] == "ok", frame["parsed_value"], np.nan).astype(float)
+    frame["rep"] = frame["rep"].astype("int64")
+    sort = ["model", "instrument", "language", "persona", "item", "rep"]
+    return frame[LLM_RATINGS_COLUMNS].sort_values(sort, kind="stable").reset_index(drop=True)
+
+
+def ranking_table(plan: Plan, store: ResponseStore) -> pd.DataFrame:
+    """The ``rankings`` table: one row per value per stored ranking attempt (rank NaN unless ok)."""
+    keys = _ranking_keys(plan)
+    values_of = {mp.model.id: list(mp.rankings[0].request.values) for mp in plan.models if mp.rankings}
+    frame = store.frame(
+        ["key", "kind", "model", "origin", "company", "language", "rep", "attempt", "status", "parsed_order"]
+    )
+    frame = frame[(frame["kind"] == "ranking") & frame["key"].isin(keys)]
+    rows = []
+    for rec in frame.itertuples(index=False):
+        values = values_of[rec.model]
+        order = json.loads(rec.parsed_order) if rec.status == "ok" and rec.parsed_order else None
+        ranks = {v: float(i) for i, v in enumerate(order, start=1)} if order else {}
+        for value in values:
+            rows.append(
+                (
+                    rec.model,
+                    rec.origin,
+                    rec.company,
+                    rec.language,
+                    int(rec.rep),
+                    value,
+                    ranks.get(value, np.nan),
+                    rec.status,
+                    int(rec.attempt),
+                )
+            )
+    table = pd.DataFrame(rows, columns=RANKINGS_COLUMNS)
+    table["rank"] = table["rank"].astype(float)
+    return table.sort_values(["model", "language", "rep", "attempt", "rank"], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def write_exports(plan: Plan, store: ResponseStore, paths: StudyPaths) -> list[Path]:
+    """Write the ratings table (when the plan has rating requests) and the rankings table (when it
+    has ranking requests); return the paths written."""
+    written = []
+    if any(mp.ratings for mp in plan.models):
+        written.append(_io.write_parquet(paths.llm_ratings, ratings_table(plan, store)))
+    if any(mp.rankings for mp in plan.models):
+        written.append(_io.write_parquet(paths.rankings, ranking_table(plan, store)))
+    return written

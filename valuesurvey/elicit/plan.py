@@ -1,0 +1,404 @@
+"""Plan the design: every request a study needs, each with its request key.
+
+Rating instruments: models × instruments × items × languages × personas × repetitions (in
+``logprobs`` mode, where the provider exposes logprobs, one request per cell with ``rep = 0``
+replaces the repetitions). The ranking instrument (``ai_values``): models × ``ranking.languages`` ×
+``ranking.repetitions``, no persona; an invalid ranking is asked again with ``attempt`` 1, 2, …
+(planned lazily by the runner, each attempt with its own key).
+
+The request key is the SHA-256 of the canonical JSON (sorted keys, no spaces) of everything that
+defines the request: provider parameters (provider, api_model, base_url, options), messages,
+sampling settings, answer mode, rep and attempt. That same JSON is stored as ``request_json``; it
+holds no API key (keys live in environment variables only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pandas as pd
+
+from valuesurvey.elicit.providers import ChatRequest, ModelInfo, Provider, provider_class
+from valuesurvey.errors import ConfigError
+from valuesurvey.study import ModelSpec, Study
+
+__all__ = [
+    "RANKING_MAX_TOKENS",
+    "ModelPlan",
+    "Plan",
+    "PlannedRequest",
+    "canonical_json",
+    "estimate_tokens",
+    "model_info",
+    "plan_study",
+    "request_key",
+]
+
+RANKING_MAX_TOKENS = 512
+"""Completion cap for the ranking task (25 values need ~150 tokens), unless the study asks for more."""
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 kept: the same object always gives the same text.
+
+    >>> canonical_json({"b": 1, "a": ["é", None]})
+    '{"a":["é",null],"b":1}'
+    """
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def request_key(request_json: str) -> str:
+    """SHA-256 (hex) of a request's canonical JSON."""
+    return hashlib.sha256(request_json.encode("utf-8")).hexdigest()
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count for planning: ~4 ASCII characters per token, ~1 token per CJK character.
+
+    >>> estimate_tokens("abcdefgh"), estimate_tokens("你好")
+    (2, 2)
+    """
+    non_ascii = sum(1 for ch in text if ord(ch) > 127)
+    return (len(text) - non_ascii) // 4 + non_ascii
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    """One request of the design with its key and stored JSON."""
+
+    key: str
+    request_json: str
+    request: ChatRequest
+    kind: str  # rating | ranking
+    instrument: str
+    item: str | None
+    language: str
+    persona: str | None
+    rep: int
+    attempt: int
+    est_input_tokens: int
+    est_output_tokens: int
+    labels: dict[int, list[str]] | None = None
+    names: dict[str, list[str]] | None = None
+    base: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def with_attempt(self, attempt: int) -> PlannedRequest:
+        """The same request asked again (after an invalid ranking): a new attempt, a new key."""
+        data = {**self.base, "attempt": attempt}
+        text = canonical_json(data)
+        key = request_key(text)
+        meta = {**self.request.meta, "attempt": attempt}
+        return replace(
+            self,
+            key=key,
+            request_json=text,
+            attempt=attempt,
+            request=replace(self.request, key=key, meta=meta),
+            base=data,
+        )
+
+
+@dataclass
+class ModelPlan:
+    """All planned requests of one model."""
+
+    model: ModelInfo
+    provider: type[Provider]
+    answer_mode: str
+    ratings: list[PlannedRequest] = field(default_factory=list)
+    rankings: list[PlannedRequest] = field(default_factory=list)  # attempt 0 of each ranking
+
+    @property
+    def requests(self) -> list[PlannedRequest]:
+        return self.ratings + self.rankings
+
+
+@dataclass
+class Plan:
+    """The study's design as requests, per model."""
+
+    study: Study
+    models: list[ModelPlan]
+    max_invalid_retries: int = 0
+
+    def keys(self) -> set[str]:
+        return {r.key for m in self.models for r in m.requests}
+
+    def summary(self, done: dict[str, str] | None = None) -> pd.DataFrame:
+        """Per model: planned requests, already stored, still to send, tokens and cost estimates.
+
+        ``done`` maps stored keys to their final status (:meth:`ResponseStore.final_statuses`).
+        Ranking retries after invalid answers are not foreseeable and not counted.
+        """
+        done = done or {}
+        rows = []
+        for mp in self.models:
+            todo = [r for r in mp.requests if r.key not in done]
+            tin = sum(r.est_input_tokens for r in todo)
+            tout = sum(r.est_output_tokens for r in todo)
+            rows.append(
+                {
+                    "model": mp.model.id,
+                    "provider": mp.model.provider,
+                    "answer_mode": mp.answer_mode,
+                    "requests": len(mp.requests),
+                    "stored": len(mp.requests) - len(todo),
+                    "to_send": len(todo),
+                    "est_input_tokens": tin,
+                    "est_output_tokens": tout,
+                    "est_cost_usd": mp.model.cost_usd(tin, tout),
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def model_info(resolved: Any) -> ModelInfo:
+    """Convert the registry's ``ResolvedModel`` (or a :class:`ModelSpec`) into a :class:`ModelInfo`."""
+
+    def get(*names: str, default: Any = None) -> Any:
+        for name in names:
+            value = getattr(resolved, name, None)
+            if value is not None:
+                return value
+        return default
+
+    prices = get("prices")
+    price_in = get("price_input_per_mtok", "input_price_per_mtok", default=0.0)
+    price_out = get("price_output_per_mtok", "output_price_per_mtok", default=0.0)
+    if prices is not None:
+        price_in = getattr(prices, "input_per_mtok", None) or getattr(prices, "input", None) or price_in
+        price_out = getattr(prices, "output_per_mtok", None) or getattr(prices, "output", None) or price_out
+        if isinstance(prices, dict):
+            price_in = prices.get("input_per_mtok", prices.get("input", price_in))
+            price_out = prices.get("output_per_mtok", prices.get("output", price_out))
+    origin = get("origin")
+    return ModelInfo(
+        id=resolved.id,
+        provider=str(get("provider", default="")),
+        api_model=str(get("api_model", default=resolved.id)),
+        base_url=get("base_url"),
+        api_key_env=get("api_key_env"),
+        origin=None if origin is None else str(getattr(origin, "value", origin)),
+        company=get("company"),
+        display_name=get("display_name"),
+        price_input_per_mtok=float(price_in or 0.0),
+        price_output_per_mtok=float(price_out or 0.0),
+        max_concurrency=get("max_concurrency", "concurrency"),
+        requests_per_minute=get("requests_per_minute", "rpm"),
+        tokens_per_minute=get("tokens_per_minute", "tpm"),
+        options=dict(get("options", default={}) or {}),
+    )
+
+
+def resolve_models(study: Study, models: Sequence[str] | None = None) -> list[ModelInfo]:
+    """The study's models (all, or those named), completed from the registry."""
+    from valuesurvey.elicit import registry
+
+    specs: list[ModelSpec] = list(study.models)
+    if models:
+        known = {s.id for s in specs}
+        unknown = [m for m in models if m not in known]
+        if unknown:
+            raise ConfigError(
+                f"--models names models not in study.yaml: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        specs = [s for s in specs if s.id in set(models)]
+    return [model_info(registry.resolve_model(spec)) for spec in specs]
+
+
+def _settings(study: Study, answer_mode: str, *, ranking: bool) -> dict[str, Any]:
+    gen = study.generation
+    settings: dict[str, Any] = {
+        "temperature": gen.temperature,
+        "top_p": gen.top_p,
+        "max_tokens": max(gen.max_tokens or 0, RANKING_MAX_TOKENS) if ranking else gen.max_tokens,
+        "seed": gen.seed,
+    }
+    if answer_mode == "logprobs":
+        settings["top_logprobs"] = gen.top_logprobs
+    return settings
+
+
+def _build(
+    model: ModelInfo,
+    provider: type[Provider],
+    *,
+    messages: list[dict[str, str]],
+    settings: dict[str, Any],
+    answer_mode: str,
+    rep: int,
+    attempt: int,
+    meta: dict[str, Any],
+    scale: tuple[int, int] | None = None,
+    values: tuple[str, ...] = (),
+    est_output: int = 8,
+) -> tuple[str, str, ChatRequest, dict[str, Any], int, int]:
+    base = {
+        **provider.identity(model),
+        "messages": messages,
+        "settings": settings,
+        "answer_mode": answer_mode,
+        "rep": rep,
+        "attempt": attempt,
+    }
+    text = canonical_json(base)
+    key = request_key(text)
+    request = ChatRequest(
+        key=key,
+        messages=tuple(messages),
+        answer_mode=answer_mode,
+        temperature=settings["temperature"],
+        top_p=settings["top_p"],
+        max_tokens=settings["max_tokens"],
+        seed=settings["seed"],
+        top_logprobs=settings.get("top_logprobs", 20),
+        scale_min=scale[0] if scale else None,
+        scale_max=scale[1] if scale else None,
+        values=values,
+        meta={**meta, "rep": rep, "attempt": attempt},
+    )
+    est_in = sum(estimate_tokens(m["content"]) + 4 for m in messages)
+    est_out = min(settings["max_tokens"] or est_output, est_output)
+    return key, text, request, base, est_in, est_out
+
+
+def _rating_requests(
+    study: Study, model: ModelInfo, provider: type[Provider], inst: Any, answer_mode: str
+) -> list[PlannedRequest]:
+    from valuesurvey import instruments
+
+    reps = [0] if answer_mode == "logprobs" else list(range(study.repetitions))
+    settings = _settings(study, answer_mode, ranking=False)
+    scale = (int(inst.scale.min), int(inst.scale.max))
+    labels = {
+        lab.value: [lab.text["en"], lab.text["zh"]] for lab in getattr(inst.scale, "labels", ())
+    } or None
+    out: list[PlannedRequest] = []
+    for item in inst.items:
+        for language in study.languages:
+            for persona in study.personas:
+                messages = instruments.build_messages(inst, item.id, str(language), str(persona))
+                meta = {
+                    "kind": "rating",
+                    "instrument": inst.id,
+                    "item": item.id,
+                    "dimension": item.dimension,
+                    "language": str(language),
+                    "persona": str(persona),
+                }
+                for rep in reps:
+                    key, text, req, base, est_in, est_out = _build(
+                        model,
+                        provider,
+                        messages=messages,
+                        settings=settings,
+                        answer_mode=answer_mode,
+                        rep=rep,
+                        attempt=0,
+                        meta=meta,
+                        scale=scale,
+                        est_output=4,
+                    )
+                    out.append(
+                        PlannedRequest(
+                            key,
+                            text,
+                            req,
+                            "rating",
+                            inst.id,
+                            item.id,
+                            str(language),
+                            str(persona),
+                            rep,
+                            0,
+                            est_in,
+                            est_out,
+                            labels=labels,
+                            base=base,
+                        )
+                    )
+    return out
+
+
+def _ranking_requests(
+    study: Study, model: ModelInfo, provider: type[Provider], inst: Any
+) -> list[PlannedRequest]:
+    from valuesurvey import instruments
+
+    settings = _settings(study, "text", ranking=True)
+    values = tuple(item.id for item in inst.items)
+    names = {item.id: [item.text["en"], item.text["zh"]] for item in inst.items}
+    dims = {item.id: item.dimension for item in inst.items}
+    out: list[PlannedRequest] = []
+    for language in study.ranking.languages:
+        messages = instruments.build_ranking_messages(inst, str(language))
+        labels = {item.id: item.text[str(language)] for item in inst.items}
+        meta = {
+            "kind": "ranking",
+            "instrument": inst.id,
+            "language": str(language),
+            "persona": None,
+            "value_dimensions": dims,
+            "value_labels": labels,
+        }
+        for rep in range(study.ranking.repetitions):
+            key, text, req, base, est_in, est_out = _build(
+                model,
+                provider,
+                messages=messages,
+                settings=settings,
+                answer_mode="text",
+                rep=rep,
+                attempt=0,
+                meta=meta,
+                values=values,
+                est_output=8 * len(values),
+            )
+            out.append(
+                PlannedRequest(
+                    key,
+                    text,
+                    req,
+                    "ranking",
+                    inst.id,
+                    None,
+                    str(language),
+                    None,
+                    rep,
+                    0,
+                    est_in,
+                    est_out,
+                    names=names,
+                    base=base,
+                )
+            )
+    return out
+
+
+def plan_study(study: Study, *, models: Sequence[str] | None = None) -> Plan:
+    """Plan every request of ``study`` (or of the ``models`` named), nothing sent.
+
+    The answer mode of a model falls back to ``text`` when its provider cannot honour the study's
+    (``logprobs`` or ``constrained``); each request records the mode it was asked in.
+    """
+    from valuesurvey import instruments
+
+    loaded = list(instruments.for_study(study).values())
+    plans: list[ModelPlan] = []
+    for model in resolve_models(study, models):
+        provider = provider_class(model.provider)
+        mode = str(study.answer_mode)
+        if not provider.can(model, mode):
+            mode = "text"
+        mp = ModelPlan(model=model, provider=provider, answer_mode=mode)
+        for inst in loaded:
+            if inst.kind == "ranking":
+                mp.rankings.extend(_ranking_requests(study, model, provider, inst))
+            else:
+                mp.ratings.extend(_rating_requests(study, model, provider, inst, mode))
+        plans.append(mp)
+    return Plan(study=study, models=plans, max_invalid_retries=study.ranking.max_invalid_retries)

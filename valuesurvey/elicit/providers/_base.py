@@ -1,0 +1,129 @@
+"""What every provider receives and returns, and the base class providers extend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+
+from valuesurvey.elicit._config import ElicitConfig
+
+__all__ = ["ChatRequest", "ChatResponse", "ModelInfo", "Provider"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The resolved model as providers see it (built from the registry's ``ResolvedModel``)."""
+
+    id: str
+    provider: str
+    api_model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    origin: str | None = None
+    company: str | None = None
+    display_name: str | None = None
+    price_input_per_mtok: float = 0.0
+    price_output_per_mtok: float = 0.0
+    max_concurrency: int | None = None
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.price_input_per_mtok + output_tokens * self.price_output_per_mtok) / 1e6
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat request, everything a provider needs to send it.
+
+    ``meta`` carries the design cell (instrument, item, dimension, language, persona, rep, attempt,
+    kind) for the simulated provider and logs; it is never sent to a network API.
+    """
+
+    key: str
+    messages: tuple[dict[str, str], ...]
+    answer_mode: str = "text"  # text | constrained | logprobs
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    top_logprobs: int = 20
+    scale_min: int | None = None
+    scale_max: int | None = None
+    values: tuple[str, ...] = ()  # ranking task: the value ids
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChatResponse:
+    """A provider's answer; ``top_logprobs`` is the OpenAI-style list for the first answer token."""
+
+    text: str
+    finish_reason: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    top_logprobs: list[dict[str, Any]] | None = None
+    model: str | None = None
+
+
+class Provider:
+    """Base class: a provider turns a :class:`ChatRequest` into a :class:`ChatResponse`.
+
+    Subclasses set the capability flags and implement :meth:`generate`; they raise the errors of
+    :mod:`valuesurvey.elicit._exceptions` (converted ``from`` httpx's), never httpx's own.
+    """
+
+    name: ClassVar[str] = "base"
+    supports_logprobs: ClassVar[bool] = False
+    supports_constrained: ClassVar[bool] = False
+    needs_api_key: ClassVar[bool] = False
+
+    def __init__(
+        self, model: ModelInfo, *, client: httpx.AsyncClient | None, config: ElicitConfig, api_key: str | None
+    ) -> None:
+        self.model = model
+        self.client = client
+        self.config = config.resolved()
+        self._api_key = api_key
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"{type(self).__name__}(model={self.model.id!r}, api_model={self.model.api_model!r})"
+
+    @classmethod
+    def can(cls, model: ModelInfo, answer_mode: str) -> bool:
+        """Whether this provider, for ``model``'s options, supports ``answer_mode``."""
+        if answer_mode == "logprobs":
+            return bool(model.options.get("logprobs", cls.supports_logprobs))
+        if answer_mode == "constrained":
+            return bool(model.options.get("constrained", cls.supports_constrained))
+        return True
+
+    @classmethod
+    def identity(cls, model: ModelInfo) -> dict[str, Any]:
+        """What identifies ``model`` in a request key: provider parameters, never the API key."""
+        return {
+            "provider": cls.name,
+            "api_model": model.api_model,
+            "base_url": model.base_url,
+            "options": {k: v for k, v in sorted(model.options.items()) if k not in _RUNTIME_OPTIONS},
+        }
+
+    def connection_key(self) -> str:
+        """Requests sharing this key share one concurrency limit."""
+        return f"{self.name}|{self.model.api_model}|{self.model.base_url}"
+
+    async def start(self) -> None:
+        """Acquire resources (a local server, ...) before the first request."""
+
+    async def close(self) -> None:
+        """Release what :meth:`start` acquired."""
+
+    async def generate(self, request: ChatRequest) -> ChatResponse:
+        raise NotImplementedError
+
+
+# Options that change how fast or where we ask, not what the answer is: left out of request keys.
+_RUNTIME_OPTIONS = frozenset({"latency", "threads", "n_ctx", "timeout", "extra_headers"})

@@ -1,0 +1,91 @@
+"""The versioned run log: one JSON file per run, ``logs/elicit/<run_id>.json`` in the study directory.
+
+It records what a reviewer may ask about a run: the package versions, the git revision of the code,
+the transport config, the sampling settings, each model (provider, API model, base URL, the *name*
+of the env var holding its key, never the key) and the outcome per model. Each request and response
+is in ``responses.sqlite``, linked to its run by ``run_id``. Written atomically at the start of a run
+(``status: running``) and rewritten at its end.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from valuesurvey import _io
+
+__all__ = ["RUNLOG_VERSION", "GitRevision", "RunLog", "git_revision", "package_versions", "runlog_path"]
+
+RUNLOG_VERSION = 1
+_PACKAGES = ("valuesurvey", "httpx", "pydantic", "pandas", "pyarrow", "numpy", "rich", "xllamacpp")
+
+
+class GitRevision(BaseModel):
+    commit: str
+    dirty: bool
+
+
+class RunLog(BaseModel):
+    """A run's record; ``version`` changes whenever fields change meaning."""
+
+    version: int = RUNLOG_VERSION
+    run_id: str
+    study: str
+    status: Literal["running", "completed", "interrupted", "failed"] = "running"
+    started_at: str
+    finished_at: str | None = None
+    revision: GitRevision | None = None
+    python: str = Field(default_factory=platform.python_version)
+    packages: dict[str, str] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
+    generation: dict[str, Any] = Field(default_factory=dict)
+    answer_mode: str = "text"
+    models: list[dict[str, Any]] = Field(default_factory=list)
+    limit: int | None = None
+    planned: int = 0
+    already_stored: int = 0
+    summary: list[dict[str, Any]] = Field(default_factory=list)
+    error: str | None = None
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_revision(where: Path | None = None) -> GitRevision | None:
+    """The commit of the code that runs (and whether the tree has changes), if it is a git checkout."""
+    cwd = where or Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return GitRevision(commit=commit, dirty=bool(status.strip()))
+
+
+def runlog_path(root: Path, run_id: str) -> Path:
+    return root / "logs" / "elicit" / f"{run_id}.json"
+
+
+def write_runlog(root: Path, log: RunLog) -> Path:
+    return _io.write_text(runlog_path(root, log.run_id), log.model_dump_json(indent=2) + "\n")

@@ -1,0 +1,245 @@
+"""The durable response store: ``responses.sqlite`` (SQLite in WAL mode).
+
+One row per request key in ``responses``; every HTTP attempt in ``attempts``; one row per run in
+``runs``. Each answer is committed on its own as soon as it is parsed, so a process killed at any
+moment (SIGKILL included) loses no committed answer, and a resumed run skips every key already
+answered. WAL with ``synchronous=NORMAL`` survives the death of the process (committed pages are
+in the WAL file); only a power cut may lose the last transactions, which are then asked again.
+
+A row's status is final (``ok``, ``refusal``, ``invalid``) or ``error`` (the request failed after
+its retries or was rejected): errors are asked again by the next run and their row is replaced,
+keeping the count of attempts.
+
+The request JSON holds what was sent (messages, sampling settings, answer mode, provider
+parameters) and never an API key.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["FINAL_STATUSES", "SCHEMA_VERSION", "ResponseStore", "StoredResponse", "utcnow"]
+
+SCHEMA_VERSION = 1
+FINAL_STATUSES = ("ok", "refusal", "invalid")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    run_id TEXT,
+    model TEXT NOT NULL,
+    provider TEXT,
+    origin TEXT,
+    company TEXT,
+    kind TEXT NOT NULL,              -- rating | ranking
+    instrument TEXT,
+    language TEXT,
+    persona TEXT,
+    rep INTEGER,
+    item TEXT,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    answer_mode TEXT,
+    request_json TEXT NOT NULL,
+    raw_text TEXT,
+    finish_reason TEXT,
+    parsed_value REAL,
+    parsed_order TEXT,               -- ranking: JSON list of value ids, most important first
+    probabilities TEXT,              -- logprobs mode: JSON {scale point: probability}
+    status TEXT NOT NULL,            -- ok | refusal | invalid | error
+    reason TEXT,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cost_usd REAL,
+    latency_s REAL,
+    attempts INTEGER NOT NULL,
+    error TEXT,
+    started_at TEXT,
+    completed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS responses_model ON responses (model);
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    run_id TEXT,
+    model TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    outcome TEXT NOT NULL,           -- ok | rate_limit | transient | rejected | error
+    http_status INTEGER,
+    message TEXT,
+    latency_s REAL,
+    started_at TEXT
+);
+CREATE INDEX IF NOT EXISTS attempts_key ON attempts (key);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    info TEXT
+);
+"""
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """One row of ``responses``."""
+
+    key: str
+    model: str
+    kind: str
+    request_json: str
+    status: str
+    attempts: int
+    run_id: str | None = None
+    provider: str | None = None
+    origin: str | None = None
+    company: str | None = None
+    instrument: str | None = None
+    language: str | None = None
+    persona: str | None = None
+    rep: int | None = None
+    item: str | None = None
+    attempt: int = 0
+    answer_mode: str | None = None
+    raw_text: str | None = None
+    finish_reason: str | None = None
+    parsed_value: float | None = None
+    parsed_order: str | None = None
+    probabilities: str | None = None
+    reason: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float | None = None
+    error: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+
+
+_COLUMNS = tuple(StoredResponse.__dataclass_fields__)
+_INSERT = (
+    f"INSERT OR REPLACE INTO responses ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
+
+
+class ResponseStore:
+    """``responses.sqlite``: open with :meth:`open` (or use as a context manager).
+
+    >>> import tempfile, pathlib
+    >>> with ResponseStore.open(pathlib.Path(tempfile.mkdtemp()) / "r.sqlite") as store:
+    ...     store.save(StoredResponse(key="k1", model="m", kind="rating", request_json="{}",
+    ...                               status="ok", attempts=1, parsed_value=4.0))
+    ...     store.final_statuses()
+    {'k1': 'ok'}
+    """
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path) -> ResponseStore:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=10000")
+        db.executescript(_SCHEMA)
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        return cls(db, path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ResponseStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def save(self, row: StoredResponse, attempts: Iterable[dict[str, Any]] = ()) -> None:
+        """Commit one answer (replacing an earlier ``error`` row) and its attempts, atomically."""
+        values = tuple(getattr(row, c) for c in _COLUMNS)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(_INSERT, values)
+            self._insert_attempts(attempts)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def record_attempt(self, attempt: dict[str, Any]) -> None:
+        """Commit one failed attempt at once (rare; the successful one is saved with the answer)."""
+        self._insert_attempts([attempt])
+
+    def _insert_attempts(self, attempts: Iterable[dict[str, Any]]) -> None:
+        self._db.executemany(
+            "INSERT INTO attempts (key, run_id, model, number, outcome, http_status, message, latency_s, "
+            "started_at) VALUES (:key, :run_id, :model, :number, :outcome, :http_status, :message, "
+            ":latency_s, :started_at)",
+            list(attempts),
+        )
+
+    def start_run(self, run_id: str, info: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO runs (run_id, started_at, info) VALUES (?, ?, ?)",
+            (run_id, utcnow(), json.dumps(info, sort_keys=True, default=str)),
+        )
+
+    def finish_run(self, run_id: str) -> None:
+        self._db.execute("UPDATE runs SET finished_at = ? WHERE run_id = ?", (utcnow(), run_id))
+
+    # ------------------------------------------------------------------ reading
+
+    def final_statuses(self, model: str | None = None) -> dict[str, str]:
+        """Key → status of every row with a final status (these keys are never sent again)."""
+        query = "SELECT key, status FROM responses WHERE status IN ('ok', 'refusal', 'invalid')"
+        args: tuple[Any, ...] = ()
+        if model is not None:
+            query += " AND model = ?"
+            args = (model,)
+        return dict(self._db.execute(query, args).fetchall())
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def get(self, key: str) -> StoredResponse | None:
+        cursor = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM responses WHERE key = ?", (key,))
+        row = cursor.fetchone()
+        return None if row is None else StoredResponse(*row)
+
+    def iter_rows(self) -> Iterator[StoredResponse]:
+        for row in self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM responses ORDER BY rowid"):
+            yield StoredResponse(*row)
+
+    def frame(self, columns: Iterable[str] | None = None) -> pd.DataFrame:
+        """The ``responses`` table as a DataFrame (all columns unless ``columns`` is given)."""
+        cols = list(columns or _COLUMNS)
+        bad = set(cols) - set(_COLUMNS)
+        if bad:
+            raise ValueError(f"unknown responses columns: {sorted(bad)}")
+        return pd.read_sql_query(f"SELECT {', '.join(cols)} FROM responses ORDER BY rowid", self._db)
+
+    def attempts_frame(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM attempts ORDER BY id", self._db)
+
+
+def row_dict(row: StoredResponse) -> dict[str, Any]:
+    return asdict(row)
