@@ -89,3 +89,21 @@ def test_resume_without_a_run_is_an_error(study_dir: Path, fake) -> None:
 def test_unknown_stage_lists_valid_ones(study_dir: Path, fake) -> None:
     with pytest.raises(ConfigError, match="valid stages: first, second"):
         run_study(study_dir, pipeline=fake.stages, stages=["thrid"], progress=False)
+
+
+def test_partial_stage_is_not_recorded(study_dir: Path, fake) -> None:
+    from valuesurvey.pipeline import Stage
+
+    calls = []
+
+    def limited(study, context):
+        calls.append(context.limit)
+        return {"complete": context.limit is None}
+
+    stages = (Stage("elicit", "limited", lambda s: {}, lambda s: [], limited),)
+    summary = run_study(study_dir, pipeline=stages, progress=False, limit=5)
+    assert summary.partial == ("elicit",) and not summary.nothing_to_do
+    assert "elicit" not in read_manifest(load_study(study_dir))["stages"]
+    assert run_study(study_dir, pipeline=stages, progress=False).ran == ("elicit",)
+    assert run_study(study_dir, pipeline=stages, progress=False).nothing_to_do
+    assert calls == [5, None]

@@ -29,10 +29,16 @@ def _split(stages: str | None) -> list[str] | None:
 def _print_summary(summary: object) -> None:
     ran = getattr(summary, "ran", ())
     skipped = getattr(summary, "skipped", ())
-    if not ran:
+    partial = getattr(summary, "partial", ())
+    if not ran and not partial:
         typer.echo("nothing to do: every stage is up to date")
-    else:
-        typer.echo(f"ran: {', '.join(ran)}" + (f"; up to date: {', '.join(skipped)}" if skipped else ""))
+        return
+    parts = [f"ran: {', '.join(ran) or '-'}"]
+    if partial:
+        parts.append(f"partial (run 'valuesurvey resume' to complete): {', '.join(partial)}")
+    if skipped:
+        parts.append(f"up to date: {', '.join(skipped)}")
+    typer.echo("; ".join(parts))
 
 
 def demo(

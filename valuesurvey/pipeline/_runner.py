@@ -17,7 +17,7 @@ from valuesurvey.study import Study, load_study
 
 __all__ = ["RunSummary", "StageResult", "resume_study", "run_study"]
 
-Status = Literal["ran", "skipped", "not applicable"]
+Status = Literal["ran", "partial", "skipped", "not applicable"]
 
 # Files a stage touches that are not its outputs: SQLite's side files, our lock, the manifest itself.
 _NOT_OUTPUTS = ("-wal", "-shm", "-journal", ".lock", ".tmp")
@@ -44,12 +44,16 @@ class RunSummary:
         return tuple(r.stage for r in self.results if r.status == "ran")
 
     @property
+    def partial(self) -> tuple[str, ...]:
+        return tuple(r.stage for r in self.results if r.status == "partial")
+
+    @property
     def skipped(self) -> tuple[str, ...]:
         return tuple(r.stage for r in self.results if r.status == "skipped")
 
     @property
     def nothing_to_do(self) -> bool:
-        return not self.ran
+        return not self.ran and not self.partial
 
 
 def _select(pipeline: Sequence[Stage], stages: Iterable[str] | None) -> list[Stage]:
@@ -89,6 +93,10 @@ def _run_stage(study: Study, stage: Stage, context: StageContext, console: Conso
         console.print(f"[red]✗[/red] {stage.name} failed after {time.perf_counter() - started:.1f} s")
         raise
     seconds = time.perf_counter() - started
+    if extra is not None and extra.get("complete") is False:
+        # e.g. an elicitation limited to some models or N requests: the next run must continue it.
+        console.print(f"[yellow]…[/yellow] {stage.name} partial after {seconds:.1f} s; rerun to complete it")
+        return StageResult(stage.name, "partial", seconds)
     declared = [path for path in stage.outputs(study) if path.exists()]
     outputs = sorted(set(declared) | set(_written(before, _snapshot(study.root))))
     record_stage(study, stage.name, inputs=inputs, outputs=outputs, seconds=seconds, extra=extra)

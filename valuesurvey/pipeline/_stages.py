@@ -142,7 +142,9 @@ def _elicit_outputs(study: Study) -> list[Path]:
 def _elicit_run(study: Study, context: StageContext) -> Mapping[str, Any]:
     run_elicitation = _entry_point("valuesurvey.elicit", "run_elicitation")
     summary = run_elicitation(study, models=context.models, limit=context.limit, progress=context.progress)
-    return {"summary": _jsonable(summary)}
+    # A run restricted to some models or to N requests leaves the design incomplete.
+    complete = context.limit is None and context.models is None
+    return {"complete": complete, "summary": _jsonable(summary)}
 
 
 # ---------------------------------------------------------------------------------------------- humans

@@ -82,8 +82,8 @@ def _panel(config: DemoConfig) -> list[dict[str, Any]]:
                     "provider": "simulated",
                     "origin": origin,
                     "company": "simulated",
-                    "display_name": f"Simulated {origin} respondent {index:02d}",
-                    "options": {"seed": index + (0 if origin == "CN" else 100)},
+                    # the simulated provider insists on SIMULATED in the name: nobody may mistake it
+                    "display_name": f"SIMULATED {origin} respondent {index:02d}",
                 }
             )
     return models
@@ -108,23 +108,17 @@ def _human_files(data_dir: Path, instruments: Sequence[str]) -> dict[str, dict[s
         raise MissingComponentError(
             "valuesurvey.humans.synthetic", "a complete valuesurvey checkout"
         ) from exc
-    written = [Path(p) for p in write_synthetic_files(data_dir).values()]
-    preferences = {"wvs7": ("wvs", (".sav", ".dta", ".csv")), "mfq2": ("mfq", (".csv", ".sav", ".dta"))}
+    written = write_synthetic_files(data_dir)
+    # The WVS-7 release layout (.sav) and the MFQ-2 OSF Study-2 layout (.csv, no mapping needed).
+    chosen = {"wvs7": "wvs7_sav", "mfq2": "mfq2_csv"}
     humans: dict[str, dict[str, Any]] = {}
-    for instrument, (stem, suffixes) in preferences.items():
+    for instrument, key in chosen.items():
         if instrument not in instruments:
             continue
-        candidates = [p for p in written if stem in p.name.lower()]
-        for suffix in suffixes:
-            match = sorted(p for p in candidates if p.suffix.lower() == suffix)
-            if match:
-                humans[instrument] = {
-                    "path": match[0].relative_to(data_dir.parent).as_posix(),
-                    "synthetic": True,
-                }
-                break
-        else:
-            raise ConfigError(f"{data_dir}: no synthetic {instrument} file among {[p.name for p in written]}")
+        if key not in written:
+            raise ConfigError(f"{data_dir}: write_synthetic_files wrote no {key!r} (wrote {sorted(written)})")
+        path = Path(written[key]).resolve().relative_to(data_dir.parent.resolve())
+        humans[instrument] = {"path": path.as_posix(), "synthetic": True}
     return humans
 
 
