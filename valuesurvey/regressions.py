@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -163,7 +164,7 @@ def excluded_models(llm_exclusions: pd.DataFrame, analysis: str) -> pd.DataFrame
     keys = list(
         zip(llm_exclusions["language"].astype(str), llm_exclusions["persona"].astype(str), strict=True)
     )
-    hit = llm_exclusions[[key in conditions for key in keys]]
+    hit = llm_exclusions[np.array([key in conditions for key in keys], dtype=bool)]
     return hit.assign(analysis=analysis)
 
 
