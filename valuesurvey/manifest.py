@@ -232,7 +232,7 @@ def environment() -> dict[str, Any]:
 
 
 def _empty_manifest(study: Study) -> dict[str, Any]:
-    return {"manifest_version": MANIFEST_VERSION, "study": study.name, "stages": {}}
+    return {"manifest_version": MANIFEST_VERSION, "study": study.name, "stages": {}, "pipeline": {}}
 
 
 def read_manifest(study: Study) -> dict[str, Any]:
@@ -246,6 +246,7 @@ def read_manifest(study: Study) -> dict[str, Any]:
         raise DataError(f"unreadable manifest ({exc}); delete it to redo every stage", path=path) from exc
     if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
         raise DataError("not a valuesurvey manifest (no 'stages' mapping)", path=path)
+    data.setdefault("pipeline", {})
     return data
 
 
@@ -271,6 +272,7 @@ def record_stage(
     outputs: Iterable[Path],
     seconds: float,
     extra: Mapping[str, Any] | None = None,
+    section: str = "stages",
 ) -> dict[str, Any]:
     """Merge one finished stage into ``manifest.json`` (atomically, under a lock).
 
@@ -288,6 +290,10 @@ def record_stage(
         Wall-clock duration of the stage.
     extra : mapping, optional
         Anything else worth recording (counts, settings); must be JSON-able.
+    section : str
+        ``stages`` (what stage modules record about themselves) or ``pipeline`` (the records
+        :func:`valuesurvey.pipeline.run_study` resumes from; kept apart so that a stage recording
+        itself with its own choice of inputs never makes the pipeline think it is stale).
 
     Returns
     -------
@@ -307,21 +313,26 @@ def record_stage(
         manifest["manifest_version"] = MANIFEST_VERSION
         manifest["study"] = study.name
         manifest["environment"] = entry["environment"]
-        manifest["stages"][stage] = entry
+        manifest.setdefault(section, {})[stage] = entry
         write_json(study.paths.manifest, manifest)
     return entry
 
 
-def forget_stage(study: Study, stage: str) -> None:
+def forget_stage(study: Study, stage: str, *, section: str = "stages") -> None:
     """Remove a stage's entry, so that the next run redoes it."""
     with _locked(study):
         manifest = read_manifest(study)
-        if manifest["stages"].pop(stage, None) is not None:
+        if manifest.get(section, {}).pop(stage, None) is not None:
             write_json(study.paths.manifest, manifest)
 
 
 def stage_is_current(
-    study: Study, stage: str, inputs: Mapping[str, Any] | Iterable[Path], *, check_outputs: bool = True
+    study: Study,
+    stage: str,
+    inputs: Mapping[str, Any] | Iterable[Path],
+    *,
+    check_outputs: bool = True,
+    section: str = "stages",
 ) -> bool:
     """True when ``stage`` finished before with exactly these inputs and its outputs are intact.
 
@@ -329,7 +340,7 @@ def stage_is_current(
     files, which are only checked to exist: opening a WAL database may rewrite its header without
     changing its content.
     """
-    entry = read_manifest(study)["stages"].get(stage)
+    entry = read_manifest(study).get(section, {}).get(stage)
     if entry is None or entry.get("inputs") != hash_inputs(study, inputs):
         return False
     if not check_outputs:

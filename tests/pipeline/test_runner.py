@@ -24,10 +24,10 @@ def test_second_run_does_nothing(study_dir: Path, fake) -> None:
     again = run_study(study_dir, pipeline=fake.stages, progress=False)
     assert again.nothing_to_do and again.skipped == ("first", "second")
     assert fake.runs == {"first": 1, "second": 1}
-    entry = read_manifest(load_study(study_dir))["stages"]["second"]
+    entry = read_manifest(load_study(study_dir))["pipeline"]["second"]
     # outputs found by the directory snapshot are recorded too, not only the declared ones
     assert set(entry["outputs"]) == {"out/second.txt", "out/undeclared.txt"}
-    assert read_manifest(load_study(study_dir))["stages"]["first"]["extra"] == {"chars": 6}
+    assert read_manifest(load_study(study_dir))["pipeline"]["first"]["extra"] == {"chars": 6}
 
 
 def test_changed_setting_redoes_the_stage_and_what_depends_on_its_output(study_dir: Path, fake) -> None:
@@ -59,7 +59,7 @@ def test_crash_then_resume_completes_only_what_is_missing(study_dir: Path, fake)
     fake.fail.add("second")
     with pytest.raises(RuntimeError, match="second crashed"):
         run_study(study_dir, pipeline=fake.stages, progress=False)
-    assert set(read_manifest(load_study(study_dir))["stages"]) == {"first"}
+    assert set(read_manifest(load_study(study_dir))["pipeline"]) == {"first"}
     summary = resume_study(study_dir, pipeline=fake.stages, progress=False)
     assert summary.ran == ("second",) and summary.skipped == ("first",)
     assert resume_study(study_dir, pipeline=fake.stages, progress=False).nothing_to_do
@@ -71,7 +71,7 @@ def test_a_stage_that_dies_half_way_is_forgotten(study_dir: Path, fake) -> None:
     fake.fail.add("first")
     with pytest.raises(RuntimeError):
         run_study(study_dir, pipeline=fake.stages, progress=False, stages=["first"], force=True)
-    assert "first" not in read_manifest(load_study(study_dir))["stages"]
+    assert "first" not in read_manifest(load_study(study_dir))["pipeline"]
     assert resume_study(study_dir, pipeline=fake.stages, progress=False).ran == ("first",)
 
 
@@ -103,7 +103,7 @@ def test_partial_stage_is_not_recorded(study_dir: Path, fake) -> None:
     stages = (Stage("elicit", "limited", lambda s: {}, lambda s: [], limited),)
     summary = run_study(study_dir, pipeline=stages, progress=False, limit=5)
     assert summary.partial == ("elicit",) and not summary.nothing_to_do
-    assert "elicit" not in read_manifest(load_study(study_dir))["stages"]
+    assert "elicit" not in read_manifest(load_study(study_dir))["pipeline"]
     assert run_study(study_dir, pipeline=stages, progress=False).ran == ("elicit",)
     assert run_study(study_dir, pipeline=stages, progress=False).nothing_to_do
     assert calls == [5, None]

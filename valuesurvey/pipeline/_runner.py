@@ -19,6 +19,9 @@ __all__ = ["RunSummary", "StageResult", "resume_study", "run_study"]
 
 Status = Literal["ran", "partial", "skipped", "not applicable"]
 
+# The manifest section the runner resumes from (stage modules record themselves under "stages").
+SECTION = "pipeline"
+
 # Files a stage touches that are not its outputs: SQLite's side files, our lock, the manifest itself.
 _NOT_OUTPUTS = ("-wal", "-shm", "-journal", ".lock", ".tmp")
 
@@ -84,7 +87,7 @@ def _written(before: dict[Path, tuple[int, int]], after: dict[Path, tuple[int, i
 def _run_stage(study: Study, stage: Stage, context: StageContext, console: Console) -> StageResult:
     inputs = stage.inputs(study)
     # Forget the old record first: if the stage dies half-way, the next run must redo it.
-    forget_stage(study, stage.name)
+    forget_stage(study, stage.name, section=SECTION)
     before = _snapshot(study.root)
     started = time.perf_counter()
     try:
@@ -99,7 +102,9 @@ def _run_stage(study: Study, stage: Stage, context: StageContext, console: Conso
         return StageResult(stage.name, "partial", seconds)
     declared = [path for path in stage.outputs(study) if path.exists()]
     outputs = sorted(set(declared) | set(_written(before, _snapshot(study.root))))
-    record_stage(study, stage.name, inputs=inputs, outputs=outputs, seconds=seconds, extra=extra)
+    record_stage(
+        study, stage.name, inputs=inputs, outputs=outputs, seconds=seconds, extra=extra, section=SECTION
+    )
     console.print(f"[green]✓[/green] {stage.name} done in {seconds:.1f} s")
     return StageResult(stage.name, "ran", seconds)
 
@@ -157,7 +162,7 @@ def run_study(
             console.print(f"[dim]·[/dim] {prefix} {stage.name}: not applicable to this study")
             results.append(StageResult(stage.name, "not applicable"))
             continue
-        if not force and stage_is_current(study, stage.name, stage.inputs(study)):
+        if not force and stage_is_current(study, stage.name, stage.inputs(study), section=SECTION):
             console.print(f"[dim]·[/dim] {prefix} {stage.name}: up to date (inputs unchanged)")
             results.append(StageResult(stage.name, "skipped"))
             continue

@@ -235,7 +235,8 @@ def _report_inputs(study: Study) -> dict[str, Any]:
         "study": study.model_dump(mode="json"),
         **_results_files(study),
         "figures": study.paths.figures_dir,
-        "code": source_fingerprint("report", REPO_ROOT / "reports", REPO_ROOT / "_quarto.yml"),
+        # render_report draws the figures again, so the figures code is the report's code too.
+        "code": source_fingerprint("report", "figures", REPO_ROOT / "reports", REPO_ROOT / "_quarto.yml"),
     }
 
 
