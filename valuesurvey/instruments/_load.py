@@ -75,7 +75,9 @@ def get(
     """
     if instrument_id not in list_instruments():
         valid = ", ".join(list_instruments())
-        raise ConfigError(f"unknown instrument {instrument_id!r}; valid: {valid} (or load_instrument(path))")
+        raise ConfigError(
+            f"unknown instrument {instrument_id!r}; valid: {valid} (or an instrument file via load_instrument)"
+        )
     return _customise(_shipped(instrument_id), overrides=overrides, options=options)
 
 
@@ -157,6 +159,8 @@ def instrument_from_dict(data: Mapping[str, Any], *, source: Path | str = "<dict
 def _expand(data: dict[str, Any]) -> dict[str, Any]:
     """Turn the compact file layout into the model's: per-item text, provenance, number, dimension."""
     default_provenance = data.pop("provenance", None) or {}
+    # An exported record carries its hash; it is always recomputed from the texts (the file may be edited).
+    data.pop("content_hash", None)
     items = []
     for number, raw in enumerate(data.get("items") or [], start=1):
         item = dict(raw)
