@@ -37,13 +37,22 @@ INT32_MAX = np.iinfo(np.int32).max
 NA_REAL_BITS = np.uint64(0x7FF00000000007A2)
 
 
+def _from_buffer(vector_class: type, data: np.ndarray) -> ri.Sexp:
+    # from_memoryview cannot take an empty buffer
+    return vector_class.from_memoryview(memoryview(data)) if data.size else vector_class([])
+
+
+def _buffer(vector: ri.Sexp, dtype: type) -> np.ndarray:
+    return np.frombuffer(vector.memoryview(), dtype=dtype).copy() if len(vector) else np.empty(0, dtype)
+
+
 def _float_vector(values: np.ndarray) -> ri.FloatSexpVector:
     data = np.ascontiguousarray(values, dtype=np.float64)
     missing = np.isnan(data)
     if missing.any():
         data = data.copy()
         data.view(np.uint64)[missing] = NA_REAL_BITS
-    return ri.FloatSexpVector.from_memoryview(memoryview(data))
+    return _from_buffer(ri.FloatSexpVector, data)
 
 
 def _int32_with_na(values: np.ndarray, missing: np.ndarray | None, name: str) -> np.ndarray:
@@ -63,7 +72,7 @@ def _int32_with_na(values: np.ndarray, missing: np.ndarray | None, name: str) ->
 def _factor(codes: np.ndarray, levels: list[str]) -> ri.IntSexpVector:
     data = codes.astype(np.int32) + 1  # R factors count from 1; pandas uses -1 for missing
     data[codes < 0] = INT32_MIN
-    vector = ri.IntSexpVector.from_memoryview(memoryview(np.ascontiguousarray(data)))
+    vector = _from_buffer(ri.IntSexpVector, np.ascontiguousarray(data))
     vector.do_slot_assign("levels", ri.StrSexpVector([str(level) for level in levels]))
     return _with_class(vector, "factor")
 
@@ -83,11 +92,11 @@ def _column_to_r(series: pd.Series) -> ri.Sexp:
         missing = series.isna().to_numpy()
         values = series.to_numpy(dtype=np.int32, na_value=0)
         data = _int32_with_na(values, missing, name)
-        return ri.BoolSexpVector.from_memoryview(memoryview(data))
+        return _from_buffer(ri.BoolSexpVector, data)
     if pd.api.types.is_integer_dtype(dtype):
         missing = series.isna().to_numpy() if isinstance(dtype, pd.api.extensions.ExtensionDtype) else None
         values = series.to_numpy(dtype=np.int64, na_value=0)
-        return ri.IntSexpVector.from_memoryview(memoryview(_int32_with_na(values, missing, name)))
+        return _from_buffer(ri.IntSexpVector, _int32_with_na(values, missing, name))
     if pd.api.types.is_float_dtype(dtype):
         return _float_vector(series.to_numpy(dtype=np.float64, na_value=np.nan))
     if pd.api.types.is_string_dtype(dtype):
@@ -129,9 +138,9 @@ def _classes(vector: ri.Sexp) -> tuple[str, ...]:
 def _vector_to_numpy(vector: ri.Sexp, name: str) -> Any:
     kind = vector.typeof
     if kind == ri.RTYPES.REALSXP:
-        return np.frombuffer(vector.memoryview(), dtype=np.float64).copy()
+        return _buffer(vector, np.float64)
     if kind == ri.RTYPES.INTSXP:
-        codes = np.frombuffer(vector.memoryview(), dtype=np.int32).copy()
+        codes = _buffer(vector, np.int32)
         missing = codes == INT32_MIN
         if "factor" in _classes(vector):
             levels = list(vector.do_slot("levels"))
@@ -139,13 +148,13 @@ def _vector_to_numpy(vector: ri.Sexp, name: str) -> Any:
             codes[missing] = -1
             return pd.Categorical.from_codes(codes, categories=levels, ordered="ordered" in _classes(vector))
         if missing.any():
-            return pd.array(np.where(missing, 0, codes).astype(np.int64), dtype="Int64").where(~missing)
+            return pd.arrays.IntegerArray(codes.astype(np.int64), missing)
         return codes.astype(np.int64)
     if kind == ri.RTYPES.LGLSXP:
-        raw = np.frombuffer(vector.memoryview(), dtype=np.int32)
+        raw = _buffer(vector, np.int32)
         missing = raw == INT32_MIN
         if missing.any():
-            return pd.array(raw != 0, dtype="boolean").where(~missing)  # type: ignore[call-overload]
+            return pd.arrays.BooleanArray(raw != 0, missing)
         return raw != 0
     if kind == ri.RTYPES.STRSXP:
         values = np.empty(len(vector), dtype=object)

@@ -114,6 +114,12 @@ class RSession:
         """
         return self._invoke(self.function(name), list(args), kwargs)
 
+    def call_code(self, function_code: str, *args: Any, **kwargs: Any) -> Any:
+        """Call an anonymous R function given as code, e.g. ``"function(d) nrow(d)"``."""
+        with self._lock:
+            function = self._ri.baseenv["eval"](self._ri.parse(function_code), self._env)
+        return self._invoke(function, list(args), kwargs)
+
     def eval(self, code: str) -> Any:
         """Evaluate R code in the session's environment and convert the result."""
         from valuesurvey.rbridge._convert import from_r
