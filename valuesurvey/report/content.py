@@ -1,0 +1,488 @@
+"""What the manuscript's code cells call: every number, table and figure, as pandoc markdown.
+
+The Quarto sources in ``reports/`` stay short: a cell prints ``doc.rq_section(1)`` with
+``output: asis`` and Quarto (or our fallback renderer) resolves the cross-references in it. Each
+method reads only the study directory; a missing instrument or analysis becomes a sentence.
+Figures are referenced relative to the working directory when a ``figures/`` copy sits there (the
+render step stages one), else by their path in the study directory.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from valuesurvey._io import sha256_file
+from valuesurvey.figures import FIGURES, available_figures
+from valuesurvey.figures._data import StudyTables, synthetic_label
+from valuesurvey.figures._ranking import model_clusters, top_bottom
+from valuesurvey.study import Study, load_study
+
+__all__ = ["Inline", "ReportContent", "fmt_num", "fmt_p", "markdown_table", "open_study"]
+
+STUDY_ENV = "VALUESURVEY_STUDY"
+INSTRUMENT_NAMES = {"mfq2": "MFQ-2", "wvs7": "WVS-7 (Q177–Q195)", "ai_values": "AI values (25 values)"}
+COUNTRY = {"CN": "China", "US": "USA"}
+RQ_TEXT = {
+    1: "cosine similarity regressed on participant nationality × LLM origin (sum coded, China = +0.5)",
+    2: "cosine similarity regressed on the congruence of participant nationality with prompt language, "
+    "persona and LLM origin (congruent = +0.5)",
+    3: "cosine similarity regressed on nationality × origin × the dimension or question removed "
+    "(treatment coded, none removed = 0)",
+}
+
+
+class Inline(str):
+    """A string whose plain-text repr has no quotes, so inline ``{python}`` output reads as text."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+
+def fmt_num(value: float, digits: int = 3) -> str:
+    """Format an estimate for text and tables.
+
+    Examples
+    --------
+    >>> fmt_num(0.20712), fmt_num(-0.0304), fmt_num(float("nan"))
+    ('0.207', '-0.030', 'NA')
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "NA"
+    return f"{value:.{digits}f}"
+
+
+def fmt_p(p: float) -> str:
+    """Format a p-value: three decimals, or ``< 0.001``.
+
+    Examples
+    --------
+    >>> fmt_p(0.04567), fmt_p(1e-20)
+    ('0.046', '< 0.001')
+    """
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "NA"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def markdown_table(frame: pd.DataFrame, *, caption: str | None = None, label: str | None = None) -> str:
+    """A pandoc/Quarto pipe table; a caption line ``: caption {#tbl-label}`` makes it cross-referable.
+
+    Examples
+    --------
+    >>> print(markdown_table(pd.DataFrame({"a": ["x"], "b": [1]}), caption="Demo", label="tbl-demo"))
+    | a | b |
+    |:--|--:|
+    | x | 1 |
+    <BLANKLINE>
+    : Demo {#tbl-demo}
+    """
+
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    header = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
+    aligns = (
+        "|"
+        + "|".join("--:" if pd.api.types.is_numeric_dtype(frame[c]) else ":--" for c in frame.columns)
+        + "|"
+    )
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    text = "\n".join([header, aligns, *body])
+    if caption:
+        text += f"\n\n: {caption}" + (f" {{#{label}}}" if label else "")
+    return text
+
+
+def open_study(study_dir: str | os.PathLike[str] | None = None) -> ReportContent:
+    """The report's content for ``study_dir`` (or the ``VALUESURVEY_STUDY`` environment variable)."""
+    location = study_dir or os.environ.get(STUDY_ENV)
+    if not location:
+        from valuesurvey.errors import ConfigError
+
+        raise ConfigError(f"no study: pass the Quarto param study_dir or set {STUDY_ENV}")
+    return ReportContent(load_study(location))
+
+
+def _term_label(term: str) -> str:
+    return term.replace(":", " × ")
+
+
+@dataclass
+class ReportContent:
+    """The manuscript's content for one study directory."""
+
+    study: Study
+    tables: StudyTables = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tables = StudyTables(self.study)
+        self._figures = available_figures(self.tables)
+
+    # ---- facts used inline ------------------------------------------------------------------
+    @property
+    def title(self) -> str:
+        return self.study.title or self.study.name
+
+    def synthetic_banner(self) -> Inline:
+        note = synthetic_label(self.study, self.tables)
+        return Inline(f"::: {{.callout-warning}}\n**{note}**\n:::\n" if note else "")
+
+    def n_models(self, origin: str | None = None) -> Inline:
+        models = self.models()
+        return Inline(str(len(models) if origin is None else int((models["origin"] == origin).sum())))
+
+    def n_participants(self, instrument: str, nationality: str | None = None) -> Inline:
+        humans = self.tables.humans(instrument)
+        if humans is None:
+            return Inline("0")
+        if nationality:
+            humans = humans[humans["nationality"] == nationality]
+        return Inline(f"{humans['participant'].nunique():,}")
+
+    def instrument_list(self) -> Inline:
+        return Inline(", ".join(INSTRUMENT_NAMES.get(i, i) for i in self.study.instruments))
+
+    def models(self) -> pd.DataFrame:
+        """Models with origin and company, from study.yaml completed by the ratings/rankings tables."""
+        rows = [(m.display_name or m.id, m.id, m.origin, m.company) for m in self.study.models]
+        frame = pd.DataFrame(rows, columns=["name", "model", "origin", "company"])
+        for data in (self.tables.llm_ratings(), self.tables.rankings()):
+            if data is not None:
+                known = data.drop_duplicates("model").set_index("model")
+                frame["origin"] = frame["origin"].fillna(frame["model"].map(known["origin"]))
+                frame["company"] = frame["company"].fillna(frame["model"].map(known["company"]))
+        frame["origin"] = frame["origin"].astype(str)
+        return frame
+
+    # ---- figures -----------------------------------------------------------------------------
+    def has_figure(self, name: str) -> bool:
+        return name in self._figures
+
+    def figure_path(self, name: str) -> str:
+        staged = Path("figures") / f"{name}.png"
+        if staged.exists():
+            return staged.as_posix()
+        return (self.study.paths.figures_dir / f"{name}.png").as_posix()
+
+    def ref(self, name: str) -> Inline:
+        """A cross-reference to a figure, or words saying it was not drawn."""
+        if self.has_figure(name):
+            return Inline("@fig-" + name.replace("_", "-"))
+        return Inline("not drawn (its tables are not in the study)")
+
+    def figure(self, name: str, label: str | None = None) -> str:
+        """Markdown for one figure with its caption, or a sentence saying why it is absent."""
+        spec = next(s for s in FIGURES if s.name == name)
+        if not self.has_figure(name):
+            return f"*({name.replace('_', ' ')}: the tables this figure needs are not in the study.)*\n"
+        return f"![{spec.caption}]({self.figure_path(name)}){{#{label or 'fig-' + name.replace('_', '-')} width=100%}}\n"
+
+    # ---- design ------------------------------------------------------------------------------
+    def design_section(self) -> str:
+        study = self.study
+        models = self.models()
+        parts = [
+            f"We elicited responses from {len(models)} LLMs ({(models['origin'] == 'CN').sum()} made in China, "
+            f"{(models['origin'] == 'US').sum()} made in the USA; @tbl-models) on {self.instrument_list()}. "
+            f"Each rating questionnaire was presented in {len(study.languages)} language(s) "
+            f"({', '.join(study.languages)}) × {len(study.personas)} persona condition(s) "
+            f"({', '.join(study.personas)}), {study.repetitions} repetitions per condition "
+            f"(answer mode: {study.answer_mode}).",
+        ]
+        if "ai_values" in study.instruments:
+            parts.append(
+                f"In the ranking study each model ranked the values {study.ranking.repetitions} times per "
+                f"language ({', '.join(study.ranking.languages)}), with no persona."
+            )
+        table = models.rename(columns={"name": "Model", "origin": "Origin", "company": "Company"})[
+            ["Model", "Origin", "Company"]
+        ]
+        table["Origin"] = table["Origin"].map(COUNTRY).fillna(table["Origin"])
+        parts.append(
+            markdown_table(table, caption="LLMs by country of origin and company.", label="tbl-models")
+        )
+        parts.append(self._humans_paragraph())
+        parts.append(self._exclusions_paragraph())
+        return "\n\n".join(p for p in parts if p) + "\n"
+
+    def _humans_paragraph(self) -> str:
+        rows = []
+        for instrument in self.tables.rating_instruments():
+            humans = self.tables.humans(instrument)
+            if humans is None:
+                continue
+            counts = humans.groupby("nationality")["participant"].nunique()
+            spec = self.study.humans.get(instrument)
+            source = "synthetic" if spec is not None and spec.synthetic else "microdata"
+            rows.append(
+                (
+                    INSTRUMENT_NAMES.get(instrument, instrument),
+                    int(counts.get("CN", 0)),
+                    int(counts.get("US", 0)),
+                    source,
+                )
+            )
+        if not rows:
+            return "No human data are in the study directory, so the similarity analyses are skipped."
+        table = pd.DataFrame(rows, columns=["Instrument", "n China", "n USA", "Source"])
+        return "Human participants per country (@tbl-humans).\n\n" + markdown_table(
+            table, caption="Human participants per instrument and country.", label="tbl-humans"
+        )
+
+    def _exclusions_paragraph(self) -> str:
+        exclusions = self.tables.exclusions()
+        if exclusions is None or exclusions.empty:
+            return "No LLM was excluded: none refused an item in every repetition of a condition."
+        return (
+            "An LLM that refused an item in all repetitions of a condition is excluded from the analyses "
+            "that use that condition (@tbl-exclusions).\n\n"
+            + markdown_table(exclusions.astype(str), caption="Exclusions and why.", label="tbl-exclusions")
+        )
+
+    # ---- RQ1–RQ3 -----------------------------------------------------------------------------
+    def estimates(self, analysis: str) -> pd.DataFrame | None:
+        return self.tables.estimates(analysis)
+
+    def term_row(self, analysis: str, fit: str, term: str) -> pd.Series | None:
+        est = self.estimates(analysis)
+        if est is None:
+            return None
+        hit = est[(est["model"] == fit) & (est["term"] == term)]
+        return hit.iloc[0] if len(hit) else None
+
+    def beta(self, analysis: str, fit: str, term: str) -> Inline:
+        row = self.term_row(analysis, fit, term)
+        return Inline("NA" if row is None else fmt_num(row["estimate"]))
+
+    def side_by_side(self, analysis: str) -> pd.DataFrame:
+        """Table-2 style: one row per term, lm and lmer columns side by side."""
+        est = self.estimates(analysis)
+        terms = list(dict.fromkeys(est["term"]))
+        out = pd.DataFrame({"Term": [_term_label(t) for t in terms]})
+        for fit in ("lm", "lmer"):
+            part = est[est["model"] == fit].set_index("term").reindex(terms)
+            if part["estimate"].isna().all():
+                continue
+            out[f"{fit} β"] = [fmt_num(v) for v in part["estimate"]]
+            out[f"{fit} SE"] = [fmt_num(v) for v in part["std_error"]]
+            if fit == "lmer":
+                out["lmer df"] = [fmt_num(v, 1) for v in part["df"]]
+            out[f"{fit} p"] = [fmt_p(v) for v in part["p_value"]]
+        return out
+
+    def _key_sentence(self, rq: int, analysis: str) -> str:
+        est = self.estimates(analysis)
+        terms = [t for t in dict.fromkeys(est["term"]) if t != "(Intercept)"]
+        if rq == 3:
+            terms = [t for t in terms if "removed" not in t]
+        bits = []
+        for term in terms[:3]:
+            lm, lmer = self.term_row(analysis, "lm", term), self.term_row(analysis, "lmer", term)
+            fits = [
+                f"{name} β = {fmt_num(r['estimate'])}, p {_p_text(r['p_value'])}"
+                for name, r in (("lm", lm), ("lmer", lmer))
+                if r is not None
+            ]
+            bits.append(f"{_term_label(term)} ({'; '.join(fits)})")
+        return "Key effects: " + "; ".join(bits) + "." if bits else ""
+
+    def rq_section(self, rq: int) -> str:
+        """Text and Table-2-style tables (lm and lmer side by side) for one research question."""
+        parts = [
+            f"Model: {RQ_TEXT[rq]}. Both fits are shown: the paper's linear model (lm) and a mixed model "
+            "with crossed random intercepts for participant and LLM (lmer, Satterthwaite df)."
+        ]
+        found = False
+        for instrument in self.tables.rating_instruments():
+            analysis = f"rq{rq}_{instrument}"
+            label = f"tbl-rq{rq}-{instrument}"
+            if self.estimates(analysis) is None:
+                parts.append(
+                    f"No estimates for {INSTRUMENT_NAMES.get(instrument, instrument)} (`estimates/{analysis}.csv` is absent)."
+                )
+                continue
+            found = True
+            name = INSTRUMENT_NAMES.get(instrument, instrument)
+            parts.append(f"**{name}** (@{label}). {self._key_sentence(rq, analysis)}")
+            parts.append(
+                markdown_table(
+                    self.side_by_side(analysis),
+                    caption=f"RQ{rq}, {name}: lm and lmer estimates.",
+                    label=label,
+                )
+            )
+        if not found:
+            return f"RQ{rq} was not analysed in this study: no `estimates/rq{rq}_*.csv`.\n"
+        return "\n\n".join(parts) + "\n"
+
+    # ---- ranking study -----------------------------------------------------------------------
+    def ranking_section(self) -> str:
+        if "ai_values" not in self.study.instruments or self.tables.rankings() is None:
+            return "The study has no ranking task (`ai_values`), so this section is empty.\n"
+        parts = []
+        tb = top_bottom(self.tables)
+        rows = []
+        for end in ("top", "bottom"):
+            for position in sorted(tb["position"].unique()):
+                row = [f"{end} {position}"]
+                for origin in ("CN", "US"):
+                    hit = tb[(tb["end"] == end) & (tb["origin"] == origin) & (tb["position"] == position)]
+                    row.append(
+                        f"{hit['value'].iloc[0]} ({fmt_num(hit['mean_rank'].iloc[0], 1)})" if len(hit) else ""
+                    )
+                rows.append(row)
+        overlap = {
+            end: len(
+                set(tb[(tb["end"] == end) & (tb["origin"] == "CN")]["value"])
+                & set(tb[(tb["end"] == end) & (tb["origin"] == "US")]["value"])
+            )
+            for end in ("top", "bottom")
+        }
+        parts.append(
+            f"Top-5 values overlap in {overlap['top']} of 5 and bottom-5 values in {overlap['bottom']} of 5 "
+            "between LLMs made in China and the USA (@tbl-topbottom)."
+        )
+        parts.append(
+            markdown_table(
+                pd.DataFrame(rows, columns=["Position", "LLMs, China", "LLMs, USA"]),
+                caption="Top-5 and bottom-5 values by LLM origin (mean rank).",
+                label="tbl-topbottom",
+            )
+        )
+        clusters = model_clusters(self.tables)
+        mix = clusters.groupby("cluster")["origin"].agg(
+            lambda s: ", ".join(f"{k} {v}" for k, v in s.value_counts().sort_index().items())
+        )
+        members = clusters.groupby("cluster")["model"].agg(", ".join)
+        table = pd.DataFrame({"Cluster": mix.index, "Origins": mix.to_numpy(), "Models": members.to_numpy()})
+        parts.append("Hierarchical clustering (Ward) of the models' value rankings (@tbl-clusters).")
+        parts.append(
+            markdown_table(
+                table, caption="Archetype clusters of LLMs and their origins.", label="tbl-clusters"
+            )
+        )
+        for name in self.tables.estimate_names("ranking_"):
+            parts.append(self._generic_table(name))
+        return "\n\n".join(parts) + "\n"
+
+    def _generic_table(self, name: str, max_rows: int = 30) -> str:
+        frame = pd.read_csv(self.study.paths.estimates(name))
+        shown = frame.head(max_rows).copy()
+        for column in shown.columns:
+            if pd.api.types.is_float_dtype(shown[column]):
+                shown[column] = [fmt_p(v) if column == "p_value" else fmt_num(v) for v in shown[column]]
+        more = f" First {max_rows} of {len(frame)} rows." if len(frame) > max_rows else ""
+        label = "tbl-" + name.replace("_", "-")
+        return markdown_table(
+            shown.drop(columns=["analysis"], errors="ignore").astype(str),
+            caption=f"`estimates/{name}.csv`.{more}",
+            label=label,
+        )
+
+    # ---- appendix ----------------------------------------------------------------------------
+    def versions_table(self) -> str:
+        manifest = self.tables.manifest() or {}
+        env = manifest.get("environment") or {}
+        rows = [("valuesurvey", _package_version())]
+        code = env.get("code") or {}
+        if isinstance(code, dict):
+            rows += [(f"code {k}", str(v)) for k, v in code.items()]
+        if env.get("python"):
+            rows.append(("Python", str(env["python"])))
+        for name, version in (env.get("r") or {}).items():
+            rows.append((name, str(version)))
+        for key, value in (manifest.get("versions") or {}).items():
+            rows.append((key, str(value)))
+        if len(rows) == 1:
+            rows.append(("manifest.json", "absent: versions of R and lme4 not recorded"))
+        return markdown_table(
+            pd.DataFrame(rows, columns=["Component", "Version"]),
+            caption="Software versions (from manifest.json).",
+            label="tbl-versions",
+        )
+
+    def hashes_table(self) -> str:
+        rows = []
+        for instrument in self.study.instruments:
+            rows.append((f"instrument {instrument}", _instrument_hash(instrument, self.tables.manifest())))
+        root = self.study.root
+        files = [self.study.paths.llm_ratings, self.study.paths.rankings]
+        for folder in (
+            self.study.paths.humans_dir,
+            self.study.paths.similarity_dir,
+            self.study.paths.estimates_dir,
+        ):
+            if folder.is_dir():
+                files += sorted(p for p in folder.iterdir() if p.suffix in {".parquet", ".csv"})
+        for path in files:
+            if path.exists():
+                rows.append((path.relative_to(root).as_posix(), sha256_file(path)[:16]))
+        return markdown_table(
+            pd.DataFrame(rows, columns=["File", "sha256 (first 16 hex digits)"]),
+            caption="Instrument and data file hashes.",
+            label="tbl-hashes",
+        )
+
+    def elicitation_table(self) -> str:
+        summary = _elicitation_summary(self.study, self.tables)
+        if summary is None or summary.empty:
+            return "No elicitation records are in the study directory."
+        shown = summary.copy()
+        for column in shown.columns:
+            if pd.api.types.is_float_dtype(shown[column]):
+                shown[column] = [fmt_num(v, 4 if column == "cost_usd" else 0) for v in shown[column]]
+        return markdown_table(
+            shown.astype(str),
+            caption="Elicitation statistics per model: requests, retries, refusals, invalid answers, tokens and cost.",
+            label="tbl-elicitation",
+        )
+
+
+def _p_text(p: float) -> str:
+    text = fmt_p(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
+def _package_version() -> str:
+    from valuesurvey import __version__
+
+    return __version__
+
+
+def _instrument_hash(instrument: str, manifest: dict[str, Any] | None) -> str:
+    try:
+        from valuesurvey import instruments
+
+        return str(instruments.get(instrument).content_hash)
+    except Exception:  # the instruments module is optional here; fall back to the manifest's record
+        recorded = ((manifest or {}).get("instruments") or {}).get(instrument) or {}
+        return str(recorded.get("content_hash", "not recorded"))
+
+
+def _elicitation_summary(study: Study, tables: StudyTables) -> pd.DataFrame | None:
+    try:
+        from valuesurvey.elicit import elicitation_summary
+
+        if study.paths.responses.exists():
+            return elicitation_summary(study)
+    except ImportError:
+        pass
+    frames = [f for f in (tables.llm_ratings(), tables.rankings()) if f is not None]
+    if not frames:
+        return None
+    rows = pd.concat([f[["model", "status"]] for f in frames], ignore_index=True)
+    counts = rows.pivot_table(index="model", columns="status", aggfunc="size", fill_value=0)
+    out = pd.DataFrame({"model": counts.index, "requests": counts.sum(axis=1).to_numpy()})
+    for status in ("ok", "refusal", "invalid", "error"):
+        out[status] = counts[status].to_numpy() if status in counts.columns else 0
+    out["note"] = "from status columns (responses.sqlite absent)"
+    return out
