@@ -130,8 +130,10 @@ def _study_entries(
     root = study.root.resolve()
     humans = _human_files(study)
     private_sources = {path for path, synthetic in humans.values() if not synthetic}
+    # humans/<instrument>.parquet are copies of microdata: private unless built from a synthetic file.
+    synthetic_tables = {study.paths.humans(name).resolve() for name, (_, synth) in humans.items() if synth}
     private_tables = {
-        study.paths.humans(name).resolve() for name, (_, synthetic) in humans.items() if not synthetic
+        p.resolve() for p in study.paths.humans_dir.glob("*.parquet") if p.resolve() not in synthetic_tables
     }
     entries: list[_Entry] = []
     notes: list[str] = []
