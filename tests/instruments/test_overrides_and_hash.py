@@ -186,6 +186,10 @@ def test_json_instrument_file_round_trips_through_export(tmp_path: Path) -> None
         ),
         (lambda d: d["prompt"]["user"].update(zh="请排序。"), r"prompt\.user\.zh lacks the \{values\}"),
         (lambda d: d.update(kind="scale"), r"field kind: Input should be 'rating' or 'ranking'"),
+        (
+            lambda d: d["items"].insert(1, "logic"),
+            r"malformed instrument file: field items\.1: expected a mapping",
+        ),
     ],
 )
 def test_malformed_user_instrument_file_names_file_and_field(tmp_path: Path, mutate, message: str) -> None:

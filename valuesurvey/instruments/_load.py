@@ -25,6 +25,9 @@ DATA_DIR = Path(__file__).parent / "data"
 #: Shipped instruments, in the order the CLI lists them.
 _SHIPPED_ORDER = ("mfq2", "wvs7", "ai_values")
 
+# libyaml's loader when PyYAML was built with it (10x faster), else the pure-Python safe loader.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 Overrides = Mapping[str, "str | Path"]
 Options = Mapping[str, str]
 
@@ -35,6 +38,11 @@ def list_instruments() -> tuple[str, ...]:
     >>> list_instruments()
     ('mfq2', 'wvs7', 'ai_values')
     """
+    return _shipped_ids()
+
+
+@functools.cache
+def _shipped_ids() -> tuple[str, ...]:
     found = {path.stem for path in DATA_DIR.glob("*.yaml")}
     return tuple(i for i in _SHIPPED_ORDER if i in found) + tuple(sorted(found - set(_SHIPPED_ORDER)))
 
@@ -131,7 +139,7 @@ def _parse_file(path: Path) -> Instrument:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read instrument file ({exc.strerror})") from exc
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, Loader=_YAML_LOADER)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}:" if mark is not None else ""
@@ -152,8 +160,8 @@ def instrument_from_dict(data: Mapping[str, Any], *, source: Path | str = "<dict
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{source}: field {where}: {first['msg']}{more}") from exc
-    except (TypeError, AttributeError, KeyError) as exc:
-        raise ConfigError(f"{source}: malformed instrument file ({exc})") from exc
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise ConfigError(f"{source}: malformed instrument file: {exc}") from exc
 
 
 def _expand(data: dict[str, Any]) -> dict[str, Any]:
@@ -162,7 +170,12 @@ def _expand(data: dict[str, Any]) -> dict[str, Any]:
     # An exported record carries its hash; it is always recomputed from the texts (the file may be edited).
     data.pop("content_hash", None)
     items = []
-    for number, raw in enumerate(data.get("items") or [], start=1):
+    raw_items = data.get("items") or []
+    if not isinstance(raw_items, list):
+        raise ValueError(f"field items: expected a list of items, got {type(raw_items).__name__}")
+    for number, raw in enumerate(raw_items, start=1):
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"field items.{number - 1}: expected a mapping (id, dimension, en, zh)")
         item = dict(raw)
         item.setdefault("number", number)
         item.setdefault("dimension", item.get("id"))  # e.g. WVS: each item is its own dimension

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -251,8 +251,13 @@ class Instrument(_Frozen):
         return self
 
     def model_post_init(self, context: Any, /) -> None:
-        digest = hashlib.sha256(canonical_json(self.prompt_spec()).encode("utf-8")).hexdigest()
-        self._content_hash = digest
+        self._content_hash = hashlib.sha256(canonical_json(self.prompt_spec()).encode("utf-8")).hexdigest()
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Instrument:
+        # pydantic copies private attributes as they are; an update could change the texts, so rehash.
+        copied = super().model_copy(update=update, deep=deep)
+        copied.model_post_init(None)
+        return copied
 
     @property
     def content_hash(self) -> str:
