@@ -1,0 +1,73 @@
+"""Fixtures for the elicitation tests: study directories and the fault-injecting loopback server."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from valuesurvey.study import Study, load_study
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # the helper modules of this folder (unique names: elicit_*)
+    sys.path.insert(0, str(HERE))
+
+from elicit_helpers import write_study_yaml  # noqa: E402
+
+
+def _load_fault_server() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("elicit_fault_server", HERE / "fault_server.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses need the module registered
+    spec.loader.exec_module(module)
+    return module
+
+
+def _registry_shim() -> None:
+    """Until the model registry lands, resolve a ModelSpec to itself (every test model is complete)."""
+    try:
+        import valuesurvey.elicit.registry  # noqa: F401
+    except ImportError:
+        shim = types.ModuleType("valuesurvey.elicit.registry")
+        shim.resolve_model = lambda spec: spec  # type: ignore[attr-defined]
+        sys.modules["valuesurvey.elicit.registry"] = shim
+
+
+_registry_shim()
+
+
+fault_server = _load_fault_server()
+
+
+@pytest.fixture
+def fault_server_module() -> types.ModuleType:
+    return fault_server
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Any]]:
+    """Start fault servers (``serve(latency=..., faults=(...), ...)``); all stopped at teardown."""
+    servers = []
+
+    def start(**config: Any) -> Any:
+        server = fault_server.FaultServer(fault_server.FaultConfig(**config)).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def make_study(tmp_path: Path) -> Callable[..., Study]:
+    def make(sub: str = "study", **fields: Any) -> Study:
+        return load_study(write_study_yaml(tmp_path / sub, **fields))
+
+    return make

@@ -1,0 +1,52 @@
+"""Helpers shared by the elicitation tests (imported by name: conftest puts this folder on sys.path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def write_study_yaml(root: Path, **fields: Any) -> Path:
+    """Write a small study.yaml (WVS only, English, no persona, 2 repetitions unless overridden)."""
+    data: dict[str, Any] = {
+        "name": "elicit-test",
+        "instruments": ["wvs7"],
+        "languages": ["en"],
+        "personas": ["none"],
+        "repetitions": 2,
+        "generation": {"temperature": 0.0, "max_tokens": 8},
+    }
+    data.update(fields)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "study.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def openai_model(base_url: str, model_id: str = "loopback", **extra: Any) -> dict[str, Any]:
+    """A user-defined OpenAI-compatible model pointing at a loopback server."""
+    return {
+        "id": model_id,
+        "provider": "openai_compatible",
+        "api_model": "test-model",
+        "base_url": base_url,
+        "origin": "US",
+        "company": "Loopback",
+        "api_key_env": "VALUESURVEY_TEST_KEY",
+        "price_input_per_mtok": 1.0,
+        "price_output_per_mtok": 2.0,
+        **extra,
+    }
+
+
+def sim_model(model_id: str = "sim-cn-01", origin: str = "CN", **options: Any) -> dict[str, Any]:
+    return {
+        "id": model_id,
+        "provider": "simulated",
+        "origin": origin,
+        "company": "SIMULATED",
+        "display_name": f"SIMULATED {origin} respondent {model_id[-2:]}",
+        "options": {"seed": 7, **options},
+    }
