@@ -17,9 +17,9 @@ from valuesurvey.instruments import DATA_DIR, OFFICIAL_USER_FILE, instrument_fro
 
 # Update these only on purpose: a change means every cached response for the instrument is stale.
 PINNED_HASHES = {
-    "mfq2": "3726e967f2722d1c331951a9c0ff8976b33db5eaddb749c23de91d3fa01e2530",
+    "mfq2": "8df311c6393f44ef2a60fc4ee04204014f7725c65b0a5a4dc0284c11c3a0a39e",
     "wvs7": "945e585ef86ab93960fba1c6f3c8a0c741ac75bc79a7dbf217cf8ab6ade140ff",
-    "ai_values": "d38b4c99bd8471bd3a49e336027fe0e40ab2802a9188dfc5f31a94da5ce82321",
+    "ai_values": "0f5a7d2a4dd3546022740a0e6c57c459b87d605a9e1d2408ff72de21ced5ebe2",
 }
 
 
