@@ -82,3 +82,9 @@ def make_study(
 @pytest.fixture
 def small_study(tmp_path: Path) -> Study:
     return make_study(tmp_path)
+
+
+@pytest.fixture
+def study_factory():  # noqa: ANN201
+    """``make_study`` itself (test modules cannot import conftest under --import-mode=importlib)."""
+    return make_study

@@ -1,9 +1,34 @@
-"""CLI commands for this stage (filled in by the stage's owner)."""
+"""``valuesurvey analyze STUDY.yaml``: vectors, similarity and the RQ1–RQ3 models (lm and lmer)."""
 
 from __future__ import annotations
 
+import time
+
 import typer
+
+from valuesurvey.cli._common import StudyFile, Verbose, handle_errors, setup_logging
+
+
+@handle_errors
+def analyze(study_file: StudyFile, verbose: Verbose = False) -> None:
+    """Compute similarity tables and fit RQ1–RQ3 (lm and lmer) for a study directory.
+
+    Writes similarity/*.parquet, similarity/exclusions.csv, similarity/zero_variance.csv and
+    estimates/*.csv; `Rscript R/run_models.R STUDY_DIR` reproduces the estimates without Python.
+    """
+    from valuesurvey.analysis import analyze_study
+    from valuesurvey.study import load_study
+
+    setup_logging(verbose)
+    study = load_study(study_file)
+    started = time.perf_counter()
+    analyze_study(study)
+    typer.echo(
+        f"analysis written to {study.paths.similarity_dir} and {study.paths.estimates_dir} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the main app."""
+    app.command("analyze")(analyze)
