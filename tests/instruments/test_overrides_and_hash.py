@@ -170,6 +170,20 @@ def test_json_instrument_file_round_trips_through_export(tmp_path: Path) -> None
     assert reloaded.items == instruments.get("wvs7").items
 
 
+def test_exported_paper_wording_can_be_switched_back_to_official(tmp_path: Path) -> None:
+    import json
+
+    record = instruments.instrument_record(instruments.get("mfq2", options={"item27": "paper"}))
+    path = tmp_path / "mfq2_paper.json"
+    path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    paper = instruments.load_instrument(path)
+    assert paper.selected_options == {"item27": "paper"}
+    assert paper.content_hash == record["content_hash"]
+    back = instruments.load_instrument(path, options={"item27": "official"})
+    assert back.content_hash == instruments.get("mfq2").content_hash
+    assert back.item("mfq2_27").provenance["en"].startswith("official")
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [

@@ -224,17 +224,19 @@ def _apply_options(inst: Instrument, data: dict[str, Any], options: dict[str, st
         raise ConfigError(f"{inst.id}: unknown option(s) {unknown}; valid: {valid}")
     selected: dict[str, str] = {}
     for name, spec in inst.options.items():
-        choice = str(options.get(name, spec.default))
+        # The item's text is the currently selected wording; the others wait in item.variants.
+        current = inst.selected_options.get(name, spec.default)
+        choice = str(options.get(name, current))
         item = inst.item(spec.item)
-        valid_choices = (spec.default, *item.variants)
+        valid_choices = (current, *item.variants)
         if choice not in valid_choices:
             raise ConfigError(f"{inst.id}: option {name}: unknown choice {choice!r}; valid: {valid_choices}")
         selected[name] = choice
-        if choice != spec.default:
-            variant = item.variants[choice]
-            index = inst.item_ids.index(spec.item)
-            data["items"][index]["text"] = variant.text.model_dump()
-            data["items"][index]["provenance"] = variant.provenance.model_dump()
+        if choice != current:
+            entry = data["items"][inst.item_ids.index(spec.item)]
+            chosen = entry["variants"].pop(choice)
+            entry["variants"][current] = {"text": entry["text"], "provenance": entry["provenance"]}
+            entry["text"], entry["provenance"] = chosen["text"], chosen["provenance"]
     return {**inst.selected_options, **selected}
 
 
