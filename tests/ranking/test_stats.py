@@ -1,0 +1,135 @@
+"""Statistics of the ranking study against independent computations."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from valuesurvey.ranking import compare_origins, freeman_halton, hodges_lehmann, kendall_w
+from valuesurvey.ranking._cluster import name_archetypes
+
+
+def test_kendall_w_matches_friedman():
+    rng = np.random.default_rng(0)
+    ratings = rng.integers(1, 6, size=(7, 10)).astype(float)  # with ties
+    result = kendall_w(ratings)
+    friedman = stats.friedmanchisquare(*ratings.T)  # tie-corrected chi2 over items
+    m, n = ratings.shape
+    assert result["w"] == pytest.approx(friedman.statistic / (m * (n - 1)))
+    assert result["p_value"] == pytest.approx(friedman.pvalue)
+
+
+def test_kendall_w_mean_spearman_identity():
+    rng = np.random.default_rng(1)
+    ratings = np.array([rng.permutation(12) for _ in range(6)], dtype=float)
+    rho = stats.spearmanr(ratings, axis=1).statistic
+    mean_rho = rho[np.triu_indices(6, 1)].mean()
+    assert kendall_w(ratings)["mean_spearman"] == pytest.approx(mean_rho)
+
+
+def test_hodges_lehmann():
+    assert hodges_lehmann(np.array([1.0, 2.0, 3.0]), np.array([0.0])) == 2.0
+    assert hodges_lehmann(np.array([5.0, 6.0]), np.array([1.0, 2.0])) == 4.0
+
+
+def _brute_force_fisher(table: np.ndarray) -> float:
+    rows = table.sum(axis=1)
+    n_first = table[:, 0].sum()
+
+    def prob(column):
+        return np.prod([_comb(r, a) for r, a in zip(rows, column, strict=True)])
+
+    observed = prob(table[:, 0])
+    total = 0.0
+    norm = 0.0
+    for column in itertools.product(*[range(r + 1) for r in rows]):
+        if sum(column) != n_first:
+            continue
+        p = prob(np.array(column))
+        norm += p
+        if p <= observed * (1 + 1e-7):
+            total += p
+    return total / norm
+
+
+def _comb(n: int, k: int) -> float:
+    from math import comb
+
+    return float(comb(int(n), int(k)))
+
+
+@pytest.mark.parametrize(
+    "table",
+    [[[3, 1], [1, 3]], [[3, 2], [1, 4], [4, 0], [2, 3]], [[5, 0], [0, 5], [3, 3]], [[2, 2], [3, 3], [1, 1]]],
+)
+def test_freeman_halton_is_exact(table):
+    table = np.array(table)
+    assert freeman_halton(table) == pytest.approx(_brute_force_fisher(table))
+    if table.shape[0] == 2:
+        assert freeman_halton(table) == pytest.approx(stats.fisher_exact(table).pvalue)
+
+
+def test_compare_origins_columns_and_holm():
+    rng = np.random.default_rng(3)
+    rows = []
+    for term, shift in (("a", 0.0), ("b", 3.0), ("c", 0.0)):
+        for i in range(12):
+            origin = "CN" if i < 6 else "US"
+            rows.append({"origin": origin, "term": term, "score": rng.normal(shift * (origin == "CN"), 1)})
+    out = compare_origins(pd.DataFrame(rows), level="dimension", term_column="term", score_column="score")
+    assert list(out.columns[:11]) == [
+        "analysis", "model", "term", "estimate", "std_error", "df", "statistic", "p_value",
+        "conf_low", "conf_high", "method",
+    ]  # fmt: skip
+    assert set(out["model"]) == {"welch_t", "mann_whitney_u"}
+    for _, family in out.groupby("model"):
+        p = family["p_value"].to_numpy()
+        order = np.argsort(p)
+        expected = np.minimum(1, np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))))
+        assert family["p_holm"].to_numpy()[order] == pytest.approx(expected)
+    b = out[(out["term"] == "b") & (out["model"] == "welch_t")].iloc[0]
+    welch = stats.ttest_ind(
+        [r["score"] for r in rows if r["term"] == "b" and r["origin"] == "CN"],
+        [r["score"] for r in rows if r["term"] == "b" and r["origin"] == "US"],
+        equal_var=False,
+    )
+    assert b["statistic"] == pytest.approx(welch.statistic)
+    assert b["p_value"] == pytest.approx(welch.pvalue)
+    assert b["estimate"] > 0 and b["conf_low"] > 0
+
+
+def test_compare_origins_degenerate_group_gives_nan():
+    frame = pd.DataFrame({"origin": ["CN", "US", "US"], "term": "a", "score": [1.0, 2.0, 3.0]})
+    out = compare_origins(frame, level="value", term_column="term", score_column="score")
+    assert out["p_value"].isna().all()
+
+
+def test_archetype_names_follow_the_signature_rule():
+    dims = ["Practical", "Epistemic", "Protective", "Social", "Personal"]
+    profiles = pd.DataFrame(
+        [
+            [-1.0, -0.5, 1.0, 1.2, 0.0],  # Social + Protective up, Practical down
+            [1.0, 1.3, 0.0, -1.0, -1.0],  # Epistemic + Practical up
+            [-0.3, -1.0, 0.0, 0.8, 1.4],  # Personal + Social up
+            [0.1, -0.2, 0.1, 0.0, 0.1],  # nothing distinctive
+        ],
+        index=[1, 2, 3, 4],
+        columns=dims,
+    )
+    names, _ = name_archetypes(profiles)
+    assert names == {
+        1: "Social-Ethical",
+        2: "Rational-Instrumental",
+        3: "Warm-Caring",
+        4: "Balanced-General",
+    }
+    # A fifth cluster gets a descriptive name, not a poster archetype.
+    five = pd.concat([profiles, pd.DataFrame([[0.0, 0.0, 2.0, 0.0, 0.0]], index=[5], columns=dims)])
+    names5, fit5 = name_archetypes(five)
+    assert names5[5] == "Other: Protective"
+    assert np.isnan(fit5[5])
+    assert sorted(names5[c] for c in range(1, 5)) == sorted(names.values())
