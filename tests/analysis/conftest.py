@@ -85,6 +85,6 @@ def small_study(tmp_path: Path) -> Study:
 
 
 @pytest.fixture
-def study_factory():  # noqa: ANN201
+def study_factory():
     """``make_study`` itself (test modules cannot import conftest under --import-mode=importlib)."""
     return make_study
