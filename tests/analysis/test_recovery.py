@@ -6,7 +6,7 @@ import pytest
 
 from valuesurvey.simulation.cosines import CosineTruth, recovery, recovery_summary
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 
 def test_lmer_covers_truth_and_lm_understates_origin_uncertainty() -> None:
