@@ -97,7 +97,7 @@ def read_columns(header: FileHeader, columns: list[str]) -> pd.DataFrame:
     frame = reader(header, columns)
     if header.n_rows is not None and header.n_rows >= 0 and len(frame) != header.n_rows:
         raise DataError(
-            f"truncated or corrupt {header.format} file: header declares {header.n_rows} rows, "
+            f"cannot read {header.format} file (truncated or corrupt?): header declares {header.n_rows} rows, "
             f"{len(frame)} could be read",
             path=header.path,
         )
@@ -147,7 +147,21 @@ def _sav_header(path: Path) -> FileHeader:
     return _meta_header(path, "sav", meta)
 
 
+def _check_dta_ending(path: Path) -> None:
+    # Stata 13+ files are tagged like XML and end with </stata_dta>; ReadStat does not notice a file
+    # cut inside the value-label section that follows the data, so check the closing tag ourselves.
+    with path.open("rb") as handle:
+        opening = handle.read(11)
+        handle.seek(max(path.stat().st_size - 12, 0))
+        ending = handle.read()
+    if opening == b"<stata_dta>" and not ending.rstrip(b"\r\n").endswith(b"</stata_dta>"):
+        raise DataError(
+            "cannot read dta file (truncated or corrupt?): the closing </stata_dta> tag is missing", path=path
+        )
+
+
 def _dta_header(path: Path) -> FileHeader:
+    _check_dta_ending(path)
     try:
         _, meta = pyreadstat.read_dta(path, metadataonly=True)
     except Exception as exc:
