@@ -8,7 +8,6 @@ the code cells that precede it. Parameters are injected as a cell after the one 
 from __future__ import annotations
 
 import base64
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 from valuesurvey.errors import MissingComponentError, ValuesurveyError
-from valuesurvey.report._qmd import INLINE_RE, CodeCell, Markdown, QmdDocument
+from valuesurvey.report._qmd import INLINE_RE, CodeCell, QmdDocument
 
 __all__ = ["RenderError", "execute_document"]
 
@@ -144,15 +143,6 @@ def execute_document(doc: QmdDocument, *, cwd: Path, params: dict[str, Any], tim
         if isinstance(chunk, CodeCell):
             pieces.append(_cell_markdown(chunk, nb.cells[indices[0]], out_dir, indices[0]))
             continue
-        values = iter(_inline_text(nb.cells[i], nb.cells[i].source) for i in indices)
-        pieces.append(INLINE_RE.sub(lambda m: m.group(1) + next(values), chunk.text))
+        values = iter([_inline_text(nb.cells[i], nb.cells[i].source) for i in indices])
+        pieces.append(INLINE_RE.sub(lambda m, values=values: m.group(1) + next(values), chunk.text))
     return "\n".join(pieces)
-
-
-def dump_notebook(doc: QmdDocument, params: dict[str, Any]) -> str:
-    """The notebook that would run (for debugging)."""
-    nb, _ = _notebook(doc, params)
-    return json.dumps(nb, indent=1)
-
-
-_ = Markdown  # re-exported type used in annotations by callers

@@ -1,0 +1,54 @@
+"""Figures: files, the synthetic footer, tolerance of absent tables, strictness about columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fixture_study import write_fixture_study
+
+from valuesurvey.errors import DataError
+from valuesurvey.figures import FIGURES, StudyTables, make_figures
+from valuesurvey.figures._ranking import model_clusters, top_bottom
+from valuesurvey.figures._similarity import removal_deltas
+from valuesurvey.study import Study, load_study
+
+
+def test_every_figure_written_as_png_and_svg_with_footer(
+    fixture_study: Study, rendered: dict[str, Path]
+) -> None:
+    folder = fixture_study.paths.figures_dir
+    for spec in FIGURES:
+        png, svg = folder / f"{spec.name}.png", folder / f"{spec.name}.svg"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert "SIMULATED DATA: fixture study for tests" in svg.read_text(encoding="utf-8"), spec.name
+
+
+def test_ranking_summaries(fixture_study: Study) -> None:
+    tables = StudyTables(fixture_study)
+    tb = top_bottom(tables)
+    assert set(tb["origin"]) == {"CN", "US"} and len(tb) == 20
+    clusters = model_clusters(tables)
+    assert clusters["cluster"].between(1, 4).all() and len(clusters) == 6
+
+
+def test_removal_deltas_are_zero_free_of_base_rows(fixture_study: Study) -> None:
+    deltas = removal_deltas(StudyTables(fixture_study).similarity("mfq2"))
+    assert set(deltas["removed"]) == {"Care", "Equality", "Proportionality", "Loyalty", "Authority", "Purity"}
+    assert (deltas["delta"] == deltas["cosine"] - deltas["base"]).all()
+
+
+def test_absent_instrument_skips_its_figures(tmp_path: Path) -> None:
+    study = load_study(write_fixture_study(tmp_path, instruments=("ai_values",)))
+    written = make_figures(study)
+    names = {p.stem for p in written}
+    assert names == {s.name for s in FIGURES if s.study == "ranking"}
+
+
+def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
+    study = load_study(write_fixture_study(tmp_path, instruments=("ai_values",)))
+    frame = pd.read_parquet(study.paths.rankings).drop(columns=["rank"])
+    frame.to_parquet(study.paths.rankings)
+    with pytest.raises(DataError, match=r"rankings.parquet: column 'rank': required column is missing"):
+        make_figures(study)

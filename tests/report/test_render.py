@@ -1,0 +1,118 @@
+"""Render the fixture study without Quarto and check what the reader gets."""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from valuesurvey.figures import FIGURES
+from valuesurvey.report.content import fmt_num, fmt_p
+from valuesurvey.study import Study
+
+
+def _text(path: Path) -> str:
+    raw = path.read_text(encoding="utf-8")
+    return re.sub(r"\s+", " ", htmllib.unescape(re.sub(r"<[^>]+>", " ", raw)))
+
+
+def test_outputs_land_in_report_dir(fixture_study: Study, rendered: dict[str, Path]) -> None:
+    assert rendered["html"] == fixture_study.paths.report_dir / "fixture.html"
+    assert rendered["pdf"].read_bytes()[:5] == b"%PDF-"
+
+
+def test_every_figure_is_embedded_with_a_number(rendered: dict[str, Path]) -> None:
+    raw = rendered["html"].read_text(encoding="utf-8")
+    for number, spec in enumerate(FIGURES, start=1):
+        ident = "fig-" + spec.name.replace("_", "-")
+        block = re.search(rf'<figure id="{ident}".*?</figure>', raw, re.S)
+        assert block, ident
+        assert 'src="data:image/png;base64,' in block.group(0), f"{ident} is not self-contained"
+        assert f"Figure {number}:" in block.group(0)
+
+
+def test_tables_of_both_fits_and_appendix_present(rendered: dict[str, Path]) -> None:
+    raw = rendered["html"].read_text(encoding="utf-8")
+    for ident in (
+        "tbl-models",
+        "tbl-humans",
+        "tbl-exclusions",
+        "tbl-topbottom",
+        "tbl-clusters",
+        "tbl-versions",
+        "tbl-hashes",
+        "tbl-elicitation",
+    ):
+        assert f'id="{ident}"' in raw, ident
+    for rq in (1, 2, 3):
+        for instrument in ("mfq2", "wvs7"):
+            block = re.search(rf'<div id="tbl-rq{rq}-{instrument}".*?</table>', raw, re.S)
+            assert block, (rq, instrument)
+            assert "lm β" in block.group(0) and "lmer β" in block.group(0)
+
+
+def test_no_unresolved_reference_or_missing_figure(rendered: dict[str, Path]) -> None:
+    text = _text(rendered["html"])
+    assert "?@" not in text and "??" not in text
+    assert "not drawn" not in text and "not in the study" not in text
+    assert "Figure 1" in text and "Table 1" in text and "Section 2.1" in text
+    assert re.search(r"Atari et al\.\s+2023", text)  # citeproc resolved the citation
+
+
+def test_key_numbers_equal_the_estimates_csv(fixture_study: Study, rendered: dict[str, Path]) -> None:
+    text = _text(rendered["html"])
+    for instrument in ("mfq2", "wvs7"):
+        est = pd.read_csv(fixture_study.paths.estimates(f"rq1_{instrument}"))
+        for fit in ("lm", "lmer"):
+            row = est[(est["model"] == fit) & (est["term"] == "nationality")].iloc[0]
+            p = fmt_p(row["p_value"])
+            expected = f"{fit} β = {fmt_num(row['estimate'])}, p {p if p.startswith('<') else '= ' + p}"
+            assert expected in text, expected
+    n_cn = (
+        pd.read_parquet(fixture_study.paths.humans("mfq2"))
+        .query("nationality == 'CN'")["participant"]
+        .nunique()
+    )
+    assert (
+        f"| MFQ-2 | {n_cn} |" in (fixture_study.paths.report_dir / "_build/reports/manuscript.md").read_text()
+    )
+
+
+def test_synthetic_banner(rendered: dict[str, Path]) -> None:
+    assert "SIMULATED DATA: fixture study for tests" in _text(rendered["html"])
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+def test_pdf_text_contains_the_tables(fixture_study: Study, rendered: dict[str, Path]) -> None:
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(rendered["pdf"]), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    text = text.replace("\u2212", "-")  # typst typesets a leading hyphen-minus as a minus sign
+    assert "?@" not in text and "??" not in text
+    for caption in (
+        "RQ1, MFQ-2: lm and lmer estimates",
+        "RQ2, WVS-7",
+        "RQ3, MFQ-2",
+        "Software versions",
+        "Elicitation statistics",
+    ):
+        assert caption in text, caption
+    est = pd.read_csv(fixture_study.paths.estimates("rq2_mfq2"))
+    for value in est[est["model"] == "lmer"]["estimate"].head(4):
+        assert fmt_num(value) in text
+    assert len(re.findall(r"Figure \d+:", text)) >= len(FIGURES)
+
+
+@pytest.mark.quarto
+@pytest.mark.skipif(shutil.which("quarto") is None, reason="Quarto is not installed")
+def test_quarto_render(fixture_study: Study) -> None:
+    from valuesurvey.report import render_report
+
+    written = render_report(fixture_study, formats=("html",), renderer="quarto")
+    text = _text(written[0])
+    assert "?@" not in text and "Figure 1" in text
