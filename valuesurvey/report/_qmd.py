@@ -75,7 +75,7 @@ def parse_qmd(text: str, name: str = "document.qmd") -> QmdDocument:
     --------
     >>> doc = parse_qmd("---\\ntitle: T\\n---\\nHi `{python} 1+1`\\n```{python}\\n#| label: x\\nx = 1\\n```\\n")
     >>> doc.front_matter, [type(c).__name__ for c in doc.chunks], doc.chunks[1].options
-    ({'title': 'T'}, ['Markdown', 'CodeCell'], {'label': 'x'})
+    ({'title': 'T'}, ['Markdown', 'CodeCell', 'Markdown'], {'label': 'x'})
     """
     meta, body, offset = _split_front_matter(text, name)
     chunks: list[Markdown | CodeCell] = []
