@@ -59,7 +59,9 @@ def test_malformed_ranking_is_excluded_and_counted(small, values, damage):
 
 
 def test_retried_request_uses_the_valid_attempt(values):
-    sim = simulate_rankings(values=values, n_cn=2, n_us=2, n_clusters=2, repetitions=20, invalid_rate=0.4, seed=2)
+    sim = simulate_rankings(
+        values=values, n_cn=2, n_us=2, n_clusters=2, repetitions=20, invalid_rate=0.4, seed=2
+    )
     valid = validate_rankings(sim.data, values)
     retried = sim.data.groupby(["model", "rep"])["attempt"].max()
     assert (retried > 1).any()
@@ -69,15 +71,19 @@ def test_retried_request_uses_the_valid_attempt(values):
     )
     assert len(used) == len(valid.long)
     counts = valid.counts.set_index("model")
-    invalid = sim.data[sim.data["status"] == "invalid"].groupby("model")[["rep", "attempt"]].apply(
-        lambda g: len(g.drop_duplicates())
+    invalid = (
+        sim.data[sim.data["status"] == "invalid"]
+        .groupby("model")[["rep", "attempt"]]
+        .apply(lambda g: len(g.drop_duplicates()))
     )
     assert counts["invalid_attempts"].to_dict() == invalid.reindex(counts.index, fill_value=0).to_dict()
     assert (counts["valid"] == ok_attempts.groupby("model").size().reindex(counts.index)).all()
 
 
 def test_model_with_no_valid_ranking_is_excluded(values):
-    sim = simulate_rankings(values=values, n_cn=3, n_us=2, n_clusters=2, repetitions=4, zero_valid_models=1, seed=3)
+    sim = simulate_rankings(
+        values=values, n_cn=3, n_us=2, n_clusters=2, repetitions=4, zero_valid_models=1, seed=3
+    )
     valid = validate_rankings(sim.data, values)
     assert valid.exclusions["model"].tolist() == ["sim-us-02"]
     assert "no valid ranking" in valid.exclusions["reason"].iloc[0]
