@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 from rich.console import Console
 
-from valuesurvey._io import write_text
+from valuesurvey._io import atomic_path, write_text
 from valuesurvey.errors import ConfigError, MissingComponentError
 from valuesurvey.pipeline._runner import RunSummary, run_study
 from valuesurvey.study import load_study
@@ -40,6 +41,7 @@ DEMO_NOTE = (
     "real LLMs can be drawn from these results."
 )
 LOCAL_MODEL_ID = "smollm2-local"
+DEMO_SEED = 20251123
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class DemoConfig:
     ranking_repetitions: int = 3
     """rankings per model and language (SmolLM2 needs ~2-4 s per ranking on 2 cores)"""
     ranking_retries: int = 1
+    humans_per_country: int | None = 150
+    """respondents per country drawn (seeded) from each shipped synthetic file; None keeps all
+    (~2,800 + 2,400 WVS-7 respondents make the RQ3 mixed models take longer than the whole demo)"""
     bootstrap: int = 200
     formats: tuple[str, ...] = ("html", "pdf")
     stages: tuple[str, ...] | None = None
@@ -100,25 +105,70 @@ def _local_model() -> dict[str, Any]:
     }
 
 
-def _human_files(data_dir: Path, instruments: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Write the synthetic human files and pick one per instrument (WVS .sav, MFQ-2 OSF .csv)."""
+def _subsample_sav(source: Path, target: Path, country_column: str, n: int, seed: int) -> None:
+    """Keep ``n`` respondents per country of an SPSS file, with its labels and missing codes."""
+    import pyreadstat
+
+    frame, meta = pyreadstat.read_sav(source, user_missing=True)
+    kept = _sample_by(frame, country_column, n, seed)
+    with atomic_path(target) as tmp:
+        pyreadstat.write_sav(
+            kept,
+            tmp,
+            file_label=f"{meta.file_label} (demo subsample: {n} per country)",
+            column_labels=[meta.column_names_to_labels.get(c) for c in kept.columns],
+            variable_value_labels=meta.variable_value_labels,
+            missing_ranges=meta.missing_ranges,
+        )
+
+
+def _subsample_csv(source: Path, target: Path, country_column: str, n: int, seed: int) -> None:
+    frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+    with atomic_path(target) as tmp:
+        _sample_by(frame, country_column, n, seed).to_csv(tmp, index=False)
+
+
+def _sample_by(frame: pd.DataFrame, column: str, n: int, seed: int) -> pd.DataFrame:
+    if column not in frame.columns:
+        raise ConfigError(f"synthetic file has no {column!r} column to subsample by")
+    parts = [
+        group.sample(n=min(n, len(group)), random_state=seed) for _, group in frame.groupby(column, sort=True)
+    ]
+    return pd.concat(parts).sort_index()
+
+
+def _human_files(
+    data_dir: Path, instruments: Sequence[str], per_country: int | None
+) -> dict[str, dict[str, Any]]:
+    """Write the synthetic human files; pick the WVS-7 .sav and the MFQ-2 OSF-layout .csv.
+
+    With ``per_country`` set, the study uses a seeded subsample of each (``*_demo.*`` files).
+    """
     try:
         from valuesurvey.humans.synthetic import write_synthetic_files
     except ImportError as exc:
         raise MissingComponentError(
             "valuesurvey.humans.synthetic", "a complete valuesurvey checkout"
         ) from exc
-    written = write_synthetic_files(data_dir)
-    # The WVS-7 release layout (.sav) and the MFQ-2 OSF Study-2 layout (.csv, no mapping needed).
-    chosen = {"wvs7": "wvs7_sav", "mfq2": "mfq2_csv"}
+    written = {key: Path(path) for key, path in write_synthetic_files(data_dir).items()}
+    # key in write_synthetic_files, country column, subsampler
+    chosen = {
+        "wvs7": ("wvs7_sav", "B_COUNTRY_ALPHA", _subsample_sav),
+        "mfq2": ("mfq2_csv", "country", _subsample_csv),
+    }
     humans: dict[str, dict[str, Any]] = {}
-    for instrument, key in chosen.items():
+    for instrument, (key, country_column, subsample) in chosen.items():
         if instrument not in instruments:
             continue
         if key not in written:
             raise ConfigError(f"{data_dir}: write_synthetic_files wrote no {key!r} (wrote {sorted(written)})")
-        path = Path(written[key]).resolve().relative_to(data_dir.parent.resolve())
-        humans[instrument] = {"path": path.as_posix(), "synthetic": True}
+        path = written[key]
+        if per_country is not None:
+            target = path.with_name(f"{path.stem}_demo{per_country}{path.suffix}")
+            subsample(path, target, country_column, per_country, DEMO_SEED)
+            path = target
+        relative = path.resolve().relative_to(data_dir.parent.resolve())
+        humans[instrument] = {"path": relative.as_posix(), "synthetic": True}
     return humans
 
 
@@ -151,7 +201,7 @@ def write_demo_study(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> 
     """Write the demo's study directory (synthetic human files and study.yaml); return study.yaml."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    humans = _human_files(out / "data", config.instruments)
+    humans = _human_files(out / "data", config.instruments, config.humans_per_country)
     header = (
         "# The valuesurvey demo study, written by `valuesurvey demo`.\n"
         "# Human files are SYNTHETIC; sim-* models are SIMULATED; smollm2-local is a real local model.\n"
