@@ -87,6 +87,7 @@ class ElicitSummary:
     per_model: pd.DataFrame
     outputs: list[Path] = field(default_factory=list)
     runlog: Path | None = None
+    run_seconds: float = 0.0  # sending and storing only (``seconds`` adds planning and export)
 
 
 def run_elicitation(
@@ -200,6 +201,7 @@ def run_elicitation(
         per_model=per_model,
         outputs=outputs,
         runlog=runlog,
+        run_seconds=result.seconds,
     )
 
 

@@ -121,7 +121,10 @@ class Provider:
     async def close(self) -> None:
         """Release what :meth:`start` acquired."""
 
-    async def generate(self, request: ChatRequest) -> ChatResponse:
+    async def generate(
+        self, request: ChatRequest, *, client: httpx.AsyncClient | None = None
+    ) -> ChatResponse:
+        """Answer ``request``; HTTP providers send it with ``client`` (default: the shared one)."""
         raise NotImplementedError
 
 

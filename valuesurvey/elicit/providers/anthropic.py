@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import httpx
+
 from valuesurvey.elicit.providers._base import ChatRequest, ChatResponse, Provider
 from valuesurvey.elicit.providers._http import post_json, require
 
@@ -40,15 +42,18 @@ class AnthropicProvider(Provider):
         body.update(self.model.options.get("extra_body", {}))
         return body
 
-    async def generate(self, request: ChatRequest) -> ChatResponse:
-        assert self.client is not None
+    async def generate(
+        self, request: ChatRequest, *, client: httpx.AsyncClient | None = None
+    ) -> ChatResponse:
+        client = client or self.client
+        assert client is not None
         model = self.model.id
         base = (self.model.base_url or self.default_base_url).rstrip("/")
         headers = {"anthropic-version": ANTHROPIC_VERSION, "X-Valuesurvey-Key": request.key}
         if self._api_key:
             headers["x-api-key"] = self._api_key
         data = await post_json(
-            self.client,
+            client,
             f"{base}/v1/messages",
             body=self.body(request),
             headers=headers,

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import httpx
+
 from valuesurvey.elicit.providers._base import ChatRequest, ChatResponse, Provider
 from valuesurvey.elicit.providers._http import post_json, require
 
@@ -94,11 +96,14 @@ class OpenAICompatibleProvider(Provider):
             return {"grammar": rating_grammar(request.scale_min, request.scale_max)}
         return {"response_format": rating_json_schema(request.scale_min, request.scale_max)}
 
-    async def generate(self, request: ChatRequest) -> ChatResponse:
-        assert self.client is not None
+    async def generate(
+        self, request: ChatRequest, *, client: httpx.AsyncClient | None = None
+    ) -> ChatResponse:
+        client = client or self.client
+        assert client is not None
         model = self.model.id
         data = await post_json(
-            self.client,
+            client,
             f"{self.base_url}/chat/completions",
             body=self.body(request),
             headers=self.headers(request),

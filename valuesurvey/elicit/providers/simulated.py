@@ -155,7 +155,7 @@ class SimulatedProvider(Provider):
         delta = _rng(self.seed, self.model.id, "item", instrument, item).gauss(0.0, self.item_sd)
         return w * mu_cn + (1 - w) * mu_us + delta
 
-    async def generate(self, request: ChatRequest) -> ChatResponse:
+    async def generate(self, request: ChatRequest, *, client: Any = None) -> ChatResponse:
         if self.latency:
             await asyncio.sleep(self.latency)
         meta = request.meta
