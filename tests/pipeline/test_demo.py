@@ -3,7 +3,6 @@ humans, analysis in R, figures and the HTML report; then a second run does nothi
 
 from __future__ import annotations
 
-
 import pandas as pd
 import pytest
 import yaml
