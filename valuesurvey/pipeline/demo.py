@@ -145,12 +145,16 @@ def _human_files(
     With ``per_country`` set, the study uses a seeded subsample of each (``*_demo.*`` files).
     """
     try:
-        from valuesurvey.humans.synthetic import write_synthetic_files
+        from valuesurvey.humans.synthetic import SYNTHETIC_FILES, write_synthetic_files
     except ImportError as exc:
         raise MissingComponentError(
             "valuesurvey.humans.synthetic", "a complete valuesurvey checkout"
         ) from exc
-    written = {key: Path(path) for key, path in write_synthetic_files(data_dir).items()}
+    written = {key: data_dir / name for key, name in SYNTHETIC_FILES.items()}
+    # Rewriting would change the bytes (SPSS headers carry a timestamp) and so redo every stage
+    # of a demo being resumed: write the files only once.
+    if not all(path.exists() for path in written.values()):
+        written = {key: Path(path) for key, path in write_synthetic_files(data_dir).items()}
     # key in write_synthetic_files, country column, subsampler
     chosen = {
         "wvs7": ("wvs7_sav", "B_COUNTRY_ALPHA", _subsample_sav),
@@ -165,7 +169,8 @@ def _human_files(
         path = written[key]
         if per_country is not None:
             target = path.with_name(f"{path.stem}_demo{per_country}{path.suffix}")
-            subsample(path, target, country_column, per_country, DEMO_SEED)
+            if not target.exists():
+                subsample(path, target, country_column, per_country, DEMO_SEED)
             path = target
         relative = path.resolve().relative_to(data_dir.parent.resolve())
         humans[instrument] = {"path": relative.as_posix(), "synthetic": True}
@@ -207,7 +212,10 @@ def write_demo_study(out_dir: str | Path, config: DemoConfig = DemoConfig()) -> 
         "# Human files are SYNTHETIC; sim-* models are SIMULATED; smollm2-local is a real local model.\n"
     )
     text = header + yaml.safe_dump(demo_study_dict(config, humans), sort_keys=False, allow_unicode=True)
-    return write_text(out / "study.yaml", text)
+    target = out / "study.yaml"
+    if target.exists() and target.read_text(encoding="utf-8") == text:
+        return target
+    return write_text(target, text)
 
 
 def run_demo(
