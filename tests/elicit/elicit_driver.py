@@ -12,7 +12,7 @@ except ImportError:  # until the registry lands, study.yaml models are complete 
     shim.resolve_model = lambda spec: spec  # type: ignore[attr-defined]
     sys.modules["valuesurvey.elicit.registry"] = shim
 
-from valuesurvey.cli import app  # noqa: E402
+from valuesurvey.cli import app
 
 if __name__ == "__main__":
     app(sys.argv[1:], prog_name="valuesurvey")
