@@ -25,6 +25,21 @@ from pathlib import Path
 from valuesurvey.humans.synthetic import write_release_size_sav
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident set size in MB.
+
+    ``VmHWM`` (Linux) belongs to the process image, whereas ``ru_maxrss`` survives ``exec`` and would
+    include the parent's peak from before the spawn.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1e3
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
 def _run(kind: str, path: str, repeat: int, results: multiprocessing.Queue) -> None:
     """In a child process: best seconds over ``repeat`` runs, peak RSS (MB), and a row count."""
     import pyreadstat
@@ -37,7 +52,7 @@ def _run(kind: str, path: str, repeat: int, results: multiprocessing.Queue) -> N
         started = time.perf_counter()
         rows = len(load_wvs7(path).respondents) if kind == "loader" else len(pyreadstat.read_sav(path)[0])
         best = min(best, time.perf_counter() - started)
-    results.put((best, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, rows))
+    results.put((best, _peak_rss_mb(), rows))
 
 
 def measure(kind: str, path: Path, repeat: int) -> tuple[float, float, int]:
@@ -66,7 +81,7 @@ def _imports_only(results: multiprocessing.Queue) -> None:
 
     import valuesurvey.humans  # noqa: F401
 
-    results.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3)
+    results.put(_peak_rss_mb())
 
 
 def main() -> None:

@@ -94,3 +94,12 @@ def test_validation_errors(tmp_path, files):
     # the 14 dropped item columns are not needed
     raw.drop(columns=list(MFQ2_DROPPED_COLUMNS)).to_csv(path, index=False)
     assert load_mfq2(path).report.columns_in_file == 62 - 14
+
+
+def test_study2_columns_come_from_the_instrument():
+    from valuesurvey import instruments
+    from valuesurvey.humans import study2_mapping
+
+    inst = instruments.get("mfq2")
+    assert study2_mapping().items == {item.column: item.id for item in inst.items}
+    assert tuple(item.column for item in inst.items) == STUDY2_COLUMNS

@@ -102,12 +102,12 @@ class ColumnMapping(BaseModel):
 
 
 def _instrument_study2_columns() -> dict[str, str] | None:
-    """Study-2 column names from the instruments package, when its items carry them."""
+    """Study-2 column names from the instruments package (``Item.column``), when its items carry them."""
     try:
         from valuesurvey import instruments
 
         items = instruments.get("mfq2").items
-        columns = {getattr(item, "study2_column", None): item.id for item in items}
+        columns = {getattr(item, "column", None): item.id for item in items}
     except (ImportError, AttributeError, LookupError):
         return None
     if None in columns or set(columns.values()) != set(MFQ2_ITEMS):
