@@ -194,26 +194,79 @@ def test_a_reversed_scale_is_a_usage_error() -> None:
 
 
 # ---------------------------------------------------------------- what SmolLM2-135M-Instruct says
-# Collected from the real model (llama.cpp, temperature 1) with the paper's MFQ-2 and WVS prompts,
-# see tests/parse/test_local_server.py::test_smollm2_answers_parse for the live check.
+# Verbatim answers of the real model (llama.cpp, temperature 1, max_tokens 16) to the paper's MFQ-2 and
+# WVS prompts built by valuesurvey.instruments, collected while writing this parser; the live check is
+# tests/parse/test_local_server.py. (instrument, text, finish_reason, status, value)
 
 SMOLLM2_ANSWERS = [
-    ("1\n3", "invalid", None),
-    ("1", "ok", 1),
-    ("4", "ok", 4),
-    ("5\n\nStatement: We all need to learn from our elders.", "ok", 5),
-    ("3: Moderately describes me", "ok", 3),
-    ("Statement: We all need to learn from our elders.", "invalid", None),
-    ("I would rate the statement as 4: Describes me fairly well.", "ok", 4),
-    ("1: Does not describe me at all\n2: Slightly describes me", "invalid", None),
-    ("Slightly describes me", "ok", 2),
-    ("7\n\nThe act of stealing property is justifiable", "invalid", None),  # out of the 1–5 range
+    ("mfq2", "4", "stop", "ok", 4),
+    ("mfq2", "3. Slightly describes me", "stop", "ok", 3),  # the number wins over a mismatched label text
+    ("mfq2", "3. Moderately describes me", "stop", "ok", 3),
+    (
+        "mfq2",
+        "4.\nThe original statement is not entirely accurate and is based on a linguistic",
+        "length",
+        "ok",
+        4,
+    ),
+    ("mfq2", "1\n3", "stop", "invalid", None),
+    ("mfq2", "1\nWe need to learn from our elders.\n2\nLearning from our", "length", "invalid", None),
+    ("mfq2", "1: Yes\n2: No", "stop", "invalid", None),
+    ("mfq2", "5. I believe chastity is an important virtue.", "stop", "ok", 5),
+    ("mfq2", "I believe chastity is an important virtue.", "stop", "invalid", None),
+    ("mfq2", "S1: It's a fact. The oldest person you've ever met,", "length", "invalid", None),
+    ("mfq2", "1\nThe answer is 1", "stop", "ok", 1),
+    ("mfq2", "系穴苦难的人是一", "length", "invalid", None),  # cut off inside 一个/一种
+    ("mfq2", "1\n完全不符合我，选", "length", "ok", 1),
+    ("mfq2", "默认是稍微符合", "stop", "invalid", None),
+    ("wvs7", "10, 11, 12, 13, ", "length", "invalid", None),
+    (
+        "wvs7",
+        "10, Homosexuality\n\nHomosexuality is considered an immoral behavior and is",
+        "length",
+        "ok",
+        10,
+    ),
+    ("wvs7", "1 (not justifiable)", "stop", "ok", 1),
+    ("wvs7", "你能在1（绝不合理）到10", "length", "invalid", None),  # restates the scale, no answer
+    ("wvs7", "On a scale of 1 (never justifiable) to 5 (always", "length", "invalid", None),
+    (
+        "wvs7",
+        "2 to 4 (always justifiable). The death penalty is a highly controversial",
+        "length",
+        "invalid",
+        None,
+    ),
+    ("wvs7", "(I'm an AI assistant, so my response is a single sentence. Here", "length", "refusal", None),
+    ("wvs7", "你离不开1000人以内", "length", "invalid", None),
+    ("wvs7", "10 + 11 = 22 \n他们", "length", "invalid", None),
+    ("wvs7", "什乱\n1－3、2－3\nTrue", "stop", "invalid", None),
+    ("wvs7", "No.", "stop", "invalid", None),
 ]
 
 
-@pytest.mark.parametrize(("text", "status", "value"), SMOLLM2_ANSWERS)
-def test_smollm2_style_answers(text: str, status: str, value: int | None) -> None:
-    parsed = mfq(text)
+@pytest.mark.parametrize(("instrument", "text", "finish_reason", "status", "value"), SMOLLM2_ANSWERS)
+def test_real_smollm2_answers(
+    instrument: str, text: str, finish_reason: str, status: str, value: int | None
+) -> None:
+    high = 5 if instrument == "mfq2" else 10
+    parsed = parse_rating(text, scale_min=1, scale_max=high, finish_reason=finish_reason)
+    assert (parsed.status, parsed.value) == (status, value), parsed.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "high", "status", "value"),
+    [
+        ("1", 10, "invalid", None),  # may be the first digit of 10
+        ("The answer is 1", 10, "invalid", None),
+        ("4", 5, "ok", 4),  # one more digit would leave the scale: complete
+        ("9", 10, "ok", 9),
+        ("我选四", 5, "invalid", None),  # a final Chinese numeral may start a word
+        ("4\nbecause I think", 5, "ok", 4),
+    ],
+)
+def test_truncated_answers(text: str, high: int, status: str, value: int | None) -> None:
+    parsed = parse_rating(text, scale_min=1, scale_max=high, finish_reason="length")
     assert (parsed.status, parsed.value) == (status, value), parsed.reason
 
 

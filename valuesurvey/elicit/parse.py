@@ -42,6 +42,10 @@ Ratings (:func:`parse_rating`)
     "As an AI I have no opinions, but I'd say 4"), else **invalid** (out of range); several →
     **refusal** when a refusal phrase is present, else **invalid** (ambiguous: ``3 or 4``, ``3-4``).
 
+11. With ``finish_reason="length"`` the answer was cut off: a Chinese numeral that ends the text is
+    ignored (``是一`` may be ``是一个``), and so is a final number that one more digit would keep inside
+    the scale (``1`` may be ``10`` on a 1–10 scale; ``4`` on a 1–5 scale is complete).
+
 A returned value is therefore always ``None`` or an integer inside the scale (tested with hypothesis).
 
 Rankings (:func:`parse_ranking`)
@@ -116,6 +120,7 @@ REFUSAL_PATTERNS: tuple[str, ...] = (
     # English
     r"\bas an? (?:ai|artificial intelligence|language model|large language model|assistant)\b",
     r"\bas an? ai (?:language )?model\b",
+    r"\bi(?:'m| am) (?:just |only )?an? (?:ai|artificial intelligence|language model|ai assistant)\b",
     r"\bi(?: am|'m)? (?:not able|unable) to\b",
     r"\bi (?:cannot|can't|can not|won't|will not|must decline)\b",
     r"\bi (?:do not|don't) (?:have|hold|possess|form|express) (?:personal|my own|any personal|opinions|beliefs)",
@@ -253,6 +258,7 @@ _LEADING = re.compile(
     r"^\s*(?:[-•>]\s+)?(?:(?:answer|rating|score|my answer|my rating|答案|回答|评分|我的回答|我的答案)\s*(?:is|:|是|为)?\s*)?"
     r"(\d+)(?:\s*分)?\s*(?=$|\n|\.(?:\s|$)|[:)。]|\s\(|\s[-–—]\s*[a-z\u4e00-\u9fff])"
 )
+_TRAILING_NUMBER = re.compile(r"(?<![0-9.])\d+$")
 _NEGATION = re.compile(r"(?:\bnot|n't|\bnever|\bno|不|没|没有|并不)\s*$")
 
 
@@ -358,11 +364,26 @@ def parse_rating(
     visible = _strip_reasoning(text)
     if visible is None:
         return _invalid("only unfinished reasoning, no answer")
-    normal = _replace_chinese_numerals(_normalize(visible))
+    normal = _normalize(visible)
+    if finish_reason == "length":
+        normal = _drop_cut_number(normal, scale_max)
+        if not normal:
+            return _invalid("truncated (finish_reason=length) inside its only number")
+    normal = _replace_chinese_numerals(normal)
     if not normal:
         return _invalid("empty answer")
     refusal = _REFUSAL_RE.search(normal) is not None
     return _decide_rating(normal, scale_min, scale_max, labels or {}, refusal)
+
+
+def _drop_cut_number(normal: str, scale_max: int) -> str:
+    """Rule 11: a cut-off answer may end inside a number ("1" of "10") or a word ("一" of "一个")."""
+    if normal.endswith(tuple("零〇一二两三四五六七八九十")):
+        return normal[:-1].rstrip()
+    trailing = _TRAILING_NUMBER.search(normal)
+    if trailing is not None and int(trailing.group(0)) * 10 <= scale_max:
+        return normal[: trailing.start()].rstrip()
+    return normal
 
 
 def _decide_rating(
