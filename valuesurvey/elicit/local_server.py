@@ -32,6 +32,9 @@ What the server supports (verified over real HTTP by ``tests/parse/test_local_se
   token per digit, so ``"10"`` arrives as ``"1"`` then ``"0"`` (see :mod:`valuesurvey.elicit.parse`).
 * ``grammar``: a GBNF string such as ``root ::= [1-5]`` restricts the answer to one scale point
   (llama.cpp extension; ``response_format`` with a JSON schema is also accepted and compiled to a grammar).
+  With both ``grammar`` and ``logprobs``, ``top_logprobs`` are the model's probabilities *before* the
+  grammar: for SmolLM2 they mostly hold words ("This", "The") and only the scale points that make the
+  top 20, so a distribution renormalised over the points found leaves the others at zero.
 * ``GET /health`` answers 503 while the model loads and 200 ``{"status": "ok"}`` when ready;
   ``GET /v1/models`` lists the model under its alias (:attr:`LlamaServer.model_name`).
 * The ``model`` field of a request is not checked: one server serves one model.

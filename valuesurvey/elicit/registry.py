@@ -1,0 +1,345 @@
+"""The model registry: which models exist, who made them, where and how to reach them, what they cost.
+
+The registry ships as ``registry.yaml`` beside this module: the 20 LLMs of seed 001 (Table 1, ten made in
+China, ten in the USA), the local ``smollm2-local`` model and twenty simulated respondents
+(``sim-cn-01``…``sim-us-10``). The 20 models of seed 000 (the poster) are not listed publicly and are
+not guessed here.
+
+A study names models by id in ``study.yaml``; :func:`resolve_model` completes each
+:class:`~valuesurvey.study.ModelSpec` from the registry entry with the same id, the study's own fields
+winning (``options`` merge key by key). An id that is not in the registry is a user's own model and must
+give ``provider``, ``origin`` and, for network providers, ``api_model`` and ``base_url``.
+
+Override files (user registries) use the same YAML layout; an entry whose id exists replaces the fields
+it sets (e.g. newer prices), a new id adds a model. They are read, in order, from the paths in the
+``VALUESURVEY_REGISTRY`` environment variable (separated by ``os.pathsep``) and then from the
+``overrides`` argument.
+
+API keys never appear in the registry: each entry names the environment variable that holds its key.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from valuesurvey.errors import ConfigError
+from valuesurvey.study import ModelSpec, Origin
+
+__all__ = [
+    "NETWORK_PROVIDERS",
+    "REGISTRY_ENV",
+    "Registry",
+    "RegistryEntry",
+    "ResolvedModel",
+    "get_entry",
+    "list_models",
+    "load_registry",
+    "resolve_model",
+]
+
+#: Environment variable naming user registry override files (``os.pathsep``-separated).
+REGISTRY_ENV = "VALUESURVEY_REGISTRY"
+#: Providers that reach a remote or separately run server and so need ``api_model`` and ``base_url``.
+NETWORK_PROVIDERS = frozenset({"openai_compatible", "anthropic"})
+_BUILTIN = "registry.yaml"
+
+
+class RegistryEntry(BaseModel):
+    """One model in the registry (the fields of :class:`~valuesurvey.study.ModelSpec` plus provenance)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(..., pattern=r"^[A-Za-z0-9_.:/-]+$")
+    provider: str
+    origin: Origin
+    company: str
+    display_name: str | None = None
+    table1_name: str | None = Field(None, description="the name in seed 001 Table 1, for study models")
+    api_model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    price_input_per_mtok: float = Field(0.0, ge=0)
+    price_output_per_mtok: float = Field(0.0, ge=0)
+    max_concurrency: int | None = Field(None, ge=1)
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: float | None = Field(None, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+    notes: str | None = None
+
+
+class Registry(BaseModel):
+    """The parsed registry file: entries by id, with the date the prices were checked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = 1
+    prices_as_of: str
+    price_note: str = ""
+    models: tuple[RegistryEntry, ...]
+
+    def by_id(self) -> dict[str, RegistryEntry]:
+        return {entry.id: entry for entry in self.models}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A study's model with every field filled in (study.yaml over registry); what providers receive.
+
+    ``in_registry`` tells whether a registry entry was used; ``prices_as_of`` is the registry's date
+    for registry prices and ``None`` when the study set both prices itself.
+    """
+
+    id: str
+    provider: str
+    origin: Origin
+    company: str
+    display_name: str
+    api_model: str
+    base_url: str | None
+    api_key_env: str | None
+    price_input_per_mtok: float
+    price_output_per_mtok: float
+    max_concurrency: int | None
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+    options: dict[str, Any] = field(default_factory=dict)
+    in_registry: bool = True
+    prices_as_of: str | None = None
+
+    def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
+        """Cost at the resolved list prices.
+
+        >>> resolve_model(ModelSpec(id="gpt-4o")).cost_usd(1_000_000, 100_000)
+        3.5
+        """
+        return (input_tokens * self.price_input_per_mtok + output_tokens * self.price_output_per_mtok) / 1e6
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def _read_yaml(source: str, text: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
+        raise ConfigError(f"{source}: expected a mapping with a 'models' list")
+    return data
+
+
+def _validate(source: str, data: Mapping[str, Any]) -> Registry:
+    try:
+        return Registry.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = list(first["loc"])
+        if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
+            entry = data["models"][loc[1]]
+            name = entry.get("id", f"#{loc[1]}") if isinstance(entry, Mapping) else f"#{loc[1]}"
+            where = f"models[{name}]." + ".".join(str(p) for p in loc[2:])
+        else:
+            where = ".".join(str(p) for p in loc)
+        raise ConfigError(f"{source}: field {where}: {first['msg']}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_data() -> dict[str, Any]:
+    text = resources.files("valuesurvey.elicit").joinpath(_BUILTIN).read_text(encoding="utf-8")
+    return _read_yaml(_BUILTIN, text)
+
+
+def _override_paths(overrides: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    from_env = [Path(p) for p in os.environ.get(REGISTRY_ENV, "").split(os.pathsep) if p.strip()]
+    return [*from_env, *(Path(p) for p in overrides)]
+
+
+def _merge_models(base: list[dict[str, Any]], extra: Sequence[Any], source: Path) -> list[dict[str, Any]]:
+    merged = {str(m.get("id")): dict(m) for m in base}
+    for position, entry in enumerate(extra):
+        if not isinstance(entry, Mapping) or "id" not in entry:
+            raise ConfigError(f"{source}: field models[#{position}].id: each model needs an id")
+        current = merged.get(str(entry["id"]), {})
+        combined = {**current, **entry}
+        combined["options"] = _merge_options(current.get("options") or {}, entry.get("options") or {})
+        merged[str(entry["id"])] = combined
+    return list(merged.values())
+
+
+def load_registry(overrides: Iterable[str | os.PathLike[str]] = ()) -> Registry:
+    """The built-in registry with user override files applied (``VALUESURVEY_REGISTRY``, then ``overrides``).
+
+    Raises
+    ------
+    ConfigError
+        An override file is unreadable or invalid (the message names the file and field).
+
+    Examples
+    --------
+    >>> registry = load_registry()
+    >>> sorted({e.origin.value for e in registry.models if e.table1_name})
+    ['CN', 'US']
+    >>> sum(1 for e in registry.models if e.table1_name)
+    20
+    """
+    data = dict(_builtin_data())
+    models: list[dict[str, Any]] = [dict(m) for m in data.get("models", [])]
+    for path in _override_paths(overrides):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read registry override file ({exc.strerror})") from None
+        extra = _read_yaml(str(path), text)
+        models = _merge_models(models, extra.get("models") or [], path)
+        for key in ("prices_as_of", "price_note"):
+            if key in extra:
+                data[key] = extra[key]
+        data["models"] = models
+        _validate(str(path), data)  # name the override file in errors it introduces
+    data["models"] = models
+    return _validate(_BUILTIN, data)
+
+
+def list_models(
+    *,
+    provider: str | None = None,
+    origin: str | None = None,
+    study_models_only: bool = False,
+    overrides: Iterable[str | os.PathLike[str]] = (),
+) -> list[RegistryEntry]:
+    """Registry entries, optionally filtered by provider, origin (CN/US) or seed 001 membership.
+
+    >>> [e.id for e in list_models(provider="anthropic")]
+    ['claude-3.5-sonnet', 'claude-3.7-sonnet', 'claude-opus-4']
+    >>> len(list_models(study_models_only=True, origin="CN"))
+    10
+    """
+    entries = load_registry(overrides).models
+    return [
+        entry
+        for entry in entries
+        if (provider is None or entry.provider == provider)
+        and (origin is None or entry.origin.value == origin.upper())
+        and (not study_models_only or entry.table1_name is not None)
+    ]
+
+
+def get_entry(model_id: str, *, overrides: Iterable[str | os.PathLike[str]] = ()) -> RegistryEntry:
+    """The registry entry ``model_id``; ``ConfigError`` naming close ids when it does not exist."""
+    entries = load_registry(overrides).by_id()
+    if model_id not in entries:
+        raise ConfigError(f"model {model_id!r} is not in the registry{_suggest(model_id, entries)}")
+    return entries[model_id]
+
+
+def _suggest(model_id: str, known: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(model_id, list(known), n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+# ---------------------------------------------------------------------- resolving
+
+
+def _merge_options(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge option mappings key by key, nested mappings recursively (``extra`` wins)."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge_options(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _require(spec: ModelSpec, names: Sequence[str], why: str) -> None:
+    for name in names:
+        if getattr(spec, name) is None:
+            raise ConfigError(
+                f"study.yaml: models[{spec.id}].{name} is required: {spec.id!r} is not in the registry "
+                f"({why}){_suggest(spec.id, (e.id for e in list_models()))}"
+            )
+
+
+def resolve_model(
+    spec: ModelSpec,
+    *,
+    registry: Registry | None = None,
+    overrides: Iterable[str | os.PathLike[str]] = (),
+) -> ResolvedModel:
+    """Complete a study.yaml model from the registry: the spec's own fields win, ``options`` merge.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        One entry of ``study.models``.
+    registry : Registry, optional
+        A loaded registry (default: :func:`load_registry` with ``overrides``).
+    overrides : iterable of path-like
+        Registry override files (after those in ``VALUESURVEY_REGISTRY``).
+
+    Returns
+    -------
+    ResolvedModel
+
+    Raises
+    ------
+    ConfigError
+        An id not in the registry lacks ``provider`` or ``origin`` (or, for ``openai_compatible`` and
+        ``anthropic``, ``api_model`` or ``base_url``); the message names the field.
+
+    Examples
+    --------
+    >>> model = resolve_model(ModelSpec(id="qwen3-235b-a22b", max_concurrency=2))
+    >>> model.company, model.origin.value, model.max_concurrency, model.options["extra_body"]
+    ('Alibaba', 'CN', 2, {'enable_thinking': False})
+    >>> resolve_model(ModelSpec(id="my-model", provider="openai_compatible", origin="US",
+    ...     api_model="m", base_url="http://127.0.0.1:8000/v1")).in_registry
+    False
+    """
+    loaded = registry if registry is not None else load_registry(overrides)
+    entries, prices_as_of = loaded.by_id(), loaded.prices_as_of
+    entry = entries.get(spec.id)
+    if entry is None:
+        _require(spec, ("provider", "origin"), "a user model needs provider and origin")
+        if spec.provider in NETWORK_PROVIDERS:
+            _require(
+                spec, ("api_model", "base_url"), f"provider {spec.provider} needs api_model and base_url"
+            )
+    base = entry.model_dump() if entry is not None else {}
+    own = spec.model_dump(exclude_none=True, exclude={"options"})
+
+    def pick(name: str, default: Any = None) -> Any:
+        return own.get(name, base.get(name, default))
+
+    study_prices = spec.price_input_per_mtok is not None and spec.price_output_per_mtok is not None
+    return ResolvedModel(
+        id=spec.id,
+        provider=pick("provider"),
+        origin=Origin(pick("origin")),
+        company=pick("company") or "unknown",
+        display_name=pick("display_name") or spec.id,
+        api_model=pick("api_model") or spec.id,
+        base_url=pick("base_url"),
+        api_key_env=pick("api_key_env"),
+        price_input_per_mtok=float(pick("price_input_per_mtok", 0.0)),
+        price_output_per_mtok=float(pick("price_output_per_mtok", 0.0)),
+        max_concurrency=pick("max_concurrency"),
+        requests_per_minute=pick("requests_per_minute"),
+        tokens_per_minute=pick("tokens_per_minute"),
+        options=_merge_options(base.get("options") or {}, spec.options),
+        in_registry=entry is not None,
+        prices_as_of=None if study_prices or entry is None else prices_as_of,
+    )
