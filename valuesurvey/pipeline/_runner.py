@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -84,6 +86,24 @@ def _written(before: dict[Path, tuple[int, int]], after: dict[Path, tuple[int, i
     return sorted(path for path, stamp in after.items() if before.get(path) != stamp)
 
 
+@contextlib.contextmanager
+def _environment_kept() -> Iterator[None]:
+    """Undo a stage's changes to ``os.environ`` when it ends.
+
+    Starting embedded R (rpy2, in the analyze stage) sets ``LD_LIBRARY_PATH=/usr/lib/R/lib:/usr/lib/
+    x86_64-linux-gnu:…``; a later stage's child processes (the report's Jupyter kernel) then load the
+    system libpython instead of their own and fail to import compiled modules. R is already loaded
+    in this process, so restoring the variables only protects the children.
+    """
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        if dict(os.environ) != saved:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
 def _run_stage(study: Study, stage: Stage, context: StageContext, console: Console) -> StageResult:
     inputs = stage.inputs(study)
     # Forget the old record first: if the stage dies half-way, the next run must redo it.
@@ -91,7 +111,8 @@ def _run_stage(study: Study, stage: Stage, context: StageContext, console: Conso
     before = _snapshot(study.root)
     started = time.perf_counter()
     try:
-        extra = stage.run(study, context)
+        with _environment_kept():
+            extra = stage.run(study, context)
     except BaseException:
         console.print(f"[red]✗[/red] {stage.name} failed after {time.perf_counter() - started:.1f} s")
         raise
