@@ -83,3 +83,14 @@ def test_integer_out_of_r_range_is_a_clear_error(r_session):
 def test_mixed_object_column_is_a_clear_error(r_session):
     with pytest.raises(DataError, match=r"column 'mixed'.*non-string"):
         frame_to_r(pd.DataFrame({"mixed": ["a", 1]}))
+
+
+def test_starting_r_leaves_child_processes_environment_alone(r_session):
+    # rpy2 prepends R's library folders to LD_LIBRARY_PATH; children would then load Debian's libpython.
+    import os
+    import subprocess
+    import sys
+
+    assert "/usr/lib/R/lib" not in os.environ.get("LD_LIBRARY_PATH", "")
+    child = subprocess.run([sys.executable, "-c", "import ssl"], capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr

@@ -37,15 +37,26 @@ def default_r_dir() -> Path:
 
 
 def _import_rinterface() -> Any:
+    # rpy2 adds R's library folders (which on Debian hold the system libpython) to LD_LIBRARY_PATH when
+    # it starts R. This process has already resolved its libraries, so the change only reaches child
+    # processes, where it makes another Python (a Jupyter kernel, the llama.cpp server) load the wrong
+    # libpython. Keep the environment as it was.
+    saved = os.environ.get("LD_LIBRARY_PATH")
     try:
         import rpy2.rinterface as ri
         import rpy2.rinterface_lib.callbacks as callbacks
+
+        # R's console output would otherwise go straight to stdout; errors come back as data instead.
+        callbacks.consolewrite_print = lambda text: None
+        callbacks.consolewrite_warnerror = lambda text: None
+        ri.initr_simple()
     except (ImportError, OSError) as exc:
         raise MissingComponentError("R with rpy2 3.5", INSTALL_HINT) from exc
-    # R's console output would otherwise go straight to stdout; keep it for error messages instead.
-    callbacks.consolewrite_print = lambda text: None
-    callbacks.consolewrite_warnerror = lambda text: None
-    ri.initr_simple()
+    finally:
+        if saved is None:
+            os.environ.pop("LD_LIBRARY_PATH", None)
+        else:
+            os.environ["LD_LIBRARY_PATH"] = saved
     return ri
 
 
