@@ -105,7 +105,7 @@ def test_human_microdata_excluded_by_default(finished_study: Path, tmp_path: Pat
     assert "study/humans/mfq2.parquet" in files
     readme = files["README.md"].decode()
     assert "WVS_real.sav" in readme and "study/humans/wvs7.parquet" in readme
-    assert "valuesurvey run study/study.yaml --stages humans,analyze --force" in readme
+    assert "valuesurvey run study/study.yaml --stages analyze --force" in readme
     assert "`estimates/rq1_lm.csv`" in readme
     assert files["study/study.yaml"] == (finished_study / "study.yaml").read_bytes()
 

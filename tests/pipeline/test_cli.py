@@ -24,7 +24,7 @@ def test_unknown_stage_names_valid_stages(study_dir: Path, capsys) -> None:
     command = __import__("valuesurvey.cli._common", fromlist=["handle_errors"]).handle_errors(cli.run)
     with pytest.raises(typer.Exit):
         command(study_dir, stages="elicit,plot", quiet=True)
-    assert "valid stages: elicit, humans, analyze, figures, report" in capsys.readouterr().err
+    assert "valid stages: elicit, analyze, figures, report" in capsys.readouterr().err
 
 
 def test_artifact_command_writes_zip(study_dir: Path, tmp_path: Path, capsys) -> None:

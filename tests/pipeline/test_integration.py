@@ -65,13 +65,13 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root.mkdir()
     (root / "study.yaml").write_text(yaml.safe_dump(_study_dict()), encoding="utf-8")
     write_parquet(root / "humans" / "wvs7.parquet", _humans())
-    summary = run_study(root, stages=["elicit", "humans", "analyze"], progress=False)
+    summary = run_study(root, stages=["elicit", "analyze"], progress=False)
     assert summary.ran == ("elicit", "analyze")
     return root
 
 
 def test_rerun_does_nothing_and_resume_completes(analysed: Path) -> None:
-    assert run_study(analysed, stages=["elicit", "humans", "analyze"], progress=False).nothing_to_do
+    assert run_study(analysed, stages=["elicit", "analyze"], progress=False).nothing_to_do
     manifest = read_manifest(load_study(analysed))
     assert set(manifest["pipeline"]) == {"elicit", "analyze"}
     assert manifest["pipeline"]["analyze"]["outputs"]
@@ -97,7 +97,7 @@ def test_artifact_reruns_to_the_same_estimates(analysed: Path, tmp_path: Path) -
         path.unlink()
     env = {**os.environ, "PYTHONPATH": str(top / "code")}
     done = subprocess.run(
-        [sys.executable, "-m", "valuesurvey", "run", "study/study.yaml", "--stages", "humans,analyze", "--force", "-q"],
+        [sys.executable, "-m", "valuesurvey", "run", "study/study.yaml", "--stages", "analyze", "--force", "-q"],
         cwd=top, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]

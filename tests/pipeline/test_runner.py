@@ -14,7 +14,7 @@ from valuesurvey.study import load_study
 
 
 def test_default_stage_order() -> None:
-    assert STAGE_NAMES == ("elicit", "humans", "analyze", "figures", "report")
+    assert STAGE_NAMES == ("elicit", "analyze", "figures", "report")
 
 
 def test_second_run_does_nothing(study_dir: Path, fake) -> None:

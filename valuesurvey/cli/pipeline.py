@@ -13,7 +13,7 @@ Stages = Annotated[
     str | None,
     typer.Option(
         "--stages",
-        help="Comma-separated stages to run (elicit,humans,analyze,figures,report); default all.",
+        help="Comma-separated stages to run (elicit,analyze,figures,report); default all.",
     ),
 ]
 Force = Annotated[
@@ -51,8 +51,9 @@ def demo(
 
     setup_logging(verbose)
     result = run_demo(out, progress=not quiet)
-    for report in result.reports:
-        typer.echo(f"report: {report.resolve()}")
+    if quiet:  # otherwise the progress display has already said where the reports are
+        for report in result.reports:
+            typer.echo(f"report: {report.resolve()}")
     if not result.reports:
         typer.echo(f"no report rendered; see {result.study_yaml.parent}", err=True)
 

@@ -2,7 +2,7 @@
 
 ::
 
-    run_study(study.yaml)      elicit → humans → analyze → figures → report, each stage skipped when
+    run_study(study.yaml)      elicit → analyze → figures → report, each stage skipped when
                                its inputs (study.yaml sections, files, code) are unchanged (manifest.json)
     resume_study(study.yaml)   completes a partial run; on a complete run does nothing
     run_demo(out_dir)          the offline demo: synthetic humans, simulated panel, local SmolLM2

@@ -141,7 +141,7 @@ def run_study(
     pipeline: Sequence[Stage] = DEFAULT_STAGES,
     console: Console | None = None,
 ) -> RunSummary:
-    """Run a study's stages in order: elicit → humans → analyze → figures → report.
+    """Run a study's stages in order: elicit → analyze → figures → report.
 
     A stage is skipped when :func:`valuesurvey.manifest.stage_is_current` says that its inputs (the
     study.yaml sections it uses, the files it reads and its own source code) have the same hashes as

@@ -4,10 +4,12 @@ Each stage calls one entry point owned by another subpackage, imported lazily so
 optional component only fails the stage that needs it::
 
     elicit   valuesurvey.elicit.run_elicitation        responses.sqlite, llm_ratings, rankings
-    humans   valuesurvey.humans.prepare_study_humans    humans/<instrument>.parquet
-    analyze  valuesurvey.analysis.analyze_study         similarity/, estimates/
+    analyze  valuesurvey.analysis.analyze_study         humans/, similarity/, estimates/
     figures  valuesurvey.figures.make_figures           figures/
-    report   valuesurvey.report.render_report           report/
+    report   valuesurvey.report.render_report           report/ (and figures/ again)
+
+The human microdata are loaded inside the analysis (``analyze_study`` calls
+``valuesurvey.humans.prepare_study_humans``), so there is no separate humans stage.
 
 A stage's inputs are the study.yaml sections it depends on, the files earlier stages wrote, and a
 fingerprint of its own source code: change any of them and the stage is redone; change anything
@@ -98,11 +100,12 @@ def _human_source_files(study: Study) -> dict[str, Path]:
 
 def _data_files(study: Study) -> dict[str, Path]:
     paths = study.paths
-    return {
-        "llm_ratings": paths.llm_ratings,
-        "rankings": paths.rankings,
-        "humans": paths.humans_dir,
-    }
+    files = {"llm_ratings": paths.llm_ratings, "rankings": paths.rankings}
+    # With study.humans the analysis loads the human files itself (and rewrites humans/, whose load
+    # reports carry timings): the source files are its inputs. Without, humans/ was put there by hand.
+    if not study.humans:
+        files["humans"] = paths.humans_dir
+    return files
 
 
 def _results_files(study: Study) -> dict[str, Path]:
@@ -147,27 +150,6 @@ def _elicit_run(study: Study, context: StageContext) -> Mapping[str, Any]:
     return {"complete": complete, "summary": _jsonable(summary)}
 
 
-# ---------------------------------------------------------------------------------------------- humans
-
-
-def _humans_inputs(study: Study) -> dict[str, Any]:
-    return {
-        "study": _section(study, "humans", "instruments", "instrument_options"),
-        **_human_source_files(study),
-        "code": source_fingerprint("humans", "instruments"),
-    }
-
-
-def _humans_outputs(study: Study) -> list[Path]:
-    return [study.paths.humans_dir]
-
-
-def _humans_run(study: Study, context: StageContext) -> Mapping[str, Any]:
-    prepare = _entry_point("valuesurvey.humans", "prepare_study_humans")
-    written = prepare(study)
-    return {"written": sorted(str(path) for path in dict(written).values())}
-
-
 # --------------------------------------------------------------------------------------------- analyze
 
 
@@ -200,7 +182,7 @@ def _analyze_inputs(study: Study) -> dict[str, Any]:
 
 def _analyze_outputs(study: Study) -> list[Path]:
     paths = study.paths
-    return [paths.similarity_dir, paths.estimates_dir]
+    return [paths.humans_dir, paths.similarity_dir, paths.estimates_dir]
 
 
 def _analyze_run(study: Study, context: StageContext) -> None:
@@ -234,7 +216,6 @@ def _report_inputs(study: Study) -> dict[str, Any]:
     return {
         "study": study.model_dump(mode="json"),
         **_results_files(study),
-        "figures": study.paths.figures_dir,
         # render_report draws the figures again, so the figures code is the report's code too.
         "code": source_fingerprint("report", "figures", REPO_ROOT / "reports", REPO_ROOT / "_quarto.yml"),
     }
@@ -268,18 +249,16 @@ def _jsonable(value: Any) -> Any:
 
 
 def default_stages() -> tuple[Stage, ...]:
-    """The pipeline in order: elicit → humans → analyze → figures → report."""
+    """The pipeline in order: elicit → analyze → figures → report."""
     return (
         Stage("elicit", "ask every model every item", _elicit_inputs, _elicit_outputs, _elicit_run),
         Stage(
-            "humans",
-            "load the human microdata",
-            _humans_inputs,
-            _humans_outputs,
-            _humans_run,
-            applies=lambda study: bool(study.humans),
+            "analyze",
+            "humans, similarity, RQ1-RQ3 and rankings",
+            _analyze_inputs,
+            _analyze_outputs,
+            _analyze_run,
         ),
-        Stage("analyze", "similarity, RQ1-RQ3 and rankings", _analyze_inputs, _analyze_outputs, _analyze_run),
         Stage("figures", "draw the figures", _figures_inputs, _figures_outputs, _figures_run),
         Stage("report", "render the report", _report_inputs, _report_outputs, _report_run),
     )

@@ -290,7 +290,7 @@ def _readme(study: Study, entries: list[_Entry], notes: list[str], include_human
         lines += [
             "These files were left out because human microdata are licensed to their users; obtain them",
             "from the original archives (see `code/data/README.md`) and put them where `study/study.yaml`",
-            "names them before re-running the `humans` and `analyze` stages:",
+            "names them before re-running the `analyze` stage:",
             "",
             *[f"- `{note}`" for note in notes],
             "",
@@ -311,7 +311,7 @@ def _readme(study: Study, entries: list[_Entry], notes: list[str], include_human
         "                                             # (elsewhere: bash code/scripts/setup.sh prints what to install)",
         "PY=code/.venv/bin",
         "# The analysis from the shipped responses: similarity, RQ1-RQ3 (lm and lmer), ranking analysis",
-        "$PY/valuesurvey run study/study.yaml --stages humans,analyze --force",
+        "$PY/valuesurvey run study/study.yaml --stages analyze --force",
         "# The figures and the report (HTML and PDF)",
         "$PY/valuesurvey run study/study.yaml --stages figures,report --force",
         "# The R models without Python, from the exported data (for reviewers who prefer R):",

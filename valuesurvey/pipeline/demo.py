@@ -102,6 +102,9 @@ def _local_model() -> dict[str, Any]:
         "origin": "US",
         "company": "Hugging Face",
         "display_name": "SmolLM2-135M-Instruct (local, llama.cpp)",
+        # llama.cpp splits n_ctx between its parallel slots; the Chinese ranking prompt alone is
+        # ~1,240 tokens, more than the 1,024 per slot of the default 2,048.
+        "options": {"n_ctx": 8192, "parallel": 2},
     }
 
 
