@@ -33,20 +33,19 @@ def rscript_fit(tmp_path: Path, data: pd.DataFrame, formula: str, method: str) -
     return {part: pd.read_csv(f"{prefix}_{part}.csv") for part in ("tidy", "random", "glance")}
 
 
-# lmerTest's Satterthwaite df come from a numerical Hessian of the deviance; it amplifies last-bit
-# rounding differences that depend on memory alignment, so two Rscript runs on the same file already
-# disagree at about 1e-7 in df (and so in p-values and interval ends). Estimates, standard errors and
-# t statistics do not depend on it and must agree to 1e-8.
-EXACT_COLUMNS = ("estimate", "std_error", "statistic")
-DF_DEPENDENT_COLUMNS = ("df", "p_value", "conf_low", "conf_high")
+def assert_tidy_equal(ours: pd.DataFrame, theirs: pd.DataFrame, *, exact: tuple[str, ...]) -> None:
+    """``exact`` columns to 1e-8; the others to 1e-6 relative.
 
-
-def assert_tidy_equal(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    lme4's optimizer stops within its tolerance, and last-bit rounding that depends on memory alignment
+    moves the variance parameters by about 1e-7 between two processes on the same data (two bridge
+    runs differ as much as bridge vs Rscript). Fixed-effect estimates barely depend on them and agree
+    to 1e-8; standard errors, t, the numerically differentiated Satterthwaite df and what follows from
+    them agree to about 1e-7.
+    """
     assert list(ours["term"]) == list(theirs["term"])
-    for column in EXACT_COLUMNS:
-        np.testing.assert_allclose(ours[column], theirs[column], rtol=1e-8, atol=1e-8, err_msg=column)
-    for column in DF_DEPENDENT_COLUMNS:
-        np.testing.assert_allclose(ours[column], theirs[column], rtol=1e-6, atol=1e-12, err_msg=column)
+    for column in TIDY_COLUMNS[1:]:
+        tolerance = {"rtol": 1e-8, "atol": 1e-8} if column in exact else {"rtol": 1e-6, "atol": 1e-12}
+        np.testing.assert_allclose(ours[column], theirs[column], err_msg=column, **tolerance)
 
 
 def test_lm_equals_rscript(tmp_path, r_session, crossed_data):
@@ -54,14 +53,14 @@ def test_lm_equals_rscript(tmp_path, r_session, crossed_data):
     theirs = rscript_fit(tmp_path, crossed_data, "cosine ~ nationality * origin", "lm")
     assert tuple(ours.tidy.columns) == TIDY_COLUMNS
     assert list(ours.tidy["term"]) == ["(Intercept)", "nationalityCN", "originCN", "nationalityCN:originCN"]
-    assert_tidy_equal(ours.tidy, theirs["tidy"])
+    assert_tidy_equal(ours.tidy, theirs["tidy"], exact=TIDY_COLUMNS[1:])
 
 
 def test_lmer_crossed_equals_rscript(tmp_path, r_session, crossed_data):
     ours = fit_lmer(LMER_FORMULA, crossed_data, coding=CODING)
     theirs = rscript_fit(tmp_path, crossed_data, LMER_FORMULA, "lmer")
-    assert_tidy_equal(ours.tidy, theirs["tidy"])
-    np.testing.assert_allclose(ours.random["estimate"], theirs["random"]["estimate"], rtol=1e-8)
+    assert_tidy_equal(ours.tidy, theirs["tidy"], exact=("estimate",))
+    np.testing.assert_allclose(ours.random["estimate"], theirs["random"]["estimate"], rtol=1e-6)
     assert list(ours.random["term"]) == ["sd__(Intercept)", "sd__(Intercept)", "sd__Observation"]
     glance = ours.glance.iloc[0]
     assert glance["nobs"] == len(crossed_data)
