@@ -65,7 +65,11 @@ def test_simulated_models_must_look_simulated() -> None:
 
 
 def test_simulated_respondents_are_deterministic_and_follow_their_origin(make_study) -> None:
-    models = [sim_model("sim-cn-01", "CN", noise_sd=0.3), sim_model("sim-us-01", "US", noise_sd=0.3)]
+    # Weights set here: the registry's sim-* entries carry their own (milder) cn_weight defaults.
+    models = [
+        sim_model("sim-cn-01", "CN", noise_sd=0.3, cn_weight=0.8),
+        sim_model("sim-us-01", "US", noise_sd=0.3, cn_weight=0.2),
+    ]
     first = make_study("a", repetitions=3, models=models)
     second = make_study("b", repetitions=3, models=models)
     run_elicitation(first, progress=False)
