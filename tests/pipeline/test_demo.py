@@ -18,6 +18,7 @@ SMALL = DemoConfig(
     languages=("en", "zh"),
     personas=("none", "cn"),
     ranking_repetitions=1,
+    ranking_languages=("en",),  # a SmolLM2 ranking is ~400 tokens: the slowest request of the demo
     ranking_retries=0,
     bootstrap=10,
     humans_per_country=40,

@@ -58,6 +58,8 @@ class DemoConfig:
     ranking_repetitions: int = 3
     """rankings per model and language (SmolLM2 needs ~2-4 s per ranking on 2 cores)"""
     ranking_retries: int = 1
+    ranking_languages: tuple[str, ...] | None = None
+    """languages of the ranking task (default: ``languages``)"""
     humans_per_country: int | None = 150
     """respondents per country drawn (seeded) from each shipped synthetic file; None keeps all
     (~2,800 + 2,400 WVS-7 respondents make the RQ3 mixed models take longer than the whole demo)"""
@@ -196,7 +198,7 @@ def demo_study_dict(config: DemoConfig, humans: dict[str, dict[str, Any]]) -> di
         "humans": humans,
         "ranking": {
             "repetitions": config.ranking_repetitions,
-            "languages": list(config.languages),
+            "languages": list(config.ranking_languages or config.languages),
             "max_invalid_retries": config.ranking_retries,
         },
         "analysis": {"fits": ["lm", "lmer"], "bootstrap": config.bootstrap, "seed": 20251123},
