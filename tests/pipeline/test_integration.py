@@ -112,6 +112,12 @@ def test_artifact_reruns_to_the_same_estimates(analysed: Path, tmp_path: Path) -
     for name, frame in shipped.items():
         # fit_info.csv records how long each fit took: a timing, not an estimate.
         timing = [c for c in ("seconds",) if c in frame.columns]
+        again, before = rerun[name].drop(columns=timing), frame.drop(columns=timing)
+        # Estimates must be identical. lmerTest's Satterthwaite df come from a numerical Hessian
+        # that can differ in the last digits between processes (see tests/rbridge), and so can the
+        # statistics derived from them: those get 1e-6.
+        derived = [c for c in ("df", "statistic", "p_value", "conf_low", "conf_high") if c in before.columns]
         pd.testing.assert_frame_equal(
-            rerun[name].drop(columns=timing), frame.drop(columns=timing), check_exact=True, obj=name
+            again.drop(columns=derived), before.drop(columns=derived), check_exact=True, obj=name
         )
+        pd.testing.assert_frame_equal(again[derived], before[derived], rtol=1e-6, obj=name)
