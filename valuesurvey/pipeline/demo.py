@@ -34,11 +34,10 @@ from valuesurvey.study import load_study
 
 __all__ = ["DEMO_NOTE", "DemoConfig", "DemoResult", "demo_study_dict", "run_demo", "write_demo_study"]
 
+# Short enough for a one-line figure footer: it is printed on every figure and report page.
 DEMO_NOTE = (
-    "Demo data: the human responses are SYNTHETIC (generated to resemble published aggregates, not real "
-    "people); the sim-* models are SIMULATED respondents, not language models; only smollm2-local "
-    "(SmolLM2-135M-Instruct, a tiny local model) was really asked. No conclusion about real people or "
-    "real LLMs can be drawn from these results."
+    "Demo data: humans SYNTHETIC, sim-* models SIMULATED; only smollm2-local (SmolLM2-135M, local) "
+    "was really asked. Draw no conclusions about real people or real LLMs."
 )
 LOCAL_MODEL_ID = "smollm2-local"
 DEMO_SEED = 20251123
