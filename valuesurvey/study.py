@@ -33,6 +33,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from valuesurvey.errors import ConfigError
 
 __all__ = [
+    "ESTIMATE_COLUMNS",
+    "HUMANS_COLUMNS",
+    "LLM_RATINGS_COLUMNS",
+    "RANKINGS_COLUMNS",
+    "SIMILARITY_COLUMNS",
     "AnswerMode",
     "GenerationSettings",
     "HumanDataSpec",
@@ -45,6 +50,22 @@ __all__ = [
     "StudyPaths",
     "load_study",
 ]
+
+
+# Columns of the study-directory tables, in order: the contract between stages (a table may add
+# columns after these).
+LLM_RATINGS_COLUMNS = (
+    "model", "origin", "company", "instrument", "language", "persona", "rep", "item", "rating", "status",
+)  # fmt: skip
+RANKINGS_COLUMNS = ("model", "origin", "company", "language", "rep", "value", "rank", "status")
+HUMANS_COLUMNS = ("participant", "nationality", "item", "rating", "weight")
+SIMILARITY_COLUMNS = (
+    "participant", "nationality", "model", "origin", "language", "persona", "removed", "cosine",
+)  # fmt: skip
+ESTIMATE_COLUMNS = (
+    "analysis", "model", "term", "estimate", "std_error", "df", "statistic", "p_value",
+    "conf_low", "conf_high", "method",
+)  # fmt: skip
 
 
 class Language(StrEnum):

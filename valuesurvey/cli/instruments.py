@@ -14,19 +14,9 @@ from rich.table import Table
 
 from valuesurvey.cli._common import handle_errors
 from valuesurvey.errors import ConfigError
+from valuesurvey.study import Language, Persona
 
 HASH_SHOWN = 16
-
-
-class LangChoice(StrEnum):
-    en = "en"
-    zh = "zh"
-
-
-class PersonaChoice(StrEnum):
-    none = "none"
-    cn = "cn"
-    us = "us"
 
 
 class ExportFormat(StrEnum):
@@ -100,11 +90,11 @@ def list_() -> None:
 def show(
     instrument: InstrumentArg,
     lang: Annotated[
-        LangChoice, typer.Option("--lang", "-l", help="Language of texts and prompt.")
-    ] = LangChoice.en,
+        Language, typer.Option("--lang", "-l", help="Language of texts and prompt.")
+    ] = Language.en,
     persona: Annotated[
-        PersonaChoice, typer.Option("--persona", "-p", help="Persona of the example prompt (rating only).")
-    ] = PersonaChoice.none,
+        Persona, typer.Option("--persona", "-p", help="Persona of the example prompt (rating only).")
+    ] = Persona.none,
     item: Annotated[
         str | None, typer.Option("--item", "-i", help="Item of the example prompt (default the first).")
     ] = None,

@@ -12,28 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from valuesurvey import _io
+from valuesurvey import _io, study
 from valuesurvey.elicit.plan import Plan
 from valuesurvey.elicit.store import ResponseStore
 from valuesurvey.study import StudyPaths
 
 __all__ = ["LLM_RATINGS_COLUMNS", "RANKINGS_COLUMNS", "ranking_table", "ratings_table", "write_exports"]
 
-LLM_RATINGS_COLUMNS = [
-    "model",
-    "origin",
-    "company",
-    "instrument",
-    "language",
-    "persona",
-    "rep",
-    "item",
-    "rating",
-    "status",
-    "answer_mode",
-    "probabilities",
-]
-RANKINGS_COLUMNS = ["model", "origin", "company", "language", "rep", "value", "rank", "status", "attempt"]
+LLM_RATINGS_COLUMNS = [*study.LLM_RATINGS_COLUMNS, "answer_mode", "probabilities"]
+RANKINGS_COLUMNS = [*study.RANKINGS_COLUMNS, "attempt"]
 
 
 def _ranking_keys(plan: Plan) -> set[str]:

@@ -14,7 +14,14 @@ from typing import Any
 import pandas as pd
 
 from valuesurvey.errors import DataError
-from valuesurvey.study import Study
+from valuesurvey.study import (
+    ESTIMATE_COLUMNS,
+    HUMANS_COLUMNS,
+    LLM_RATINGS_COLUMNS,
+    RANKINGS_COLUMNS,
+    SIMILARITY_COLUMNS,
+    Study,
+)
 
 __all__ = [
     "ESTIMATE_COLUMNS",
@@ -23,44 +30,6 @@ __all__ = [
     "item_dimensions",
     "synthetic_label",
 ]
-
-LLM_RATING_COLUMNS = (
-    "model",
-    "origin",
-    "company",
-    "instrument",
-    "language",
-    "persona",
-    "rep",
-    "item",
-    "rating",
-    "status",
-)
-RANKING_COLUMNS = ("model", "origin", "company", "language", "rep", "value", "rank", "status")
-HUMAN_COLUMNS = ("participant", "nationality", "item", "rating")
-SIMILARITY_COLUMNS = (
-    "participant",
-    "nationality",
-    "model",
-    "origin",
-    "language",
-    "persona",
-    "removed",
-    "cosine",
-)
-ESTIMATE_COLUMNS = (
-    "analysis",
-    "model",
-    "term",
-    "estimate",
-    "std_error",
-    "df",
-    "statistic",
-    "p_value",
-    "conf_low",
-    "conf_high",
-    "method",
-)
 
 #: MFQ-2 foundations in published item order: item k belongs to ``MFQ2_FOUNDATIONS[(k - 1) % 6]``.
 MFQ2_FOUNDATIONS = ("Care", "Equality", "Proportionality", "Loyalty", "Authority", "Purity")
@@ -104,13 +73,13 @@ class StudyTables:
         return self._cache[key]
 
     def llm_ratings(self) -> pd.DataFrame | None:
-        return self._cached("llm_ratings", self.study.paths.llm_ratings, LLM_RATING_COLUMNS)
+        return self._cached("llm_ratings", self.study.paths.llm_ratings, LLM_RATINGS_COLUMNS)
 
     def rankings(self) -> pd.DataFrame | None:
-        return self._cached("rankings", self.study.paths.rankings, RANKING_COLUMNS)
+        return self._cached("rankings", self.study.paths.rankings, RANKINGS_COLUMNS)
 
     def humans(self, instrument: str) -> pd.DataFrame | None:
-        return self._cached(f"humans/{instrument}", self.study.paths.humans(instrument), HUMAN_COLUMNS)
+        return self._cached(f"humans/{instrument}", self.study.paths.humans(instrument), HUMANS_COLUMNS)
 
     def similarity(self, instrument: str) -> pd.DataFrame | None:
         path = self.study.paths.similarity(instrument)

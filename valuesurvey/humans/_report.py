@@ -8,10 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["HUMANS_COLUMNS", "CountryCounts", "HumanData", "LoadReport"]
+from valuesurvey.study import HUMANS_COLUMNS
 
-#: Column order of the humans table (``humans/<instrument>.parquet``, DESIGN.md).
-HUMANS_COLUMNS = ("participant", "nationality", "item", "rating", "weight")
+__all__ = ["HUMANS_COLUMNS", "CountryCounts", "HumanData", "LoadReport"]
 
 
 @dataclass(frozen=True)

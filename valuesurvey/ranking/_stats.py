@@ -14,19 +14,9 @@ import pandas as pd
 import pingouin as pg
 from scipy import stats
 
-ESTIMATE_COLUMNS = [
-    "analysis",
-    "model",
-    "term",
-    "estimate",
-    "std_error",
-    "df",
-    "statistic",
-    "p_value",
-    "conf_low",
-    "conf_high",
-    "method",
-]
+from valuesurvey import study
+
+ESTIMATE_COLUMNS = list(study.ESTIMATE_COLUMNS)
 
 
 def tidy(rows: list[dict], extra: list[str] | None = None) -> pd.DataFrame:
