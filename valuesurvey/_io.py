@@ -15,7 +15,15 @@ import pandas as pd
 
 
 def _current_umask() -> int:
-    mask = os.umask(0)
+    # Reading it from /proc avoids os.umask's set-and-restore, which races with other threads.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
