@@ -57,3 +57,43 @@ def test_local_model_answers_in_each_mode(make_study, mode: str) -> None:
             probs = {int(k): v for k, v in json.loads(text).items()}
             assert abs(sum(probs.values()) - 1) < 1e-9 and set(probs) <= {1, 2, 3, 4, 5}
             assert value == pytest.approx(sum(k * p for k, p in probs.items()))
+
+
+def test_default_context_fits_the_chinese_ranking_prompt() -> None:
+    """The longest prompt of the design (~1,240 tokens) fits one slot of a default server."""
+    import httpx
+
+    from valuesurvey import instruments
+    from valuesurvey.elicit.local_server import DEFAULT_SLOT_CTX, LlamaServer
+
+    messages = instruments.build_ranking_messages(instruments.get("ai_values"), "zh")
+    with LlamaServer() as server:
+        assert server.slot_ctx == DEFAULT_SLOT_CTX
+        response = httpx.post(
+            f"{server.base_url}/chat/completions",
+            json={"model": server.model_name, "messages": messages, "max_tokens": 2, "temperature": 0},
+            timeout=60,
+        )
+    assert response.status_code == 200, response.text
+    assert response.json()["usage"]["prompt_tokens"] > 1024  # more than a slot of the old default
+
+
+def test_context_overflow_is_one_clear_error_not_retried(make_study) -> None:
+    """Too small a context: the ranking fails at once, stored as an error naming model and request."""
+    small = {**LOCAL, "options": {**LOCAL["options"], "n_ctx": 2048}}  # 1,024 tokens per slot
+    study = make_study(
+        instruments=["ai_values"],
+        models=[small],
+        ranking={"languages": ["zh"], "repetitions": 1, "max_invalid_retries": 0},
+    )
+    summary = run_elicitation(study, progress=False)
+    assert summary.sent == 1
+    with ResponseStore.open(study.paths.responses) as store:
+        row = store.frame().iloc[0]
+        attempts = store.attempts_frame()
+    assert row["status"] == "error" and row["attempts"] == 1
+    assert list(attempts["outcome"]) == ["context_overflow"]
+    message = row["error"]
+    assert "smollm2-local" in message and f"request {row['key'][:12]} (ranking" in message
+    assert "context window" in message and "n_ctx" in message
+

@@ -7,6 +7,7 @@
     ├── MissingAPIKeyError          the environment variable that should hold a key is empty
     └── ProviderError               a provider answered badly or not at all (carries model, status)
         ├── RequestRejectedError    a 4xx other than 429: not retried, carries the provider's message
+        │   └── ContextOverflowError  the prompt (plus answer) does not fit the model's context window
         ├── RateLimitError          429: retried after ``retry_after`` seconds (or backoff)
         └── TransientError          5xx, timeout, connection error, malformed body: retried
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 from valuesurvey.errors import ElicitError
 
 __all__ = [
+    "ContextOverflowError",
     "ElicitError",
     "MissingAPIKeyError",
     "ProviderError",
@@ -81,6 +83,16 @@ class RequestRejectedError(ProviderError):
     """The provider rejected the request (4xx other than 429); retrying would not help."""
 
     kind = "rejected"
+
+
+class ContextOverflowError(RequestRejectedError):
+    """The request does not fit the model's context window; asking again cannot help.
+
+    The message names the model and the request and says how to make room (``options.n_ctx`` for a
+    local llama.cpp server, whose ``parallel`` slots share ``n_ctx``).
+    """
+
+    kind = "context_overflow"
 
 
 class RateLimitError(ProviderError):

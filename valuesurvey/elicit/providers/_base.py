@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -55,6 +56,21 @@ class ChatRequest:
     scale_max: int | None = None
     values: tuple[str, ...] = ()  # ranking task: the value ids
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """How messages name this request: its key's start and its design cell.
+
+        >>> ChatRequest("3f2a9c1b0d4e5f60", (), meta={"kind": "ranking", "language": "zh", "rep": 2}).label
+        'request 3f2a9c1b0d4e (ranking zh rep 2)'
+        """
+        meta = self.meta
+        cell = [str(meta[k]) for k in ("kind", "instrument", "item", "language", "persona") if meta.get(k)]
+        if "rep" in meta:
+            cell.append(f"rep {meta['rep']}")
+        if meta.get("attempt"):
+            cell.append(f"attempt {meta['attempt']}")
+        return f"request {self.key[:12]}" + (f" ({' '.join(cell)})" if cell else "")
 
 
 @dataclass(frozen=True)
@@ -114,6 +130,10 @@ class Provider:
     def connection_key(self) -> str:
         """Requests sharing this key share one concurrency limit."""
         return f"{self.name}|{self.model.api_model}|{self.model.base_url}"
+
+    def size_for(self, requests: Sequence[ChatRequest]) -> None:
+        """Called before :meth:`start` with the requests this run will send (a local server sizes
+        its context window from them); providers that need nothing ignore it."""
 
     async def start(self) -> None:
         """Acquire resources (a local server, ...) before the first request."""

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from valuesurvey.elicit._exceptions import (
+    ContextOverflowError,
     ProviderError,
     RateLimitError,
     RequestRejectedError,
@@ -17,7 +18,18 @@ from valuesurvey.elicit._exceptions import (
     redact,
 )
 
-__all__ = ["parse_retry_after", "post_json"]
+__all__ = ["is_context_overflow", "parse_retry_after", "post_json"]
+
+# How servers say "the prompt is longer than the context": llama.cpp's error type, OpenAI's code,
+# vLLM's and others' wording.
+_CONTEXT_MARKERS = (
+    "exceed_context_size",
+    "context_length_exceeded",
+    "exceeds the available context",
+    "maximum context length",
+    "context window",
+    "prompt is too long",  # Anthropic
+)
 
 # 408 (request timeout), 409 (conflict/lock), 425 and 529 (Anthropic "overloaded") are worth retrying.
 _RETRYABLE_4XX = frozenset({408, 409, 425})
@@ -52,6 +64,20 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def is_context_overflow(status: int, body: str) -> bool:
+    """Whether an error response says the request does not fit the context window.
+
+    >>> is_context_overflow(400, '{"error": {"type": "exceed_context_size_error"}}')
+    True
+    >>> is_context_overflow(400, '{"error": {"message": "bad temperature"}}')
+    False
+    """
+    if status not in (400, 413, 422):
+        return False
+    lowered = body.lower()
+    return any(marker in lowered for marker in _CONTEXT_MARKERS)
+
+
 def _provider_message(response: httpx.Response) -> str:
     """The provider's own error message when the body carries one, else the start of the body."""
     try:
@@ -76,10 +102,13 @@ async def post_json(
     model: str,
     secret: str | None,
     timeout: httpx.Timeout | None = None,
+    request_label: str | None = None,
 ) -> dict[str, Any]:
     """POST ``body`` and return the decoded JSON object, or raise one of our errors.
 
     Every message is passed through :func:`redact` so that an echoed key never escapes.
+    ``request_label`` (e.g. ``"request 3f2a9c1b0d4e (ranking ai_values zh rep 0)"``) is named in a
+    :class:`ContextOverflowError`.
     """
     try:
         response = await client.post(
@@ -98,6 +127,14 @@ async def post_json(
             raise RateLimitError(message, model=model, retry_after=parse_retry_after(response.headers))
         if status >= 500 or status in _RETRYABLE_4XX:
             raise TransientError(message, model=model, status=status)
+        if is_context_overflow(status, response.text):
+            raise ContextOverflowError(
+                f"{request_label or 'the request'} does not fit the model's context window ({message}); "
+                "shorten the prompt or give the model a longer context (llamacpp: options.n_ctx, "
+                "shared by options.parallel slots)",
+                model=model,
+                status=status,
+            )
         raise RequestRejectedError(message, model=model, status=status)
     try:
         data = response.json()

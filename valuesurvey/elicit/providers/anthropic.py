@@ -59,6 +59,7 @@ class AnthropicProvider(Provider):
             headers=headers,
             model=model,
             secret=self._api_key,
+            request_label=request.label,
         )
         blocks = data.get("content")
         require(isinstance(blocks, list), "response has no content blocks", model=model)

