@@ -39,17 +39,18 @@ AI_VALUES = {
 }
 SCALES = {"mfq2": (1, 5), "wvs7": (1, 10)}
 
-#: Analyses written to estimates/, each with its terms (sum-coded factors as the R bridge names them).
-RQ1_TERMS = ["(Intercept)", "nationality", "origin", "nationality:origin"]
+#: Analyses written to estimates/, each with its terms exactly as R names them (R/rq_models.R:
+#: half-sum coded factors get the positive level appended, treatment-coded ``removed`` its level).
+RQ1_TERMS = ["(Intercept)", "nationalityCN", "originCN", "nationalityCN:originCN"]
 RQ2_TERMS = [
     "(Intercept)",
-    "language",
-    "persona",
-    "origin",
-    "language:persona",
-    "language:origin",
-    "persona:origin",
-    "language:persona:origin",
+    "language_congruentyes",
+    "persona_congruentyes",
+    "origin_congruentyes",
+    "language_congruentyes:persona_congruentyes",
+    "language_congruentyes:origin_congruentyes",
+    "persona_congruentyes:origin_congruentyes",
+    "language_congruentyes:persona_congruentyes:origin_congruentyes",
 ]
 
 
@@ -245,6 +246,57 @@ def _estimates(
     return pd.DataFrame(rows, columns=columns)
 
 
+EXCLUSION_COLUMNS = [
+    "instrument", "analysis", "kind", "model", "origin", "language", "persona", "item", "reason",
+    "n_reps", "n_refusal", "n_invalid", "n_error", "participant", "nationality", "n_missing",
+]  # fmt: skip
+
+
+def _exclusions() -> list[tuple]:
+    """Rows as the analysis stage writes them: one refusing LLM, three incomplete participants."""
+    nan = float("nan")
+    llm = (
+        "wvs7",
+        "rq1",
+        "llm",
+        "sim-gpt",
+        "US",
+        "en",
+        "none",
+        "Q182",
+        "all_refused",
+        3,
+        3,
+        0,
+        0,
+        nan,
+        nan,
+        nan,
+    )
+    people = [
+        (
+            "wvs7",
+            "all",
+            "person",
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            "incomplete_ratings",
+            nan,
+            nan,
+            nan,
+            nan,
+            pid,
+            nat,
+            3,
+        )
+        for pid, nat in (("CN999", "CN"), ("US998", "US"), ("US999", "US"))
+    ]
+    return [llm, *people]
+
+
 def _normal_cdf(x: float) -> float:
     from math import erf, sqrt
 
@@ -253,15 +305,35 @@ def _normal_cdf(x: float) -> float:
 
 def _rq3_terms(instrument: str) -> list[str]:
     levels = FOUNDATIONS if instrument == "mfq2" else WVS_ITEMS
-    terms = ["(Intercept)", "nationality", "origin", "nationality:origin"]
-    for level in levels:
-        terms += [
-            f"removed{level}",
-            f"nationality:removed{level}",
-            f"origin:removed{level}",
-            f"nationality:origin:removed{level}",
+    terms = ["(Intercept)", "nationalityCN", "originCN", *(f"removed{level}" for level in levels)]
+    terms.append("nationalityCN:originCN")
+    terms += [f"nationalityCN:removed{level}" for level in levels]
+    terms += [f"originCN:removed{level}" for level in levels]
+    terms += [f"nationalityCN:originCN:removed{level}" for level in levels]
+    return terms  # R's order: main effects, then two-way, then three-way interactions
+
+
+def _coding(instrument: str) -> pd.DataFrame:
+    """``estimates/coding.csv`` rows as the analysis stage writes them (one per level × contrast)."""
+    rows = []
+    for analysis in ("rq1", "rq3"):
+        for variable in ("nationality", "origin"):
+            rows += [
+                (f"{analysis}_{instrument}", variable, "half_sum", lv, "CN", v)
+                for lv, v in (("CN", 0.5), ("US", -0.5))
+            ]
+    for variable in ("language_congruent", "persona_congruent", "origin_congruent"):
+        rows += [
+            (f"rq2_{instrument}", variable, "half_sum", lv, "yes", v)
+            for lv, v in (("no", -0.5), ("yes", 0.5))
         ]
-    return terms
+    levels = FOUNDATIONS if instrument == "mfq2" else WVS_ITEMS
+    for contrast in levels:
+        for level in ("none", *levels):
+            rows.append(
+                (f"rq3_{instrument}", "removed", "treatment", level, contrast, float(level == contrast))
+            )
+    return pd.DataFrame(rows, columns=["analysis", "variable", "scheme", "level", "contrast", "value"])
 
 
 def write_fixture_study(
@@ -288,6 +360,9 @@ def write_fixture_study(
     if rating:
         write_parquet(root / "llm_ratings.parquet", ratings)
     exclusions = []
+    if rating:
+        coding = pd.concat([_coding(i) for i in rating], ignore_index=True)
+        write_csv(root / "estimates" / "coding.csv", coding)
     for instrument in rating:
         humans = _humans(rng, instrument)
         write_parquet(root / "humans" / f"{instrument}.parquet", humans)
@@ -303,13 +378,8 @@ def write_fixture_study(
             _estimates(rng, f"rq3_{instrument}", _rq3_terms(instrument)),
         )
         if instrument == "wvs7":
-            exclusions.append(
-                ("wvs7", "rq1", "sim-gpt", "refused Q182, Q184 in all repetitions (persona none)")
-            )
-    write_csv(
-        root / "similarity" / "exclusions.csv",
-        pd.DataFrame(exclusions, columns=["instrument", "analysis", "model", "reason"]),
-    )
+            exclusions += _exclusions()
+    write_csv(root / "similarity" / "exclusions.csv", pd.DataFrame(exclusions, columns=EXCLUSION_COLUMNS))
     if "ai_values" in instruments:
         write_parquet(root / "rankings.parquet", _rankings(rng))
         dims = _estimates(

@@ -52,3 +52,34 @@ def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
     frame.to_parquet(study.paths.rankings)
     with pytest.raises(DataError, match=r"rankings.parquet: column 'rank': required column is missing"):
         make_figures(study)
+
+
+def test_png_sizes_sane_with_wrapped_footer(fixture_study: Study, rendered: dict[str, Path]) -> None:
+    import struct
+
+    for spec in FIGURES:
+        header = (fixture_study.paths.figures_dir / f"{spec.name}.png").read_bytes()[16:24]
+        width, height = struct.unpack(">II", header)
+        assert width <= 2600 and height <= 2600, (spec.name, width, height)
+
+
+def test_report_draws_only_stale_figures(tmp_path: Path) -> None:
+    import os
+
+    study = load_study(write_fixture_study(tmp_path, instruments=("ai_values",)))
+    first = make_figures(study)
+    stamps = {p: p.stat().st_mtime_ns for p in first}
+    again = make_figures(study, only_stale=True)
+    assert again == first and all(p.stat().st_mtime_ns == stamps[p] for p in again)
+    later = max(p.stat().st_mtime for p in first) + 10
+    os.utime(study.paths.rankings, (later, later))  # newer input table: every figure is stale
+    redrawn = make_figures(study, only_stale=True)
+    assert all(p.stat().st_mtime_ns != stamps[p] for p in redrawn)
+    (study.paths.figures_dir / "f3_dendrogram.svg").unlink()
+    os.utime(study.paths.rankings, (0, 0))
+    stamps = {p: p.stat().st_mtime_ns for p in redrawn if p.exists()}
+    make_figures(study, only_stale=True)
+    assert (study.paths.figures_dir / "f3_dendrogram.svg").exists()
+    assert (study.paths.figures_dir / "f1_1_dimensions.png").stat().st_mtime_ns == stamps[
+        study.paths.figures_dir / "f1_1_dimensions.png"
+    ]

@@ -69,10 +69,17 @@ def test_key_numbers_equal_the_estimates_csv(fixture_study: Study, rendered: dic
     for instrument in ("mfq2", "wvs7"):
         est = pd.read_csv(fixture_study.paths.estimates(f"rq1_{instrument}"))
         for fit in ("lm", "lmer"):
-            row = est[(est["model"] == fit) & (est["term"] == "nationality")].iloc[0]
+            row = est[(est["model"] == fit) & (est["term"] == "nationalityCN")].iloc[0]
             p = fmt_p(row["p_value"])
             expected = f"{fit} β = {fmt_num(row['estimate'])}, p {p if p.startswith('<') else '= ' + p}"
             assert expected in text, expected
+    sentence = re.search(r"Key effects: Nationality \(China \+0\.5 / USA −0\.5\) \(lm β = ([-0-9.]+)", text)
+    est = pd.read_csv(fixture_study.paths.estimates("rq1_mfq2"))
+    lm = est[(est["model"] == "lm") & (est["term"] == "nationalityCN")].iloc[0]
+    assert sentence and sentence.group(1) == fmt_num(lm["estimate"])
+    est2 = pd.read_csv(fixture_study.paths.estimates("rq2_wvs7"))
+    row = est2[(est2["model"] == "lmer") & (est2["term"] == "persona_congruentyes")].iloc[0]
+    assert "Persona congruent (+0.5) (lm β = " in text and f"lmer β = {fmt_num(row['estimate'])}" in text
     n_cn = (
         pd.read_parquet(fixture_study.paths.humans("mfq2"))
         .query("nationality == 'CN'")["participant"]
@@ -84,7 +91,56 @@ def test_key_numbers_equal_the_estimates_csv(fixture_study: Study, rendered: dic
 
 
 def test_synthetic_banner(rendered: dict[str, Path]) -> None:
-    assert "SIMULATED DATA: fixture study for tests" in _text(rendered["html"])
+    raw = rendered["html"].read_text(encoding="utf-8")
+    body = raw[raw.index("<body") :]
+    banner = body.index("SIMULATED DATA: fixture study for tests")
+    assert 'class="synthetic-banner"' in body[:banner] and banner < body.index("Abstract")
+    assert body.count("SIMULATED DATA: fixture study for tests") == 2  # top banner and callout
+
+
+def test_tables_show_readable_terms(rendered: dict[str, Path]) -> None:
+    text = _text(rendered["html"])
+    for label in (
+        "Nationality (China +0.5 / USA −0.5)",
+        "LLM origin (China +0.5 / USA −0.5)",
+        "Nationality × LLM origin",
+        "Language congruent (+0.5)",
+        "Origin congruent (+0.5)",
+        "Nationality × LLM origin × Removed: Care",
+        "Intercept",
+        "Coding: nationality CN = +0.5, US = −0.5",
+    ):
+        assert label in text, label
+    for raw_name in (
+        "nationalityCN",
+        "originCN",
+        "language_congruentyes",
+        "removedCare",
+        "(Intercept)",
+    ):
+        assert raw_name not in text, raw_name
+    assert not re.search(r"\bnan\b", text)
+    raw = rendered["html"].read_text(encoding="utf-8")
+    body = re.search(r'<div id="tbl-rq3-wvs7".*?</table>', raw, re.S).group(0)
+    assert "Removed" not in body  # the body keeps the main effects; removals get their own table
+    assert 'id="tbl-rq3-removed-wvs7"' in raw and 'id="tbl-rq3-full-wvs7"' in raw
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+def test_synthetic_note_on_every_pdf_page(rendered: dict[str, Path]) -> None:
+    info = subprocess.run(["pdfinfo", str(rendered["pdf"])], capture_output=True, text=True, check=True)
+    pages = int(re.search(r"Pages:\s+(\d+)", info.stdout).group(1))
+    assert pages > 3
+    for page in range(1, pages + 1):
+        text = subprocess.run(
+            ["pdftotext", "-f", str(page), "-l", str(page), str(rendered["pdf"]), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        # pdftotext may interleave the footer with a table's columns: check every word is there
+        for word in ["SIMULATED", "DATA:", "fixture", "study", "for", "tests"]:
+            assert word in text, (page, word)
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")

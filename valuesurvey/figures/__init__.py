@@ -23,7 +23,7 @@ from valuesurvey.figures._data import StudyTables, synthetic_label
 from valuesurvey.figures._style import figure_style, save_figure
 from valuesurvey.study import Study
 
-__all__ = ["FIGURES", "FigureSpec", "StudyTables", "available_figures", "make_figures"]
+__all__ = ["FIGURES", "FigureSpec", "StudyTables", "available_figures", "figure_inputs", "make_figures"]
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +147,33 @@ def available_figures(tables: StudyTables) -> dict[str, list[str]]:
     return ready
 
 
-def make_figures(study: Study) -> list[Path]:
-    """Draw every figure the study directory allows; return the written PNG and SVG paths.
+def figure_inputs(study: Study) -> list[Path]:
+    """Every file a figure may read: study.yaml and the ratings, rankings, humans, similarity and
+    estimates tables (a figure older than the newest of them is stale)."""
+    paths = study.paths
+    files = [p for p in (paths.study_yaml, paths.llm_ratings, paths.rankings) if p.exists()]
+    for folder in (paths.humans_dir, paths.similarity_dir, paths.estimates_dir):
+        if folder.is_dir():
+            files += sorted(p for p in folder.iterdir() if p.suffix in {".parquet", ".csv"})
+    return files
+
+
+def _is_current(out_dir: Path, name: str, newest_input: float) -> bool:
+    files = [out_dir / f"{name}.{ext}" for ext in ("png", "svg")]
+    return all(f.exists() and f.stat().st_mtime >= newest_input for f in files)
+
+
+def make_figures(study: Study, *, only_stale: bool = False) -> list[Path]:
+    """Draw every figure the study directory allows; return the PNG and SVG paths.
 
     Parameters
     ----------
     study : Study
         A loaded study whose directory holds the earlier stages' tables.
+    only_stale : bool
+        Draw only figures whose PNG or SVG is missing or older than an input table
+        (:func:`figure_inputs`); the others are returned as they are. The report uses this so
+        that it does not redraw what the figures stage just drew.
 
     Returns
     -------
@@ -165,10 +185,15 @@ def make_figures(study: Study) -> list[Path]:
     out_dir = study.paths.figures_dir
     written: list[Path] = []
     ready = available_figures(tables)
+    inputs = figure_inputs(study) if only_stale else []
+    newest = max((p.stat().st_mtime for p in inputs), default=0.0)
     with figure_style():
         for spec in FIGURES:
             if spec.name not in ready:
                 log.info("figure %s skipped: its tables are not in %s", spec.name, study.root)
+                continue
+            if only_stale and _is_current(out_dir, spec.name, newest):
+                written += [out_dir / f"{spec.name}.{ext}" for ext in ("png", "svg")]
                 continue
             fig = spec.draw(tables, ready[spec.name])
             written += save_figure(fig, out_dir, spec.name, footer=footer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,8 @@ DIMENSION_COLOURS = [
     OKABE_ITO["yellow"],
 ]
 COUNTRY_NAMES = {"CN": "China", "US": "USA"}
+#: Characters of the 7 pt bold footer that fit in one inch of figure width (DejaVu Sans, with margin).
+FOOTER_CHARS_PER_INCH = 15
 
 _RC = {
     "font.family": "DejaVu Sans",
@@ -75,10 +78,13 @@ def figure_style() -> Iterator[None]:
 def save_figure(fig: Figure, out_dir: Path, name: str, *, footer: str | None) -> list[Path]:
     """Write ``name``.png and ``name``.svg atomically, stamping ``footer`` at the bottom, then close."""
     if footer:
+        # Wrapped to the figure's width: one long line would make bbox_inches="tight" stretch the
+        # canvas sideways (a 3794 px wide PNG for a 6 inch figure).
+        width = max(40, int(fig.get_figwidth() * FOOTER_CHARS_PER_INCH))
         fig.text(  # just below the figure: bbox_inches="tight" grows the canvas to hold it
             0.5,
             -0.01,
-            footer,
+            textwrap.fill(footer, width=width),
             ha="center",
             va="top",
             fontsize=7,

@@ -1,6 +1,6 @@
 """The manuscript: a Quarto document in ``reports/`` rendered to HTML and PDF from the study directory.
 
-``render_report`` draws the figures, then renders ``reports/manuscript.qmd`` with Quarto (≥ 1.4,
+``render_report`` draws the figures that are missing or stale, then renders ``reports/manuscript.qmd`` with Quarto (≥ 1.4,
 when on PATH) or with our fallback: the code cells run in a Jupyter kernel, Quarto
 cross-references are resolved, pandoc 3 writes HTML (self-contained) and typst, and the typst
 wheel writes the PDF. Outputs: ``STUDY_DIR/report/<study name>.html`` and ``.pdf``.
@@ -78,7 +78,7 @@ def render_report(
     if unknown or not formats:
         raise ConfigError(f"report formats {list(formats)!r}: choose from {', '.join(FORMATS)}")
     started = time.perf_counter()
-    figures = make_figures(study)
+    figures = make_figures(study, only_stale=True)  # the figures stage may have just drawn them
     chosen = choose_renderer(renderer)
     log.info("rendering %s with %s", ", ".join(formats), chosen)
     render = render_with_quarto if chosen == "quarto" else render_with_pandoc

@@ -8,6 +8,7 @@ into ``STUDY_DIR/report/`` atomically.
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 import shutil
@@ -20,6 +21,7 @@ import yaml
 
 from valuesurvey._io import atomic_path
 from valuesurvey.errors import ConfigError, MissingComponentError
+from valuesurvey.figures._data import StudyTables, synthetic_label
 from valuesurvey.report._crossref import resolve_crossrefs
 from valuesurvey.report._execute import RenderError, execute_document
 from valuesurvey.report._qmd import parse_qmd
@@ -44,6 +46,27 @@ PANDOC_META = (
     "toc-title",
 )
 TYPST_HEADER = "#set figure(numbering: none)\n#set par(justify: true)\n"
+
+
+def typst_footer(note: str | None) -> str:
+    """A page footer stamping ``note`` on every page (with the page number), as a typst set rule.
+
+    It goes into the header, before the template's ``#show`` rule: a page set rule inside the
+    body would start a new page (and is refused inside containers).
+
+    Examples
+    --------
+    >>> print(typst_footer('SIMULATED "demo"'))
+    #set page(footer: [#set text(size: 7pt, fill: rgb("#D55E00"), weight: "bold"); #"SIMULATED \\"demo\\"" #h(1fr) #context counter(page).display()])
+    <BLANKLINE>
+    """
+    if not note:
+        return ""
+    literal = '"' + note.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+    return (
+        f'#set page(footer: [#set text(size: 7pt, fill: rgb("#D55E00"), weight: "bold"); '
+        f"#{literal} #h(1fr) #context counter(page).display()])\n"
+    )
 
 
 def sources_dir() -> Path:
@@ -134,6 +157,12 @@ def render_with_pandoc(study: Study, formats: Sequence[str], *, timeout: int = 9
     stem = study.name
     if "html" in formats:
         css = ["--css=style.css"] if (reports / "style.css").exists() else []
+        note = synthetic_label(study, StudyTables(study))
+        if note:  # a banner above the title and the table of contents, not only a callout below them
+            (reports / "banner.html").write_text(
+                f'<div class="synthetic-banner" role="note">{html.escape(note)}</div>\n', encoding="utf-8"
+            )
+            css.append("--include-before-body=banner.html")
         _run(
             [*common, "--to=html5", "--embed-resources", "--toc", *css, "--output=manuscript.html"],
             reports,
@@ -141,7 +170,8 @@ def render_with_pandoc(study: Study, formats: Sequence[str], *, timeout: int = 9
         )
         written.append(_publish(reports / "manuscript.html", report_dir / f"{stem}.html"))
     if "pdf" in formats:
-        (reports / "header.typ").write_text(TYPST_HEADER, encoding="utf-8")
+        note = synthetic_label(study, StudyTables(study))
+        (reports / "header.typ").write_text(TYPST_HEADER + typst_footer(note), encoding="utf-8")
         _run(
             [*common, "--to=typst", "--include-in-header=header.typ", "--output=manuscript.typ"],
             reports,

@@ -21,13 +21,20 @@ from valuesurvey._io import sha256_file
 from valuesurvey.figures import FIGURES, available_figures
 from valuesurvey.figures._data import StudyTables, synthetic_label
 from valuesurvey.figures._ranking import model_clusters, top_bottom
+from valuesurvey.report._terms import VariableCoding, coding_from_table, split_term, term_label
 from valuesurvey.study import Study, load_study
 
-__all__ = ["Inline", "ReportContent", "fmt_num", "fmt_p", "markdown_table", "open_study"]
+__all__ = ["KEY_TERMS", "Inline", "ReportContent", "fmt_num", "fmt_p", "markdown_table", "open_study"]
 
 STUDY_ENV = "VALUESURVEY_STUDY"
 INSTRUMENT_NAMES = {"mfq2": "MFQ-2", "wvs7": "WVS-7 (Q177–Q195)", "ai_values": "AI values (25 values)"}
 COUNTRY = {"CN": "China", "US": "USA"}
+#: The terms each research question's key sentence reports, by R's names (R/rq_models.R coding).
+KEY_TERMS = {
+    1: ("nationalityCN", "originCN", "nationalityCN:originCN"),
+    2: ("language_congruentyes", "persona_congruentyes", "origin_congruentyes"),
+    3: ("nationalityCN", "originCN", "nationalityCN:originCN"),
+}
 RQ_TEXT = {
     1: "cosine similarity regressed on participant nationality × LLM origin (sum coded, China = +0.5)",
     2: "cosine similarity regressed on the congruence of participant nationality with prompt language, "
@@ -110,10 +117,6 @@ def open_study(study_dir: str | os.PathLike[str] | None = None) -> ReportContent
 
         raise ConfigError(f"no study: pass the Quarto param study_dir or set {STUDY_ENV}")
     return ReportContent(load_study(location))
-
-
-def _term_label(term: str) -> str:
-    return term.replace(":", " × ")
 
 
 @dataclass
@@ -241,11 +244,14 @@ class ReportContent:
     def _exclusions_paragraph(self) -> str:
         exclusions = self.tables.exclusions()
         if exclusions is None or exclusions.empty:
-            return "No LLM was excluded: none refused an item in every repetition of a condition."
+            return "No LLM or participant was excluded."
         return (
-            "An LLM that refused an item in all repetitions of a condition is excluded from the analyses "
-            "that use that condition (@tbl-exclusions).\n\n"
-            + markdown_table(exclusions.astype(str), caption="Exclusions and why.", label="tbl-exclusions")
+            "LLMs that refused an item in all repetitions of a condition are excluded from the analyses "
+            "that use that condition; participants with incomplete ratings are excluded from the "
+            "instrument (@tbl-exclusions).\n\n"
+            + markdown_table(
+                _exclusion_summary(exclusions), caption="Exclusions and why.", label="tbl-exclusions"
+            )
         )
 
     # ---- RQ1–RQ3 -----------------------------------------------------------------------------
@@ -263,11 +269,22 @@ class ReportContent:
         row = self.term_row(analysis, fit, term)
         return Inline("NA" if row is None else fmt_num(row["estimate"]))
 
-    def side_by_side(self, analysis: str) -> pd.DataFrame:
-        """Table-2 style: one row per term, lm and lmer columns side by side."""
+    def coding(self, analysis: str) -> dict[str, VariableCoding]:
+        """The factor coding of ``analysis`` from ``estimates/coding.csv`` (R's defaults if absent)."""
+        if "coding" not in self.tables._cache:
+            path = self.study.paths.estimates("coding")
+            self.tables._cache["coding"] = pd.read_csv(path) if path.exists() else None
+        return coding_from_table(self.tables._cache["coding"], analysis)
+
+    def term_label(self, analysis: str, term: str) -> str:
+        return term_label(term, self.coding(analysis))
+
+    def side_by_side(self, analysis: str, terms: list[str] | None = None) -> pd.DataFrame:
+        """Table-2 style: one row per term (all, or ``terms``), lm and lmer columns side by side."""
         est = self.estimates(analysis)
-        terms = list(dict.fromkeys(est["term"]))
-        out = pd.DataFrame({"Term": [_term_label(t) for t in terms]})
+        if terms is None:
+            terms = list(dict.fromkeys(est["term"]))
+        out = pd.DataFrame({"Term": [self.term_label(analysis, t) for t in terms]})
         for fit in ("lm", "lmer"):
             part = est[est["model"] == fit].set_index("term").reindex(terms)
             if part["estimate"].isna().all():
@@ -280,20 +297,38 @@ class ReportContent:
         return out
 
     def _key_sentence(self, rq: int, analysis: str) -> str:
-        est = self.estimates(analysis)
-        terms = [t for t in dict.fromkeys(est["term"]) if t != "(Intercept)"]
-        if rq == 3:
-            terms = [t for t in terms if "removed" not in t]
         bits = []
-        for term in terms[:3]:
+        for term in KEY_TERMS[rq]:
             lm, lmer = self.term_row(analysis, "lm", term), self.term_row(analysis, "lmer", term)
             fits = [
                 f"{name} β = {fmt_num(r['estimate'])}, p {_p_text(r['p_value'])}"
                 for name, r in (("lm", lm), ("lmer", lmer))
                 if r is not None
             ]
-            bits.append(f"{_term_label(term)} ({'; '.join(fits)})")
+            if fits:
+                bits.append(f"{self.term_label(analysis, term)} ({'; '.join(fits)})")
         return "Key effects: " + "; ".join(bits) + "." if bits else ""
+
+    def _removal_table(self, analysis: str) -> pd.DataFrame:
+        """RQ3 in the body: per removed dimension or question, its interactions with nationality and origin."""
+        est = self.estimates(analysis)
+        coding = self.coding(analysis)
+        rows: dict[str, dict[str, str]] = {}
+        for term in dict.fromkeys(est["term"]):
+            parts = split_term(term, coding)
+            if len(parts) != 2 or parts[1][0] != "removed" or parts[0][0] not in ("nationality", "origin"):
+                continue
+            prefix = "Nationality ×" if parts[0][0] == "nationality" else "LLM origin ×"
+            row = rows.setdefault(parts[1][1], {"Removed": parts[1][1]})
+            for fit in ("lm", "lmer"):
+                hit = self.term_row(analysis, fit, term)
+                if hit is not None:
+                    row[f"{prefix} removed: {fit} β"] = fmt_num(hit["estimate"])
+            hit = self.term_row(analysis, "lmer", term)
+            hit = self.term_row(analysis, "lm", term) if hit is None else hit
+            if hit is not None:
+                row[f"{prefix} removed: p"] = fmt_p(hit["p_value"])
+        return pd.DataFrame(list(rows.values())).fillna("")
 
     def rq_section(self, rq: int) -> str:
         """Text and Table-2-style tables (lm and lmer side by side) for one research question."""
@@ -313,16 +348,71 @@ class ReportContent:
             found = True
             name = INSTRUMENT_NAMES.get(instrument, instrument)
             parts.append(f"**{name}** (@{label}). {self._key_sentence(rq, analysis)}")
+            terms = None
+            if rq == 3:  # the full RQ3 table has 4 × (levels + 1) rows: the appendix holds it
+                terms = [
+                    t for t in ("(Intercept)", *KEY_TERMS[3]) if self.term_row(analysis, "lm", t) is not None
+                ]
+                terms = terms or None
             parts.append(
                 markdown_table(
-                    self.side_by_side(analysis),
-                    caption=f"RQ{rq}, {name}: lm and lmer estimates.",
+                    self.side_by_side(analysis, terms),
+                    caption=f"RQ{rq}, {name}: lm and lmer estimates{' (main effects)' if rq == 3 else ''}. "
+                    + self._coding_note(analysis),
                     label=label,
                 )
             )
+            if rq == 3:
+                parts.append(self._removal_paragraph(analysis, instrument, name))
         if not found:
             return f"RQ{rq} was not analysed in this study: no `estimates/rq{rq}_*.csv`.\n"
         return "\n\n".join(parts) + "\n"
+
+    def _coding_note(self, analysis: str) -> str:
+        coding = self.coding(analysis)
+        used = {
+            variable for term in self.estimates(analysis)["term"] for variable, _ in split_term(term, coding)
+        }
+        notes = []
+        for variable in sorted(used & set(coding)):
+            c = coding[variable]
+            if c.scheme == "half_sum":
+                notes.append(f"{variable} {c.positive} = +0.5, {c.negative} = −0.5")
+            else:
+                notes.append(f"{variable} treatment coded, {c.positive} = 0")
+        return ("Coding: " + "; ".join(notes) + ".") if notes else ""
+
+    def _removal_paragraph(self, analysis: str, instrument: str, name: str) -> str:
+        table = self._removal_table(analysis)
+        if table.empty:
+            return ""
+        return (
+            f"Interactions of each removed {'dimension' if instrument == 'mfq2' else 'question'} with "
+            f"nationality and LLM origin (@tbl-rq3-removed-{instrument}; p from the lmer fit). The "
+            f"full model is in @tbl-rq3-full-{instrument} of the appendix.\n\n"
+            + markdown_table(
+                table,
+                caption=f"RQ3, {name}: change in the nationality and origin effects when each is removed.",
+                label=f"tbl-rq3-removed-{instrument}",
+            )
+        )
+
+    def rq3_full_tables(self) -> str:
+        """The appendix: every term of each RQ3 model, lm and lmer side by side."""
+        parts = []
+        for instrument in self.tables.rating_instruments():
+            analysis = f"rq3_{instrument}"
+            if self.estimates(analysis) is None:
+                continue
+            name = INSTRUMENT_NAMES.get(instrument, instrument)
+            parts.append(
+                markdown_table(
+                    self.side_by_side(analysis),
+                    caption=f"RQ3, {name}: every term of the lm and lmer fits. {self._coding_note(analysis)}",
+                    label=f"tbl-rq3-full-{instrument}",
+                )
+            )
+        return "\n\n".join(parts) + "\n" if parts else "No RQ3 estimates are in the study directory.\n"
 
     # ---- ranking study -----------------------------------------------------------------------
     def ranking_section(self) -> str:
@@ -370,22 +460,28 @@ class ReportContent:
                 table, caption="Archetype clusters of LLMs and their origins.", label="tbl-clusters"
             )
         )
-        for name in self.tables.estimate_names("ranking_"):
-            parts.append(self._generic_table(name))
+        if self.tables.estimate_names("ranking_"):
+            parts.append(
+                "The ranking analysis's further tables (agreement, stability, mixed models, tests by "
+                "origin) are listed in @tbl-ranking-files of the appendix and ship in `estimates/`."
+            )
         return "\n\n".join(parts) + "\n"
 
-    def _generic_table(self, name: str, max_rows: int = 30) -> str:
-        frame = pd.read_csv(self.study.paths.estimates(name))
-        shown = frame.head(max_rows).copy()
-        for column in shown.columns:
-            if pd.api.types.is_float_dtype(shown[column]):
-                shown[column] = [fmt_p(v) if column == "p_value" else fmt_num(v) for v in shown[column]]
-        more = f" First {max_rows} of {len(frame)} rows." if len(frame) > max_rows else ""
-        label = "tbl-" + name.replace("_", "-")
+    def ranking_files_table(self) -> str:
+        """The appendix: every ranking estimates file with its size and columns."""
+        names = self.tables.estimate_names("ranking_")
+        if not names:
+            return ""
+        rows = []
+        for name in names:
+            frame = pd.read_csv(self.study.paths.estimates(name))
+            columns = [c for c in frame.columns if c != "analysis"]
+            shown = ", ".join(columns[:6]) + (", …" if len(columns) > 6 else "")
+            rows.append((f"estimates/{name}.csv", len(frame), shown))
         return markdown_table(
-            shown.drop(columns=["analysis"], errors="ignore").astype(str),
-            caption=f"`estimates/{name}.csv`.{more}",
-            label=label,
+            pd.DataFrame(rows, columns=["File", "Rows", "Columns"]),
+            caption="Ranking-study estimates files written by the ranking analysis.",
+            label="tbl-ranking-files",
         )
 
     # ---- appendix ----------------------------------------------------------------------------
@@ -413,7 +509,8 @@ class ReportContent:
     def hashes_table(self) -> str:
         rows = []
         for instrument in self.study.instruments:
-            rows.append((f"instrument {instrument}", _instrument_hash(instrument, self.tables.manifest())))
+            digest = _instrument_hash(instrument, self.tables.manifest()).removeprefix("sha256:")
+            rows.append((f"instrument {instrument}", digest[:16]))
         root = self.study.root
         files = [self.study.paths.llm_ratings, self.study.paths.rankings]
         for folder in (
@@ -445,6 +542,37 @@ class ReportContent:
             caption="Elicitation statistics per model: requests, retries, refusals, invalid answers, tokens and cost.",
             label="tbl-elicitation",
         )
+
+
+def _exclusion_summary(exclusions: pd.DataFrame) -> pd.DataFrame:
+    """One row per instrument × analysis × kind × reason: how many, and which LLMs or countries."""
+    frame = exclusions.copy()
+    for column in ("instrument", "analysis", "kind", "reason", "model", "nationality"):
+        if column not in frame.columns:
+            frame[column] = pd.NA
+    frame["kind"] = frame["kind"].fillna("llm")
+    rows = []
+    for (instrument, analysis, kind, reason), part in frame.groupby(
+        ["instrument", "analysis", "kind", "reason"], dropna=False, sort=True
+    ):
+        if kind == "person":
+            counts = part["nationality"].dropna().map(COUNTRY).value_counts().sort_index()
+            who = ", ".join(f"{country} {n}" for country, n in counts.items())
+            n = part["participant"].nunique() if "participant" in part else len(part)
+        else:
+            who = ", ".join(sorted(part["model"].dropna().astype(str).unique()))
+            n = part["model"].nunique()
+        rows.append(
+            (
+                INSTRUMENT_NAMES.get(str(instrument), str(instrument)),
+                "all" if pd.isna(analysis) else str(analysis),
+                "participants" if kind == "person" else "LLMs",
+                int(n),
+                str(reason).replace("_", " "),
+                who,
+            )
+        )
+    return pd.DataFrame(rows, columns=["Instrument", "Analysis", "Excluded", "n", "Reason", "Who"])
 
 
 def _p_text(p: float) -> str:
