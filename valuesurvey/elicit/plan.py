@@ -6,6 +6,14 @@ replaces the repetitions). The ranking instrument (``ai_values``): models × ``r
 ``ranking.repetitions``, no persona; an invalid ranking is asked again with ``attempt`` 1, 2, …
 (planned lazily by the runner, each attempt with its own key).
 
+Listing order of the ranking task: by default every repetition lists the 25 values in the
+instrument's order. With ``shuffle_ranking_order: true`` (a model option in ``study.yaml`` or the
+registry, or a ``ranking.shuffle_ranking_order`` setting when the study model has one), repetition
+``rep`` lists them in a permutation drawn from a generator seeded with the study's sampling seed
+(``generation.seed``) and ``rep``: deterministic, the same for every model and language of that
+repetition (so order effects are crossed with models), different between repetitions. The order is
+part of the messages, hence of the request key; the option itself is not (rating keys do not move).
+
 The request key is the SHA-256 of the canonical JSON (sorted keys, no spaces) of everything that
 defines the request: provider parameters (provider, api_model, base_url, options), messages,
 sampling settings, answer mode, rep and attempt. That same JSON is stored as ``request_json``; it
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -35,7 +44,9 @@ __all__ = [
     "estimate_tokens",
     "model_info",
     "plan_study",
+    "ranking_order",
     "request_key",
+    "shuffle_ranking_order",
 ]
 
 RANKING_MAX_TOKENS = 512
@@ -324,6 +335,29 @@ def _rating_requests(
     return out
 
 
+def shuffle_ranking_order(study: Study, model: ModelInfo) -> bool:
+    """Whether ``model``'s rankings list the values in a per-repetition order (default false)."""
+    study_level = getattr(study.ranking, "shuffle_ranking_order", None)
+    if study_level is not None:
+        return bool(study_level)
+    return bool(model.options.get("shuffle_ranking_order", False))
+
+
+def ranking_order(values: Sequence[str], *, seed: int | None, rep: int) -> list[str]:
+    """The listing order of repetition ``rep``: a permutation of ``values`` fixed by ``seed`` and ``rep``.
+
+    >>> values = ["a", "b", "c", "d", "e"]
+    >>> ranking_order(values, seed=1, rep=0) == ranking_order(values, seed=1, rep=0)
+    True
+    >>> sorted(ranking_order(values, seed=1, rep=3)) == values
+    True
+    """
+    order = list(values)
+    # A string seed is hashed by random's version-2 seeding: stable across processes and platforms.
+    random.Random(f"valuesurvey-ranking-order|{seed}|{rep}").shuffle(order)
+    return order
+
+
 def _ranking_requests(
     study: Study, model: ModelInfo, provider: type[Provider], inst: Any
 ) -> list[PlannedRequest]:
@@ -333,6 +367,7 @@ def _ranking_requests(
     values = tuple(item.id for item in inst.items)
     names = {item.id: [item.text["en"], item.text["zh"]] for item in inst.items}
     dims = {item.id: item.dimension for item in inst.items}
+    shuffle = shuffle_ranking_order(study, model)
     out: list[PlannedRequest] = []
     for language in study.ranking.languages:
         messages = instruments.build_ranking_messages(inst, str(language))
@@ -346,6 +381,10 @@ def _ranking_requests(
             "value_labels": labels,
         }
         for rep in range(study.ranking.repetitions):
+            if shuffle:
+                order = ranking_order(values, seed=study.generation.seed, rep=rep)
+                messages = instruments.build_ranking_messages(inst, str(language), order=order)
+                meta = {**meta, "listing_order": order}
             key, text, req, base, est_in, est_out = _build(
                 model,
                 provider,

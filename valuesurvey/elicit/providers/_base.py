@@ -124,7 +124,7 @@ class Provider:
             "provider": cls.name,
             "api_model": model.api_model,
             "base_url": model.base_url,
-            "options": {k: v for k, v in sorted(model.options.items()) if k not in _RUNTIME_OPTIONS},
+            "options": {k: v for k, v in sorted(model.options.items()) if k not in _NOT_IN_KEY_OPTIONS},
         }
 
     def connection_key(self) -> str:
@@ -150,3 +150,6 @@ class Provider:
 
 # Options that change how fast or where we ask, not what the answer is: left out of request keys.
 _RUNTIME_OPTIONS = frozenset({"latency", "threads", "n_ctx", "timeout", "extra_headers"})
+# Options whose whole effect is in the messages (which are in the key): keeping them out of the
+# identity keeps the keys of the requests they do not touch (ratings) where they were.
+_NOT_IN_KEY_OPTIONS = _RUNTIME_OPTIONS | {"shuffle_ranking_order"}
