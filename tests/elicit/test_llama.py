@@ -96,4 +96,3 @@ def test_context_overflow_is_one_clear_error_not_retried(make_study) -> None:
     message = row["error"]
     assert "smollm2-local" in message and f"request {row['key'][:12]} (ranking" in message
     assert "context window" in message and "n_ctx" in message
-
