@@ -98,7 +98,10 @@ def main() -> None:
         f"{sent / wall:.1f} req/s"
     )
     print(f"bound: {bound:.0f} req/s; ratio: {achieved / bound:.3f} (target >= 0.9)")
-    print(f"CPU time in the client process: {cpu:.2f} s, {1000 * cpu / sent:.3f} ms per request")
+    print(
+        f"CPU time in the client process: {cpu:.2f} s, {1000 * cpu / sent:.3f} ms per request "
+        f"(run phase alone: {1000 * summary.run_cpu_seconds / sent:.3f} ms per request)"
+    )
 
 
 if __name__ == "__main__":

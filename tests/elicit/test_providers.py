@@ -101,3 +101,35 @@ def test_cli_plan_and_elicit(tmp_path, capsys) -> None:
     )  # invalid asked again
     ok = rankings[rankings["status"] == "ok"]
     assert ok.groupby(["rep", "attempt"])["rank"].apply(lambda r: sorted(r) == list(range(1, 26))).all()
+
+
+def test_transport_session_posts_like_the_client() -> None:
+    """The runner's per-worker session: JSON body, our headers, the default timeout, a read response."""
+    from valuesurvey.elicit.providers._http import TransportSession, post_json
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"ok": True, "echo": json.loads(request.content)})
+
+    async def go() -> dict:
+        session = TransportSession(httpx.MockTransport(handler), timeout=httpx.Timeout(7.0, connect=2.0))
+        async with session:
+            return await post_json(
+                session,
+                "http://127.0.0.1:9/v1/chat/completions",
+                body={"messages": ["é"]},
+                headers={"X-Valuesurvey-Key": "k1"},
+                model="m",
+                secret=None,
+            )
+
+    data = asyncio.run(go())
+    assert data == {"ok": True, "echo": {"messages": ["é"]}}
+    request = seen[0]
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["x-valuesurvey-key"] == "k1" and request.headers["user-agent"].startswith(
+        "valuesurvey"
+    )
+    assert request.extensions["timeout"] == {"connect": 2.0, "read": 7.0, "write": 7.0, "pool": 7.0}

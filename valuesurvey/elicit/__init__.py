@@ -88,6 +88,7 @@ class ElicitSummary:
     outputs: list[Path] = field(default_factory=list)
     runlog: Path | None = None
     run_seconds: float = 0.0  # sending and storing only (``seconds`` adds planning and export)
+    run_cpu_seconds: float = 0.0  # CPU time of the process during ``run_seconds``
 
 
 def run_elicitation(
@@ -202,6 +203,7 @@ def run_elicitation(
         outputs=outputs,
         runlog=runlog,
         run_seconds=result.seconds,
+        run_cpu_seconds=result.cpu_seconds,
     )
 
 

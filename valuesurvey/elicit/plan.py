@@ -73,8 +73,8 @@ def estimate_tokens(text: str) -> int:
     >>> estimate_tokens("abcdefgh"), estimate_tokens("你好")
     (2, 2)
     """
-    non_ascii = sum(1 for ch in text if ord(ch) > 127)
-    return (len(text) - non_ascii) // 4 + non_ascii
+    ascii_chars = len(text.encode("ascii", "ignore"))  # C speed: plans hold 100,000s of prompts
+    return ascii_chars // 4 + len(text) - ascii_chars
 
 
 @dataclass(frozen=True)
@@ -234,6 +234,11 @@ def _settings(study: Study, answer_mode: str, *, ranking: bool) -> dict[str, Any
     return settings
 
 
+def _message_tokens(messages: list[dict[str, str]]) -> int:
+    """Estimated prompt tokens: the texts plus ~4 tokens of chat framing per message."""
+    return sum(estimate_tokens(m["content"]) + 4 for m in messages)
+
+
 def _build(
     model: ModelInfo,
     provider: type[Provider],
@@ -272,7 +277,7 @@ def _build(
         values=values,
         meta={**meta, "rep": rep, "attempt": attempt},
     )
-    est_in = sum(estimate_tokens(m["content"]) + 4 for m in messages)
+    est_in = _message_tokens(messages)
     est_out = min(settings["max_tokens"] or est_output, est_output)
     return key, text, request, base, est_in, est_out
 

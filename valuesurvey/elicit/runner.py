@@ -36,6 +36,7 @@ from valuesurvey.elicit.parse import expected_value, parse_ranking, parse_rating
 from valuesurvey.elicit.plan import ModelPlan, Plan, PlannedRequest
 from valuesurvey.elicit.progress import NullProgress, ProgressSink
 from valuesurvey.elicit.providers import ChatResponse, Provider
+from valuesurvey.elicit.providers._http import HTTPSession, TransportSession, environment_proxies
 from valuesurvey.elicit.store import ResponseStore, StoredResponse, utcnow
 
 __all__ = ["RunResult", "new_run_id", "pending_units", "run_plan"]
@@ -56,6 +57,7 @@ class RunResult:
     already_stored: int = 0
     completed: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of this process while sending and storing
 
     @property
     def sent(self) -> int:
@@ -146,7 +148,7 @@ class _ModelRunner:
 
         await asyncio.gather(*(worker() for _ in range(max(1, min(workers, len(units))))))
 
-    async def execute(self, request: PlannedRequest, client: httpx.AsyncClient | None = None) -> None:
+    async def execute(self, request: PlannedRequest, client: HTTPSession | None = None) -> None:
         while True:
             row = await self.ask(request, client)
             self.counts[row.status] = self.counts.get(row.status, 0) + 1
@@ -189,7 +191,7 @@ class _ModelRunner:
             "started_at": started,
         }
 
-    async def ask(self, request: PlannedRequest, client: httpx.AsyncClient | None = None) -> StoredResponse:
+    async def ask(self, request: PlannedRequest, client: HTTPSession | None = None) -> StoredResponse:
         """Send ``request`` with retries; store and return its row (status ``error`` if it failed)."""
         first_started = utcnow()
         number = 0
@@ -334,7 +336,7 @@ async def run_plan(
     result = RunResult(run_id=run_id)
     done = store.final_statuses()
     keys = {mp.model.id: _api_key(mp) for mp in plan.models}  # fail before anything is sent
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     # One TLS context for every client: loading the CA bundle costs ~50 ms of CPU each time.
     tls = httpx.create_ssl_context()
     async with httpx.AsyncClient(
@@ -382,8 +384,14 @@ async def run_plan(
                     await provider.start()
                     providers.append(provider)
 
-            def worker_client(model_cfg: ElicitConfig) -> httpx.AsyncClient:
+            direct = transport is None and not environment_proxies()
+
+            def worker_client(model_cfg: ElicitConfig) -> httpx.AsyncClient | TransportSession:
                 one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+                if direct:  # the cheap path (see TransportSession); proxies need the full client
+                    return TransportSession(
+                        httpx.AsyncHTTPTransport(verify=tls, limits=one), timeout=model_cfg.httpx_timeout()
+                    )
                 return httpx.AsyncClient(
                     timeout=model_cfg.httpx_timeout(), limits=one, transport=transport, verify=tls
                 )
@@ -400,4 +408,5 @@ async def run_plan(
             for runner, _, _ in runners:
                 result.completed[runner.model.id] = dict(runner.counts)
             result.seconds = time.perf_counter() - t0
+            result.cpu_seconds = time.process_time() - cpu0
     return result

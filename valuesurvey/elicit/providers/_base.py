@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import httpx
 
 from valuesurvey.elicit._config import ElicitConfig
+from valuesurvey.elicit.providers._http import HTTPSession
 
 __all__ = ["ChatRequest", "ChatResponse", "ModelInfo", "Provider"]
 
@@ -141,9 +142,7 @@ class Provider:
     async def close(self) -> None:
         """Release what :meth:`start` acquired."""
 
-    async def generate(
-        self, request: ChatRequest, *, client: httpx.AsyncClient | None = None
-    ) -> ChatResponse:
+    async def generate(self, request: ChatRequest, *, client: HTTPSession | None = None) -> ChatResponse:
         """Answer ``request``; HTTP providers send it with ``client`` (default: the shared one)."""
         raise NotImplementedError
 

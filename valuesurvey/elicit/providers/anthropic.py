@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import httpx
-
 from valuesurvey.elicit.providers._base import ChatRequest, ChatResponse, Provider
-from valuesurvey.elicit.providers._http import post_json, require
+from valuesurvey.elicit.providers._http import HTTPSession, post_json, require
 
 __all__ = ["AnthropicProvider"]
 
@@ -42,9 +40,7 @@ class AnthropicProvider(Provider):
         body.update(self.model.options.get("extra_body", {}))
         return body
 
-    async def generate(
-        self, request: ChatRequest, *, client: httpx.AsyncClient | None = None
-    ) -> ChatResponse:
+    async def generate(self, request: ChatRequest, *, client: HTTPSession | None = None) -> ChatResponse:
         client = client or self.client
         assert client is not None
         model = self.model.id

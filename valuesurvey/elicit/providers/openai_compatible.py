@@ -21,10 +21,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import httpx
-
 from valuesurvey.elicit.providers._base import ChatRequest, ChatResponse, Provider
-from valuesurvey.elicit.providers._http import post_json, require
+from valuesurvey.elicit.providers._http import HTTPSession, post_json, require
 
 __all__ = ["OpenAICompatibleProvider", "rating_grammar", "rating_json_schema"]
 
@@ -96,9 +94,7 @@ class OpenAICompatibleProvider(Provider):
             return {"grammar": rating_grammar(request.scale_min, request.scale_max)}
         return {"response_format": rating_json_schema(request.scale_min, request.scale_max)}
 
-    async def generate(
-        self, request: ChatRequest, *, client: httpx.AsyncClient | None = None
-    ) -> ChatResponse:
+    async def generate(self, request: ChatRequest, *, client: HTTPSession | None = None) -> ChatResponse:
         client = client or self.client
         assert client is not None
         model = self.model.id
