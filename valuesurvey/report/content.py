@@ -97,12 +97,22 @@ def markdown_table(frame: pd.DataFrame, *, caption: str | None = None, label: st
         return str(value).replace("|", "\\|").replace("\n", " ")
 
     header = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    # When a table is wider than the page, pandoc (and Quarto) size its columns in proportion to the
+    # dashes of this line: give each column as many dashes as its longest cell.
+    widths = [
+        max(3, len(cell(column)), *(len(cell(value)) for value in frame[column])) for column in frame.columns
+    ]
     aligns = (
         "|"
-        + "|".join("--:" if pd.api.types.is_numeric_dtype(frame[c]) else ":--" for c in frame.columns)
+        + "|".join(
+            "-" * (width - 1) + ":"
+            if pd.api.types.is_numeric_dtype(frame[column])
+            else ":" + "-" * (width - 1)
+            for column, width in zip(frame.columns, widths, strict=True)
+        )
         + "|"
     )
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     text = "\n".join([header, aligns, *body])
     if caption:
         text += f"\n\n: {caption}" + (f" {{#{label}}}" if label else "")
