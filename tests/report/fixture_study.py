@@ -14,6 +14,9 @@ import pandas as pd
 import yaml
 
 from valuesurvey._io import write_csv, write_json, write_parquet
+from valuesurvey.ranking import analyze_rankings, instrument_values, write_results
+from valuesurvey.simulation.rankings import simulate_rankings
+from valuesurvey.study import load_study
 
 MODELS = [
     ("sim-qwen", "CN", "SIMULATED"),
@@ -26,17 +29,12 @@ MODELS = [
 LANGUAGES = ("en", "zh")
 PERSONAS = ("none", "cn", "us")
 REPS = 3
+#: Bootstrap resamples of the ranking analysis: small, so the fixture stays fast.
+RANKING_BOOT = 20
 N_PER_COUNTRY = 25
 FOUNDATIONS = ("Care", "Equality", "Proportionality", "Loyalty", "Authority", "Purity")
 MFQ_ITEMS = [f"mfq2_{k:02d}" for k in range(1, 37)]
 WVS_ITEMS = [f"Q{k}" for k in range(177, 196)]
-AI_VALUES = {
-    "Practical": ["helpfulness", "efficiency", "reliability", "usability", "productivity"],
-    "Epistemic": ["accuracy", "logic", "honesty", "transparency", "curiosity"],
-    "Protective": ["harm_prevention", "human_rights", "privacy", "safety", "fairness"],
-    "Social": ["empathy", "equity", "cooperation", "respect", "inclusiveness"],
-    "Personal": ["wellbeing", "emotional_expression", "pleasure", "meaning", "creativity"],
-}
 SCALES = {"mfq2": (1, 5), "wvs7": (1, 10)}
 
 #: Analyses written to estimates/, each with its terms exactly as R names them (R/rq_models.R:
@@ -157,47 +155,37 @@ def _similarity(humans: pd.DataFrame, ratings: pd.DataFrame, instrument: str) ->
     return pd.concat(frames, ignore_index=True)
 
 
-def _rankings(rng: np.random.Generator) -> pd.DataFrame:
-    values = [v for vals in AI_VALUES.values() for v in vals]
-    dims = {v: d for d, vals in AI_VALUES.items() for v in vals}
-    priority = {"Protective": 0, "Epistemic": 1, "Practical": 2, "Social": 3, "Personal": 4}
-    base = np.array([priority[dims[v]] * 5.0 + rng.uniform(0, 5) for v in values])
-    rows = []
-    for model, origin, company in MODELS:
-        style = base + rng.normal(0, 3, len(values))
-        for lang in LANGUAGES:
-            for rep in range(REPS):
-                order = np.argsort(np.argsort(style + rng.normal(0, 1.5, len(values)))) + 1
-                invalid = model == "sim-llama" and rep == 0 and lang == "zh"
-                for value, rank in zip(values, order, strict=True):
-                    status = "invalid" if invalid else "ok"
-                    rows.append(
-                        (
-                            model,
-                            origin,
-                            company,
-                            lang,
-                            rep,
-                            value,
-                            np.nan if invalid else float(rank),
-                            status,
-                            1,
-                            dims[value],
-                        )
-                    )
-    columns = [
-        "model",
-        "origin",
-        "company",
-        "language",
-        "rep",
-        "value",
-        "rank",
-        "status",
-        "attempt",
-        "dimension",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+def _rankings(seed: int) -> pd.DataFrame:
+    """Simulated rankings (planted clusters, some invalid attempts, one model never valid), with
+    the first three models of each origin renamed to the fixture's models."""
+    sim = simulate_rankings(
+        n_cn=4,
+        n_us=4,
+        n_clusters=3,
+        repetitions=REPS,
+        languages=LANGUAGES,
+        invalid_rate=0.1,
+        max_retries=1,
+        zero_valid_models=1,
+        seed=seed,
+    )
+    names = {}
+    for origin in ("CN", "US"):
+        ours = [m for m, o, _ in MODELS if o == origin]
+        theirs = sim.models.loc[sim.models["origin"] == origin, "model"].tolist()
+        names.update(zip(theirs, ours, strict=False))
+    data = sim.data.copy()
+    data["model"] = data["model"].replace(names)
+    data["company"] = "SIMULATED"
+    return data
+
+
+def _ranking_estimates(study_yaml: Path) -> None:
+    """The real ranking analysis (small bootstrap, R mixed models) writes estimates/ranking_*.csv."""
+    study = load_study(study_yaml)
+    frame = pd.read_parquet(study.paths.rankings)
+    results = analyze_rankings(frame, instrument_values(), n_boot=RANKING_BOOT, seed=1, k_max=5)
+    write_results(study, results)
 
 
 def _estimates(
@@ -381,14 +369,8 @@ def write_fixture_study(
             exclusions += _exclusions()
     write_csv(root / "similarity" / "exclusions.csv", pd.DataFrame(exclusions, columns=EXCLUSION_COLUMNS))
     if "ai_values" in instruments:
-        write_parquet(root / "rankings.parquet", _rankings(rng))
-        dims = _estimates(
-            rng,
-            "ranking_dimensions",
-            ["(Intercept)", "originCN", "dimensionEpistemic", "originCN:dimensionEpistemic"],
-            fits=("lmer",),
-        )
-        write_csv(root / "estimates" / "ranking_dimensions.csv", dims)
+        write_parquet(root / "rankings.parquet", _rankings(seed))
+        _ranking_estimates(root / "study.yaml")
     write_json(
         root / "manifest.json",
         {

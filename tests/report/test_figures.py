@@ -10,7 +10,7 @@ from fixture_study import write_fixture_study
 
 from valuesurvey.errors import DataError
 from valuesurvey.figures import FIGURES, StudyTables, make_figures
-from valuesurvey.figures._ranking import model_clusters, top_bottom
+from valuesurvey.figures._ranking import CLUSTER_METHOD, linkage_matrix
 from valuesurvey.figures._similarity import removal_deltas
 from valuesurvey.study import Study, load_study
 
@@ -25,12 +25,16 @@ def test_every_figure_written_as_png_and_svg_with_footer(
         assert "SIMULATED DATA: fixture study for tests" in svg.read_text(encoding="utf-8"), spec.name
 
 
-def test_ranking_summaries(fixture_study: Study) -> None:
-    tables = StudyTables(fixture_study)
-    tb = top_bottom(tables)
-    assert set(tb["origin"]) == {"CN", "US"} and len(tb) == 20
-    clusters = model_clusters(tables)
-    assert clusters["cluster"].between(1, 4).all() and len(clusters) == 6
+def test_dendrogram_rebuilt_from_the_analysis_keeps_its_leaf_order(fixture_study: Study) -> None:
+    from scipy.cluster import hierarchy
+
+    results = StudyTables(fixture_study).ranking()
+    linkage = results.linkage[results.linkage["method"] == CLUSTER_METHOD]
+    z, leaves = linkage_matrix(linkage)
+    drawn = [leaves[i] for i in hierarchy.dendrogram(z, no_plot=True)["leaves"]]
+    clusters = results.clusters[results.clusters["method"] == CLUSTER_METHOD]
+    assert drawn == list(clusters.sort_values("leaf_order")["model"])
+    assert z[-1, 3] == len(leaves) == len(clusters)
 
 
 def test_removal_deltas_are_zero_free_of_base_rows(fixture_study: Study) -> None:
@@ -48,9 +52,11 @@ def test_absent_instrument_skips_its_figures(tmp_path: Path) -> None:
 
 def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
     study = load_study(write_fixture_study(tmp_path, instruments=("ai_values",)))
-    frame = pd.read_parquet(study.paths.rankings).drop(columns=["rank"])
-    frame.to_parquet(study.paths.rankings)
-    with pytest.raises(DataError, match=r"rankings.parquet: column 'rank': required column is missing"):
+    path = study.paths.estimates("ranking_mean_ranks")
+    pd.read_csv(path).drop(columns=["mean_rank"]).to_csv(path, index=False)
+    with pytest.raises(
+        DataError, match=r"ranking_mean_ranks.csv: column 'mean_rank': required column is missing"
+    ):
         make_figures(study)
 
 

@@ -137,7 +137,7 @@ def _similarity_instruments(tables: StudyTables, spec: FigureSpec) -> list[str]:
 def available_figures(tables: StudyTables) -> dict[str, list[str]]:
     """Figures that the study's tables allow, each with the instruments it covers."""
     ready: dict[str, list[str]] = {}
-    has_ranking = "ai_values" in tables.study.instruments and tables.rankings() is not None
+    has_ranking = tables.ranking() is not None
     for spec in FIGURES:
         if spec.study == "ranking":
             if has_ranking:

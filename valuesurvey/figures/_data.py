@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from valuesurvey.errors import DataError
+from valuesurvey.ranking import RankingResults, load_results
 from valuesurvey.study import (
     ESTIMATE_COLUMNS,
     HUMANS_COLUMNS,
@@ -29,10 +30,22 @@ __all__ = [
     "StudyTables",
     "item_dimensions",
     "synthetic_label",
+    "value_names",
 ]
 
 #: MFQ-2 foundations in published item order: item k belongs to ``MFQ2_FOUNDATIONS[(k - 1) % 6]``.
 MFQ2_FOUNDATIONS = ("Care", "Equality", "Proportionality", "Loyalty", "Authority", "Purity")
+
+#: Columns of the ranking analysis's tables that the figures and the report read.
+RANKING_COLUMNS_USED = {
+    "mean_ranks": ("model", "origin", "value", "mean_rank"),
+    "hierarchy": ("term", "estimate", "conf_low", "conf_high", "level", "dimension", "position"),
+    "top_bottom": ("group", "list", "position", "value", "mean_rank"),
+    "overlap": ("term", "estimate", "statistic", "p_value", "shared"),
+    "clusters": ("method", "model", "origin", "cluster", "archetype", "leaf_order"),
+    "linkage": ("method", "step", "node", "left", "right", "height", "size"),
+    "archetypes": ("method", "cluster", "archetype", "n_cn", "n_us", "models", "stability_jaccard"),
+}
 
 DEFAULT_SYNTHETIC_NOTE = "SYNTHETIC / SIMULATED DATA: not real survey or model responses"
 
@@ -77,6 +90,19 @@ class StudyTables:
 
     def rankings(self) -> pd.DataFrame | None:
         return self._cached("rankings", self.study.paths.rankings, RANKINGS_COLUMNS)
+
+    def ranking(self) -> RankingResults | None:
+        """The ranking analysis's tables (:func:`valuesurvey.ranking.load_results`), or ``None``
+        when the study has no ranking task or the analysis has not written them."""
+        if "ranking" not in self._cache:
+            written = self.study.paths.estimates("ranking_mean_ranks").exists()
+            has_task = "ai_values" in self.study.instruments
+            results = load_results(self.study) if has_task and written else None
+            if results is not None:
+                for name, columns in RANKING_COLUMNS_USED.items():
+                    _require(getattr(results, name), columns, self.study.paths.estimates(f"ranking_{name}"))
+            self._cache["ranking"] = results
+        return self._cache["ranking"]
 
     def humans(self, instrument: str) -> pd.DataFrame | None:
         return self._cached(f"humans/{instrument}", self.study.paths.humans(instrument), HUMANS_COLUMNS)
@@ -142,6 +168,19 @@ def item_dimensions(instrument: str, items: list[str] | None = None) -> dict[str
     if instrument == "mfq2":
         return {item: MFQ2_FOUNDATIONS[(int(item.rsplit("_", 1)[1]) - 1) % 6] for item in items or []}
     raise DataError(f"no dimension mapping for instrument {instrument!r} (valuesurvey.instruments)")
+
+
+def value_names(instrument: str = "ai_values") -> dict[str, str]:
+    """Item id to its English text (for ``ai_values``: the value's name, e.g. "Harm prevention").
+
+    Examples
+    --------
+    >>> value_names()["harm_prevention"]
+    'Harm prevention'
+    """
+    from valuesurvey import instruments
+
+    return {item.id: item.text["en"] for item in instruments.get(instrument).items}
 
 
 def synthetic_label(study: Study, tables: StudyTables | None = None) -> str | None:

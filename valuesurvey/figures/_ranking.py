@@ -1,229 +1,267 @@
-"""Seed 000 (the poster): F1-1, F1-2, F2, F3 and F4, the AI-values ranking study."""
+"""Seed 000 (the poster): F1-1, F1-2, F2, F3 and F4, the AI-values ranking study.
+
+Every figure draws what the ranking analysis wrote (``estimates/ranking_*.csv``, read with
+:func:`valuesurvey.ranking.load_results`): the hierarchy with its bootstrap CIs, the top/bottom lists
+and their overlap, the Ward linkage, the clusters with their archetype names and the dendrogram's
+leaf order. Nothing is recomputed here, so the figures cannot disagree with the analysis.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from scipy.cluster import hierarchy
 
-from valuesurvey.figures._data import StudyTables, item_dimensions
-from valuesurvey.figures._style import COUNTRY_NAMES, DIMENSION_COLOURS, ORIGIN_COLOURS
-from valuesurvey.figures._summaries import grouped_mean_ci, model_value_ranks
+from valuesurvey.figures._data import StudyTables, value_names
+from valuesurvey.figures._style import COUNTRY_NAMES, DIMENSION_COLOURS, OKABE_ITO, ORIGIN_COLOURS
+from valuesurvey.ranking import RankingResults
 
 __all__ = [
-    "N_ARCHETYPES",
-    "dimension_scores",
+    "CLUSTER_METHOD",
+    "archetype_colours",
     "figure_f1_dimensions",
     "figure_f1_values",
     "figure_f2_top_bottom",
     "figure_f3_dendrogram",
     "figure_f4_heatmap",
-    "model_clusters",
-    "top_bottom",
+    "linkage_matrix",
 ]
 
-#: The poster reports four archetypes.
-N_ARCHETYPES = 4
+#: The clustering the figures (and the report's main table) show; "spearman" is the alternative.
+CLUSTER_METHOD = "ward"
 RANK_LABEL = "Mean rank (1 = most important)"
+ARCHETYPE_PALETTE = (
+    OKABE_ITO["green"],
+    OKABE_ITO["purple"],
+    OKABE_ITO["orange"],
+    OKABE_ITO["sky"],
+    OKABE_ITO["black"],
+    OKABE_ITO["grey"],
+    "#8C6D31",  # brown: Okabe-Ito yellow is unreadable as label text on white
+)
 
 
-def _value_dimensions(tables: StudyTables, values: list[str]) -> dict[str, str]:
-    rankings = tables.rankings()
-    if "dimension" in rankings.columns:  # a rankings table may carry the dimension itself
-        return rankings.drop_duplicates("value").set_index("value")["dimension"].to_dict()
-    return item_dimensions("ai_values", values)
-
-
-def _labels(values: list[str]) -> list[str]:
-    return [v.replace("_", " ").capitalize() for v in values]
-
-
-def dimension_scores(tables: StudyTables) -> pd.DataFrame:
-    """Per model: mean rank of the values in each dimension (columns model, origin, dimension, score)."""
-    wide = model_value_ranks(tables.rankings())
-    values = [c for c in wide.columns if c != "origin"]
-    long = wide.reset_index().melt(
-        id_vars=["model", "origin"], value_vars=values, var_name="value", value_name="rank"
-    )
-    long["dimension"] = long["value"].map(_value_dimensions(tables, values))
-    return (
-        long.groupby(["model", "origin", "dimension"], as_index=False)["rank"]
-        .mean()
-        .rename(columns={"rank": "score"})
-    )
+def _results(tables: StudyTables) -> RankingResults:
+    results = tables.ranking()
+    if results is None:  # available_figures only offers ranking figures when the tables exist
+        raise ValueError("no ranking estimates in the study directory")
+    return results
 
 
 def _dimension_colours(dimensions: list[str]) -> dict[str, str]:
     return {d: DIMENSION_COLOURS[i % len(DIMENSION_COLOURS)] for i, d in enumerate(sorted(dimensions))}
 
 
-def figure_f1_dimensions(tables: StudyTables) -> Figure:
-    """F1-1: mean rank of each dimension across LLMs (95% CI across models)."""
-    scores = dimension_scores(tables)
-    summary = grouped_mean_ci(scores, ["dimension"], "score").sort_values("mean")
-    colours = _dimension_colours(list(summary["dimension"]))
-    fig = Figure(figsize=(4.8, 3.0), layout="constrained")
-    ax = fig.subplots()
-    y = np.arange(len(summary))
-    ax.barh(y, summary["mean"], color=[colours[d] for d in summary["dimension"]])
+def _outside_legend(fig: Figure, handles: list, ncols: int) -> None:
+    # Above the axes, so the legend never covers bars or labels.
+    fig.legend(handles=handles, loc="outside upper center", ncols=ncols, frameon=False)
+
+
+def _hierarchy_bars(ax: Axes, part: pd.DataFrame, labels: list[str], colours: list[str]) -> None:
+    y = np.arange(len(part))
+    ax.barh(y, part["estimate"], color=colours)
     err = [
-        (summary["mean"] - summary["conf_low"]).to_numpy(),
-        (summary["conf_high"] - summary["mean"]).to_numpy(),
+        (part["estimate"] - part["conf_low"]).to_numpy(),
+        (part["conf_high"] - part["estimate"]).to_numpy(),
     ]
-    ax.errorbar(summary["mean"], y, xerr=err, fmt="none", ecolor="black", capsize=2, lw=0.8)
-    ax.set_yticks(y, summary["dimension"])
+    ax.errorbar(part["estimate"], y, xerr=err, fmt="none", ecolor="black", capsize=1.5, lw=0.7)
+    ax.set_yticks(y, labels)
     ax.invert_yaxis()  # most important on top
     ax.set_xlabel(RANK_LABEL)
     ax.grid(axis="x", color="#dddddd")
     ax.grid(axis="y", visible=False)
+
+
+def figure_f1_dimensions(tables: StudyTables) -> Figure:
+    """F1-1: mean rank of each dimension across LLMs, with the analysis's bootstrap 95% CI."""
+    hier = _results(tables).hierarchy
+    part = hier[hier["level"] == "dimension"].sort_values("position")
+    colours = _dimension_colours(list(part["term"]))
+    fig = Figure(figsize=(4.8, 3.0), layout="constrained")
+    _hierarchy_bars(fig.subplots(), part, list(part["term"]), [colours[d] for d in part["term"]])
     return fig
 
 
 def figure_f1_values(tables: StudyTables) -> Figure:
-    """F1-2: mean rank of each of the values across LLMs, coloured by dimension."""
-    wide = model_value_ranks(tables.rankings())
-    values = [c for c in wide.columns if c != "origin"]
-    long = wide[values].melt(var_name="value", value_name="rank")
-    summary = grouped_mean_ci(long, ["value"], "rank").sort_values("mean")
-    dims = _value_dimensions(tables, values)
-    colours = _dimension_colours(sorted(set(dims.values())))
-    fig = Figure(figsize=(5.5, 0.9 + 0.2 * len(summary)), layout="constrained")
-    ax = fig.subplots()
-    y = np.arange(len(summary))
-    ax.barh(y, summary["mean"], color=[colours[dims[v]] for v in summary["value"]])
-    err = [
-        (summary["mean"] - summary["conf_low"]).to_numpy(),
-        (summary["conf_high"] - summary["mean"]).to_numpy(),
-    ]
-    ax.errorbar(summary["mean"], y, xerr=err, fmt="none", ecolor="black", capsize=1.5, lw=0.7)
-    ax.set_yticks(y, _labels(list(summary["value"])))
-    ax.invert_yaxis()
-    ax.set_xlabel(RANK_LABEL)
-    ax.grid(axis="x", color="#dddddd")
-    ax.grid(axis="y", visible=False)
-    ax.legend(
-        handles=[Patch(color=c, label=d) for d, c in colours.items()],
-        loc="lower right",
-        frameon=True,
-        facecolor="white",
-    )
+    """F1-2: mean rank of each value across LLMs (bootstrap 95% CI), coloured by dimension."""
+    hier = _results(tables).hierarchy
+    part = hier[hier["level"] == "value"].sort_values("position")
+    names = value_names()
+    colours = _dimension_colours(list(hier.loc[hier["level"] == "dimension", "term"]))
+    fig = Figure(figsize=(5.5, 1.3 + 0.2 * len(part)), layout="constrained")
+    labels = [names.get(v, v) for v in part["term"]]
+    _hierarchy_bars(fig.subplots(), part, labels, [colours[d] for d in part["dimension"]])
+    _outside_legend(fig, [Patch(color=c, label=d) for d, c in colours.items()], ncols=len(colours))
     return fig
 
 
-def top_bottom(tables: StudyTables, k: int = 5) -> pd.DataFrame:
-    """Top-k and bottom-k values by origin: columns origin, end ("top"/"bottom"), position, value, mean_rank."""
-    wide = model_value_ranks(tables.rankings())
-    values = [c for c in wide.columns if c != "origin"]
-    rows = []
-    for origin, group in wide.groupby("origin"):
-        means = group[values].mean().sort_values()
-        for end, chosen in (("top", means.head(k)), ("bottom", means.tail(k)[::-1])):
-            for position, (value, rank) in enumerate(chosen.items(), start=1):
-                rows.append((origin, end, position, value, float(rank)))
-    return pd.DataFrame(rows, columns=["origin", "end", "position", "value", "mean_rank"])
-
-
-def figure_f2_top_bottom(tables: StudyTables, k: int = 5) -> Figure:
-    """F2: CN vs US top-k / bottom-k values (dumbbells of each origin's mean rank)."""
-    table = top_bottom(tables, k)
-    wide = model_value_ranks(tables.rankings())
-    by_origin = wide.groupby("origin").mean(numeric_only=True)
-    fig = Figure(figsize=(7.5, 3.2), layout="constrained")
+def figure_f2_top_bottom(tables: StudyTables) -> Figure:
+    """F2: CN vs US top-5 / bottom-5 values (dumbbells of each origin's mean rank)."""
+    results = _results(tables)
+    lists = results.top_bottom
+    by_origin = results.mean_ranks.groupby(["origin", "value"])["mean_rank"].mean().unstack("value")
+    overlap = results.overlap.set_index("term")
+    names = value_names()
+    fig = Figure(figsize=(7.5, 3.3), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, end in zip(axes, ("top", "bottom"), strict=True):
-        part = table[table["end"] == end]
-        sets = [set(part[part["origin"] == o]["value"]) for o in ("CN", "US")]
-        union = sorted(set().union(*sets), key=lambda v: by_origin[v].mean())
+        part = lists[(lists["list"] == end) & lists["group"].isin(["CN", "US"])]
+        k = int(part["position"].max()) if len(part) else 0
+        sets = {o: set(part.loc[part["group"] == o, "value"]) for o in ("CN", "US")}
+        union = sorted(set().union(*sets.values()), key=lambda v: by_origin[v].mean())
         y = np.arange(len(union))
-        for origin in ("CN", "US"):
-            if origin not in by_origin.index:
-                continue
-            ax.scatter(
-                by_origin.loc[origin, union],
-                y,
-                color=ORIGIN_COLOURS[origin],
-                zorder=3,
-                label=f"LLMs made in {COUNTRY_NAMES[origin]}",
-            )
-        if {"CN", "US"} <= set(by_origin.index):
+        origins = [o for o in ("CN", "US") if o in by_origin.index]
+        if len(origins) == 2:
             ax.hlines(y, by_origin.loc["CN", union], by_origin.loc["US", union], color="#999999", lw=1)
-        shared = sets[0] & sets[1]
-        labels = [
-            f"{label} (both)" if v in shared else label
-            for v, label in zip(union, _labels(union), strict=True)
-        ]
-        ax.set_yticks(y, labels)
+        for origin in origins:
+            ax.scatter(by_origin.loc[origin, union], y, color=ORIGIN_COLOURS[origin], zorder=3)
+        shared = sets["CN"] & sets["US"]
+        ax.set_yticks(y, [names.get(v, v) + (" (both)" if v in shared else "") for v in union])
         ax.invert_yaxis()
         ax.set_xlabel(RANK_LABEL)
-        ax.set_title(f"{end.capitalize()} {k}: overlap {len(shared)} of {k}")
+        row = overlap.loc[f"{end}{k}_jaccard"] if f"{end}{k}_jaccard" in overlap.index else None
+        jaccard = f", Jaccard {row['estimate']:.2f}" if row is not None else ""
+        ax.set_title(f"{end.capitalize()} {k}: {len(shared)} of {k} shared{jaccard}")
         ax.grid(axis="x", color="#dddddd")
         ax.grid(axis="y", visible=False)
-    axes[1].legend(loc="lower right", frameon=True, facecolor="white")
+    handles = [Patch(color=ORIGIN_COLOURS[o], label=f"LLMs made in {COUNTRY_NAMES[o]}") for o in ("CN", "US")]
+    _outside_legend(fig, handles, ncols=2)
     return fig
 
 
-def _linkage(wide: pd.DataFrame) -> np.ndarray:
-    values = [c for c in wide.columns if c != "origin"]
-    return hierarchy.linkage(wide[values].to_numpy(), method="ward", optimal_ordering=True)
+def linkage_matrix(linkage: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """scipy's linkage matrix and its leaf names from the analysis's ``ranking_linkage`` rows.
+
+    Leaves are numbered in order of first appearance; node ``k`` of the table is scipy's cluster
+    ``n_leaves + step - 1``. Left/right are kept, so the dendrogram's leaf order is the analysis's.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"step": [1, 2], "node": ["node3", "node4"], "left": ["a", "c"],
+    ...                       "right": ["b", "node3"], "height": [1.0, 2.0], "size": [2, 3]})
+    >>> z, leaves = linkage_matrix(table)
+    >>> leaves, z[:, :2].tolist()
+    (['a', 'b', 'c'], [[0.0, 1.0], [2.0, 3.0]])
+    """
+    rows = linkage.sort_values("step")
+    nodes = set(rows["node"])
+    leaves: list[str] = []
+    for pair in zip(rows["left"], rows["right"], strict=True):
+        leaves += [name for name in pair if name not in nodes and name not in leaves]
+    index = {name: i for i, name in enumerate(leaves)}
+    for step, node in zip(rows["step"], rows["node"], strict=True):
+        index[node] = len(leaves) + int(step) - 1
+    z = np.array(
+        [
+            [index[left], index[right], height, size]
+            for left, right, height, size in zip(
+                rows["left"], rows["right"], rows["height"], rows["size"], strict=True
+            )
+        ],
+        dtype=float,
+    )
+    return z, leaves
 
 
-def model_clusters(tables: StudyTables, k: int = N_ARCHETYPES) -> pd.DataFrame:
-    """Ward clustering of models by their value-rank profiles: columns model, origin, cluster (1..k)."""
-    wide = model_value_ranks(tables.rankings())
-    k = min(k, len(wide))
-    labels = hierarchy.fcluster(_linkage(wide), t=k, criterion="maxclust") if len(wide) > 1 else [1]
-    return pd.DataFrame({"model": wide.index, "origin": wide["origin"].to_numpy(), "cluster": labels})
+def _clusters(results: RankingResults) -> pd.DataFrame:
+    clusters = results.clusters
+    return clusters[clusters["method"] == CLUSTER_METHOD].sort_values("leaf_order").set_index("model")
 
 
-def figure_f3_dendrogram(tables: StudyTables, k: int = N_ARCHETYPES) -> Figure:
-    """F3: hierarchical clustering (Ward) of LLMs; leaf labels coloured by origin."""
-    wide = model_value_ranks(tables.rankings())
-    link = _linkage(wide)
-    k = min(k, len(wide))
-    threshold = link[-(k - 1), 2] if k > 1 else 0  # colour the k clusters
-    fig = Figure(figsize=(7.5, 3.4), layout="constrained")
+def archetype_colours(clusters: pd.DataFrame) -> dict[str, str]:
+    """One colour per archetype name, in cluster-number order."""
+    names = clusters.sort_values("cluster")["archetype"].drop_duplicates()
+    return {n: ARCHETYPE_PALETTE[i % len(ARCHETYPE_PALETTE)] for i, n in enumerate(names)}
+
+
+def _legend_handles(colours: dict[str, str]) -> list[Patch]:
+    return [Patch(color=c, label=name) for name, c in colours.items()]
+
+
+def figure_f3_dendrogram(tables: StudyTables) -> Figure:
+    """F3: the analysis's Ward dendrogram; branches and leaf labels coloured by archetype, origin shown."""
+    results = _results(tables)
+    clusters = _clusters(results)
+    colours = archetype_colours(clusters)
+    linkage = results.linkage[results.linkage["method"] == CLUSTER_METHOD]
+    fig = Figure(figsize=(7.5, 3.8), layout="constrained")
     ax = fig.subplots()
+    if len(linkage) == 0:  # a single model: nothing to join
+        ax.text(0.5, 0.5, "one model: no clustering", ha="center", transform=ax.transAxes)
+        return fig
+    z, leaves = linkage_matrix(linkage)
+    leaf_colour = [colours[clusters.loc[m, "archetype"]] for m in leaves]
+    _, nodes = hierarchy.to_tree(z, rd=True)
+
+    def link_colour(node: int) -> str:
+        members = {leaf_colour[i] for i in nodes[node].pre_order()}
+        return members.pop() if len(members) == 1 else "#555555"  # one archetype below: its colour
+
     hierarchy.dendrogram(
-        link,
-        labels=list(wide.index),
+        z,
+        labels=[f"{m} ({clusters.loc[m, 'origin']})" for m in leaves],
         ax=ax,
-        color_threshold=threshold - 1e-9,
-        above_threshold_color="#555555",
+        link_color_func=link_colour,
         leaf_rotation=60,
     )
     for tick in ax.get_xticklabels():
-        tick.set_color(ORIGIN_COLOURS[wide.loc[tick.get_text(), "origin"]])
+        model = tick.get_text().rsplit(" (", 1)[0]
+        tick.set_color(colours[clusters.loc[model, "archetype"]])
         tick.set_ha("right")
+        tick.set_rotation_mode("anchor")
     ax.set_ylabel("Ward distance")
+    ax.set_xlabel("LLM (origin: CN = made in China, US = made in the USA)")
     ax.grid(visible=False)
-    ax.legend(
-        handles=[Patch(color=ORIGIN_COLOURS[o], label=f"made in {COUNTRY_NAMES[o]}") for o in ("CN", "US")],
-        loc="upper right",
-    )
+    _outside_legend(fig, _legend_handles(colours), ncols=min(4, len(colours)))
     return fig
 
 
 def figure_f4_heatmap(tables: StudyTables) -> Figure:
-    """F4: clustered heatmap of mean ranks (rows LLMs, columns values); cooler = lower priority."""
-    wide = model_value_ranks(tables.rankings())
-    values = [c for c in wide.columns if c != "origin"]
-    row_order = hierarchy.leaves_list(_linkage(wide)) if len(wide) > 1 else [0]
-    col_link = hierarchy.linkage(wide[values].T.to_numpy(), method="ward", optimal_ordering=True)
-    col_order = hierarchy.leaves_list(col_link)
-    matrix = wide[values].iloc[row_order, col_order]
-    fig = Figure(figsize=(7.5, 1.6 + 0.22 * len(matrix)), layout="constrained")
-    ax = fig.subplots()
-    image = ax.imshow(
-        matrix.to_numpy(), cmap="cividis_r", aspect="auto"
-    )  # warm = important, cool = low priority
-    ax.set_xticks(
-        np.arange(matrix.shape[1]), _labels(list(matrix.columns)), rotation=60, ha="right", fontsize=7
+    """F4: heatmap of mean ranks, rows in the dendrogram's leaf order, columns in hierarchy order."""
+    results = _results(tables)
+    clusters = _clusters(results)
+    colours = archetype_colours(clusters)
+    hier = results.hierarchy
+    value_order = list(hier[hier["level"] == "value"].sort_values("position")["term"])
+    wide = results.mean_ranks.pivot_table(index="model", columns="value", values="mean_rank")
+    matrix = wide.loc[list(clusters.index), value_order]
+    names = value_names()
+    fig = Figure(figsize=(7.5, 2.2 + 0.22 * len(matrix)), layout="constrained")
+    strip_ax, ax = fig.subplots(1, 2, width_ratios=[0.6, 25], sharey=True)
+    archetype_codes = [list(colours).index(clusters.loc[m, "archetype"]) for m in matrix.index]
+    strip_ax.imshow(
+        np.array(archetype_codes)[:, None],
+        cmap=_listed(list(colours.values())),
+        vmin=-0.5,
+        vmax=len(colours) - 0.5,
+        aspect="auto",
     )
-    ax.set_yticks(np.arange(matrix.shape[0]), matrix.index, fontsize=7)
-    for tick in ax.get_yticklabels():
-        tick.set_color(ORIGIN_COLOURS[wide.loc[tick.get_text(), "origin"]])
+    strip_ax.set_xticks([])
+    strip_ax.set_yticks(np.arange(len(matrix)), [f"{m} ({clusters.loc[m, 'origin']})" for m in matrix.index])
+    strip_ax.tick_params(axis="y", labelsize=7)
+    for tick, model in zip(strip_ax.get_yticklabels(), matrix.index, strict=True):
+        tick.set_color(ORIGIN_COLOURS[clusters.loc[model, "origin"]])
+    strip_ax.grid(visible=False)
+    image = ax.imshow(matrix.to_numpy(), cmap="cividis_r", aspect="auto")  # warm = important
+    ax.set_xticks(
+        np.arange(matrix.shape[1]),
+        [names.get(v, v) for v in matrix.columns],
+        rotation=60,
+        ha="right",
+        rotation_mode="anchor",
+        fontsize=7,
+    )
+    ax.tick_params(axis="y", left=False, labelleft=False)
     ax.grid(visible=False)
     fig.colorbar(image, ax=ax, label=RANK_LABEL, shrink=0.8)
+    _outside_legend(fig, _legend_handles(colours), ncols=min(4, len(colours)))
     return fig
+
+
+def _listed(colours: list[str]):
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(colours)

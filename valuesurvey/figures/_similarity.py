@@ -43,11 +43,6 @@ def _errorbars(ax: Axes, x: np.ndarray, summary: pd.DataFrame) -> None:
     ax.errorbar(x, summary["mean"], yerr=[lower, upper], fmt="none", ecolor="black", capsize=2, lw=0.8)
 
 
-def _origin_legend(ax: Axes, prefix: str = "LLM made in") -> None:
-    handles = [Patch(color=ORIGIN_COLOURS[o], label=f"{prefix} {COUNTRY_NAMES[o]}") for o in NATIONALITIES]
-    ax.legend(handles=handles, loc="upper right")
-
-
 def figure1(tables: StudyTables, instruments: list[str]) -> Figure:
     """Mean cosine (95% CI) by instrument, human nationality and LLM origin."""
     fig = Figure(figsize=(3.2 * len(instruments) + 0.6, 3.2), layout="constrained")
@@ -66,7 +61,9 @@ def figure1(tables: StudyTables, instruments: list[str]) -> Figure:
         ax.set_title(_title(instrument))
         ax.set_ylabel("Mean cosine similarity")
         ax.axhline(0, color="black", lw=0.6)
-    _origin_legend(axes[-1])
+    # Above the panels: inside the axes it covered the tallest (WVS) bars and their error bars.
+    handles = [Patch(color=ORIGIN_COLOURS[o], label=f"LLM made in {COUNTRY_NAMES[o]}") for o in NATIONALITIES]
+    fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), frameon=False)
     return fig
 
 

@@ -12,7 +12,6 @@ from scipy import stats
 __all__ = [
     "llm_item_means",
     "mean_ci",
-    "model_value_ranks",
     "rq1_subset",
     "zscore_within",
 ]
@@ -83,16 +82,3 @@ def llm_item_means(ratings: pd.DataFrame, instrument: str) -> pd.DataFrame:
     means = rows.groupby(keys, observed=True, as_index=False)["rating"].mean()
     means["z"] = zscore_within(means, ["model", "language", "persona"])
     return means
-
-
-def model_value_ranks(rankings: pd.DataFrame) -> pd.DataFrame:
-    """Mean rank of each value per model over valid rankings (all languages and repetitions).
-
-    Returns a wide table: one row per model (index), one column per value, plus ``origin`` first.
-    """
-    valid = rankings[(rankings["status"] == "ok") & rankings["rank"].notna()]
-    wide = valid.pivot_table(index="model", columns="value", values="rank", aggfunc="mean")
-    origin = valid.groupby("model")["origin"].first()
-    wide = wide.fillna(wide.mean())  # a value a model never ranked validly gets the across-model mean
-    wide.insert(0, "origin", origin.reindex(wide.index))
-    return wide

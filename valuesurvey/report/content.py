@@ -20,7 +20,7 @@ import pandas as pd
 from valuesurvey._io import sha256_file
 from valuesurvey.figures import FIGURES, available_figures
 from valuesurvey.figures._data import StudyTables, synthetic_label
-from valuesurvey.figures._ranking import model_clusters, top_bottom
+from valuesurvey.report._ranking import RankingContent
 from valuesurvey.report._terms import VariableCoding, coding_from_table, split_term, term_label
 from valuesurvey.study import Study, load_study
 
@@ -68,16 +68,16 @@ def fmt_num(value: float, digits: int = 3) -> str:
 
 
 def fmt_p(p: float) -> str:
-    """Format a p-value: three decimals, or ``< 0.001``.
+    """Format a p-value: three decimals, or ``<\u00a00.001`` (a non-breaking space: never wraps).
 
     Examples
     --------
     >>> fmt_p(0.04567), fmt_p(1e-20)
-    ('0.046', '< 0.001')
+    ('0.046', '<\xa00.001')
     """
     if p is None or (isinstance(p, float) and math.isnan(p)):
         return "NA"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    return "<\u00a00.001" if p < 0.001 else f"{p:.3f}"
 
 
 def markdown_table(frame: pd.DataFrame, *, caption: str | None = None, label: str | None = None) -> str:
@@ -425,57 +425,23 @@ class ReportContent:
         return "\n\n".join(parts) + "\n" if parts else "No RQ3 estimates are in the study directory.\n"
 
     # ---- ranking study -----------------------------------------------------------------------
+    def ranking(self) -> RankingContent | None:
+        """The ranking study's text and tables (from ``estimates/ranking_*.csv``), or ``None``."""
+        results = self.tables.ranking()
+        return None if results is None else RankingContent(results)
+
+    def ranking_key(self, name: str) -> Inline:
+        """A key number of the ranking study for inline text (see :meth:`RankingContent.key`)."""
+        ranking = self.ranking()
+        return Inline("NA" if ranking is None else ranking.key(name))
+
     def ranking_section(self) -> str:
-        if "ai_values" not in self.study.instruments or self.tables.rankings() is None:
-            return "The study has no ranking task (`ai_values`), so this section is empty.\n"
-        parts = []
-        tb = top_bottom(self.tables)
-        rows = []
-        for end in ("top", "bottom"):
-            for position in sorted(tb["position"].unique()):
-                row = [f"{end} {position}"]
-                for origin in ("CN", "US"):
-                    hit = tb[(tb["end"] == end) & (tb["origin"] == origin) & (tb["position"] == position)]
-                    row.append(
-                        f"{hit['value'].iloc[0]} ({fmt_num(hit['mean_rank'].iloc[0], 1)})" if len(hit) else ""
-                    )
-                rows.append(row)
-        overlap = {
-            end: len(
-                set(tb[(tb["end"] == end) & (tb["origin"] == "CN")]["value"])
-                & set(tb[(tb["end"] == end) & (tb["origin"] == "US")]["value"])
-            )
-            for end in ("top", "bottom")
-        }
-        parts.append(
-            f"Top-5 values overlap in {overlap['top']} of 5 and bottom-5 values in {overlap['bottom']} of 5 "
-            "between LLMs made in China and the USA (@tbl-topbottom)."
-        )
-        parts.append(
-            markdown_table(
-                pd.DataFrame(rows, columns=["Position", "LLMs, China", "LLMs, USA"]),
-                caption="Top-5 and bottom-5 values by LLM origin (mean rank).",
-                label="tbl-topbottom",
-            )
-        )
-        clusters = model_clusters(self.tables)
-        mix = clusters.groupby("cluster")["origin"].agg(
-            lambda s: ", ".join(f"{k} {v}" for k, v in s.value_counts().sort_index().items())
-        )
-        members = clusters.groupby("cluster")["model"].agg(", ".join)
-        table = pd.DataFrame({"Cluster": mix.index, "Origins": mix.to_numpy(), "Models": members.to_numpy()})
-        parts.append("Hierarchical clustering (Ward) of the models' value rankings (@tbl-clusters).")
-        parts.append(
-            markdown_table(
-                table, caption="Archetype clusters of LLMs and their origins.", label="tbl-clusters"
-            )
-        )
-        if self.tables.estimate_names("ranking_"):
-            parts.append(
-                "The ranking analysis's further tables (agreement, stability, mixed models, tests by "
-                "origin) are listed in @tbl-ranking-files of the appendix and ship in `estimates/`."
-            )
-        return "\n\n".join(parts) + "\n"
+        ranking = self.ranking()
+        if ranking is None:
+            if "ai_values" not in self.study.instruments:
+                return "The study has no ranking task (`ai_values`), so this section is empty.\n"
+            return "The ranking analysis has not written its tables (`valuesurvey analyze`).\n"
+        return ranking.section(markdown_table)
 
     def ranking_files_table(self) -> str:
         """The appendix: every ranking estimates file with its size and columns."""
