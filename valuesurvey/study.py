@@ -27,9 +27,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from valuesurvey._config import read_yaml_mapping, validation_message
 from valuesurvey.errors import ConfigError
 
 __all__ = [
@@ -263,19 +263,12 @@ class StudyPaths:
         return self.root / "report"
 
 
-def _format_validation_error(path: Path, exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{path}: field {where}: {first['msg']}{more}"
-
-
 def study_from_dict(data: dict[str, Any], *, root: Path, source: Path | None = None) -> Study:
     """Validate a study mapping; errors name the field."""
     try:
         return Study.model_validate({**data, "root": root})
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(source or root / "study.yaml", exc)) from None
+        raise ConfigError(validation_message(source or root / "study.yaml", exc)) from None
 
 
 def load_study(path: str | Path) -> Study:
@@ -286,16 +279,5 @@ def load_study(path: str | Path) -> Study:
     path = Path(path)
     if path.is_dir():
         path = path / "study.yaml"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read study file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of study fields at the top level")
+    data = read_yaml_mapping(path, what="study", expected="study fields")
     return study_from_dict(data, root=path.resolve().parent, source=path)

@@ -28,9 +28,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from valuesurvey._config import parse_yaml_mapping, validation_message
 from valuesurvey.errors import ConfigError
 from valuesurvey.study import ModelSpec, Origin
 
@@ -128,13 +128,8 @@ class ResolvedModel:
 
 
 def _read_yaml(source: str, text: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
+    data = parse_yaml_mapping(text, source=source, expected="registry fields")
+    if not isinstance(data.get("models", []), list):
         raise ConfigError(f"{source}: expected a mapping with a 'models' list")
     return data
 
@@ -143,15 +138,13 @@ def _validate(source: str, data: Mapping[str, Any]) -> Registry:
     try:
         return Registry.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = list(first["loc"])
+        loc = list(exc.errors()[0]["loc"])
+        where = None
         if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
             entry = data["models"][loc[1]]
             name = entry.get("id", f"#{loc[1]}") if isinstance(entry, Mapping) else f"#{loc[1]}"
             where = f"models[{name}]." + ".".join(str(p) for p in loc[2:])
-        else:
-            where = ".".join(str(p) for p in loc)
-        raise ConfigError(f"{source}: field {where}: {first['msg']}") from None
+        raise ConfigError(validation_message(source, exc, where=where)) from None
 
 
 @functools.lru_cache(maxsize=1)

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from valuesurvey._config import read_yaml_mapping, validation_message
 from valuesurvey.errors import ConfigError, DataError
 from valuesurvey.humans._assemble import Layout, assemble
 from valuesurvey.humans._countries import lookup, parse_countries
@@ -125,20 +125,11 @@ def study2_mapping() -> ColumnMapping:
 def load_mapping(path: str | Path) -> ColumnMapping:
     """Read and validate a YAML column mapping; errors name the file and field."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read mapping file ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with 'items' and 'country_column' at the top level")
+    data = read_yaml_mapping(path, what="mapping", expected="'items' and 'country_column'")
     try:
         mapping = ColumnMapping.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: field {where}: {first['msg']}") from None
+        raise ConfigError(validation_message(path, exc)) from None
     if mapping.instrument != "mfq2":
         raise ConfigError(f"{path}: field instrument: {mapping.instrument!r} is not mfq2")
     return mapping

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
+from valuesurvey._config import validation_message
 from valuesurvey.errors import ConfigError
 from valuesurvey.instruments._models import LANGUAGES, Instrument, check_language
 from valuesurvey.instruments._overrides import OFFICIAL_USER_FILE, read_translation_file
@@ -156,10 +157,7 @@ def instrument_from_dict(data: Mapping[str, Any], *, source: Path | str = "<dict
         expanded = _expand(dict(data))
         return Instrument.model_validate({**expanded, "source": str(source)})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{source}: field {where}: {first['msg']}{more}") from exc
+        raise ConfigError(validation_message(source, exc)) from exc
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise ConfigError(f"{source}: malformed instrument file: {exc}") from exc
 
