@@ -16,21 +16,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _registry_shim() -> None:
-    try:
-        import valuesurvey.elicit.registry  # noqa: F401
-    except ImportError:  # until the registry lands, complete study.yaml models resolve to themselves
-        shim = types.ModuleType("valuesurvey.elicit.registry")
-        shim.resolve_model = lambda spec: spec  # type: ignore[attr-defined]
-        sys.modules["valuesurvey.elicit.registry"] = shim
 
 
 def _study(root: Path, base_url: str, requests: int, concurrency: int) -> Path:
@@ -62,7 +52,6 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.1)
     args = parser.parse_args()
-    _registry_shim()
     from valuesurvey.elicit import run_elicitation
     from valuesurvey.study import load_study
 
