@@ -80,6 +80,9 @@ def fmt_p(p: float) -> str:
     return "<\u00a00.001" if p < 0.001 else f"{p:.3f}"
 
 
+MAX_COLUMN_DASHES = 24
+
+
 def markdown_table(frame: pd.DataFrame, *, caption: str | None = None, label: str | None = None) -> str:
     """A pandoc/Quarto pipe table; a caption line ``: caption {#tbl-label}`` makes it cross-referable.
 
@@ -99,9 +102,11 @@ def markdown_table(frame: pd.DataFrame, *, caption: str | None = None, label: st
     header = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     # When a table is wider than the page, pandoc (and Quarto) size its columns in proportion to the
-    # dashes of this line: give each column as many dashes as its longest cell.
+    # dashes of this line: give each column as many dashes as its longest cell, up to a cap so that a
+    # long label wraps instead of squeezing the numbers.
     widths = [
-        max(3, len(cell(column)), *(len(cell(value)) for value in frame[column])) for column in frame.columns
+        min(MAX_COLUMN_DASHES, max(3, len(cell(column)), *(len(cell(value)) for value in frame[column])))
+        for column in frame.columns
     ]
     aligns = (
         "|"
