@@ -74,9 +74,13 @@ def test_cli_analyze_writes_study_files_and_rscript_reproduces(tmp_path: Path, s
         theirs = pd.read_csv(tmp_path / "r_estimates" / f"{name}.csv")
         assert list(ours.columns) == list(theirs.columns)
         for column in ours.select_dtypes("number").columns:
-            np.testing.assert_allclose(
-                ours[column], theirs[column], rtol=1e-7, atol=1e-10, err_msg=f"{name}.{column}"
+            # Estimates agree to 1e-8. lmer's variance parameters differ by ~1e-7 between any two R
+            # processes (optimizer tolerance; see tests/rbridge/test_fit.py), and so do the SEs, df and
+            # p-values that depend on them.
+            tolerance = (
+                {"rtol": 0, "atol": 1e-8} if column.endswith("estimate") else {"rtol": 1e-6, "atol": 1e-10}
             )
+            np.testing.assert_allclose(ours[column], theirs[column], err_msg=f"{name}.{column}", **tolerance)
 
 
 def test_cli_analyze_reports_missing_ratings(tmp_path: Path, study_factory) -> None:

@@ -102,10 +102,12 @@ def test_estimates_equal_direct_rscript_fit(tmp_path: Path, analysis: str) -> No
         "analysis", "model", "term", "estimate", "std_error", "df", "statistic", "p_value",
         "conf_low", "conf_high", "method",
     ]  # fmt: skip
-    for column in ("estimate", "std_error", "p_value"):
+    for column in ("estimate", "std_error"):
         np.testing.assert_allclose(ours[column], direct[column], rtol=0, atol=1e-8, err_msg=column)
-    # Satterthwaite df come from a numerical Hessian of the deviance: equal to ~1e-7 relative.
-    np.testing.assert_allclose(ours["df"], direct["df"], rtol=1e-6, err_msg="df")
+    # Satterthwaite df come from a numerical Hessian of the deviance, and lmer's variance parameters
+    # differ by ~1e-7 between two R processes: df and p-values agree to ~1e-7 relative.
+    for column in ("df", "p_value"):
+        np.testing.assert_allclose(ours[column], direct[column], rtol=1e-6, atol=1e-12, err_msg=column)
 
 
 def test_side_by_side_and_fit_info() -> None:
