@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from elicit_helpers import openai_model
 from valuesurvey.elicit import ElicitConfig, run_elicitation
 from valuesurvey.elicit.store import ResponseStore
 
-PLANTED = "sk-planted-Zq8xW3vL9pR2tY6uI0oP"
+# Made at run time so that no key-shaped literal is tracked in the repository.
+PLANTED = "sk-" + "planted-" + secrets.token_hex(12)
 FAST = ElicitConfig(timeout=0.5, max_retries=2, backoff_base=0.01, backoff_cap=0.02)
 
 
