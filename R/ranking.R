@@ -1,6 +1,6 @@
 # Value-ranking study (seed 000): CN vs US in a mixed model of mean ranks.
 #
-#   vs_ranking_origin_tests(formula, data, control = vs_ranking_control())
+#   vs_ranking_origin_tests(formula, data, control = vs_fit_control())
 #
 # fits `formula` (e.g. mean_rank ~ origin * dimension + (1 | model)) with lmerTest, origin coded
 # CN = +0.5 / US = -0.5 and dimension with contr.sum, and returns
@@ -10,23 +10,6 @@
 # The fixed effects, variance components and fit statistics come from vs_fit() in fit.R (called
 # separately through the bridge). Plain functions; sourcing this file has no side effects.
 # With Rscript: source("R/fit.R"); source("R/ranking.R"); vs_ranking_origin_tests(...)
-
-vs_ranking_ddf <- c("Satterthwaite", "Kenward-Roger")
-
-vs_ranking_control <- function(ddf = "Satterthwaite", conf_level = 0.95, optimizer = "bobyqa", ...) {
-  extra <- list(...)
-  if (length(extra)) {
-    warning("vs_ranking_control: ignoring unknown arguments: ", paste(names(extra), collapse = ", "))
-  }
-  if (!ddf %in% vs_ranking_ddf) {
-    stop(sprintf("ddf must be one of %s, not '%s'",
-                 paste(sprintf("'%s'", vs_ranking_ddf), collapse = ", "), ddf), call. = FALSE)
-  }
-  if (!is.numeric(conf_level) || conf_level <= 0 || conf_level >= 1) {
-    stop("conf_level must be a number strictly between 0 and 1", call. = FALSE)
-  }
-  list(ddf = ddf, conf_level = conf_level, optimizer = optimizer)
-}
 
 vs_ranking_prepare <- function(data) {
   needed <- c("origin", "dimension")
@@ -63,7 +46,7 @@ vs_ranking_contrasts <- function(fit, ddf, conf_level) {
              stringsAsFactors = FALSE, row.names = NULL)
 }
 
-vs_ranking_origin_tests <- function(formula, data, control = vs_ranking_control()) {
+vs_ranking_origin_tests <- function(formula, data, control = vs_fit_control()) {
   formula <- stats::as.formula(formula)
   data <- vs_ranking_prepare(data)
   notes <- character()

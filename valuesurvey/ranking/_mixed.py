@@ -58,7 +58,7 @@ def fit_mixed_models(means: pd.DataFrame, *, ddf: str = "Satterthwaite") -> pd.D
     for name, formula in MIXED_FORMULAS.items():
         fit = fit_lmer(formula, data=data, coding=coding, ddf=ddf)  # type: ignore[arg-type]
         tests = session.call(
-            "vs_ranking_origin_tests", formula, data, session.call("vs_ranking_control", ddf=ddf)
+            "vs_ranking_origin_tests", formula, data, session.call("vs_fit_control", ddf=ddf)
         )
         parts.append(_assemble(name, formula, fit, tests))
     return pd.concat(parts, ignore_index=True)
