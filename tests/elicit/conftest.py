@@ -29,19 +29,6 @@ def _load_fault_server() -> types.ModuleType:
     return module
 
 
-def _registry_shim() -> None:
-    """Until the model registry lands, resolve a ModelSpec to itself (every test model is complete)."""
-    try:
-        import valuesurvey.elicit.registry  # noqa: F401
-    except ImportError:
-        shim = types.ModuleType("valuesurvey.elicit.registry")
-        shim.resolve_model = lambda spec: spec  # type: ignore[attr-defined]
-        sys.modules["valuesurvey.elicit.registry"] = shim
-
-
-_registry_shim()
-
-
 fault_server = _load_fault_server()
 
 

@@ -5,9 +5,11 @@ Runs in a background thread (:class:`FaultServer`) or as its own process::
     python tests/elicit/fault_server.py --latency 0.1 [--faults 429,500,...] [--fault-rate 0.3]
 
 which prints ``PORT <n>`` on stdout once it listens. Faults are chosen per request key (the
-``X-Valuesurvey-Key`` header): a key selected by ``fault_rate`` fails ``fault_times`` times with
-one fault of ``faults`` (chosen by the key's hash), then succeeds, so a client that retries always
-finishes. Faults: ``429`` (with ``Retry-After``), ``500``, ``503``, ``slow`` (answers after
+``X-Valuesurvey-Key`` header): a key selected by ``fault_rate`` (by the key's hash) fails
+``fault_times`` times with one fault of ``faults``, then succeeds, so a client that retries always
+finishes. The faults are dealt to the failing keys in turn, in the order the keys first arrive, so
+every kind occurs as soon as as many keys fail as there are kinds (request keys name the server's
+port, so a hash would leave a kind out of some runs). Faults: ``429`` (with ``Retry-After``), ``500``, ``503``, ``slow`` (answers after
 ``slow_seconds``, beyond the client's timeout), ``reset`` (closes the connection without answering),
 ``malformed`` (200 with broken JSON), ``empty`` (200 with no choices), ``400`` (rejected, never
 succeeds). With ``api_key`` set, a request without ``Authorization: Bearer <api_key>`` gets a 401
@@ -55,6 +57,7 @@ def _hash(text: str, salt: str = "") -> int:
 class _State:
     config: FaultConfig
     seen: dict[str, int] = field(default_factory=dict)
+    dealt: dict[str, str] = field(default_factory=dict)  # failing key -> its fault
     log: list[dict[str, Any]] = field(default_factory=list)
     log_file: Any = None
 
@@ -62,7 +65,7 @@ class _State:
         cfg = self.config
         if not cfg.faults or (_hash(key, "rate") % 10_000) / 10_000 >= cfg.fault_rate:
             return None
-        fault = cfg.faults[_hash(key, "kind") % len(cfg.faults)]
+        fault = self.dealt.setdefault(key, cfg.faults[len(self.dealt) % len(cfg.faults)])
         if fault == "400":
             return fault
         return fault if self.seen[key] <= cfg.fault_times else None

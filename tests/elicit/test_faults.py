@@ -19,10 +19,12 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VALUESURVEY_TEST_KEY", "sk-test-0000")
 
 
-def test_every_fault_is_survived_and_every_key_stored_once(serve, make_study) -> None:
+@pytest.mark.parametrize("http_transport", ["asyncio", "httpx"])
+def test_every_fault_is_survived_and_every_key_stored_once(serve, make_study, http_transport) -> None:
     faults = ("429", "500", "503", "slow", "reset", "malformed", "empty")
     server = serve(faults=faults, fault_rate=0.6, fault_times=1, retry_after=0.05, slow_seconds=1.5)
-    study = make_study(repetitions=3, models=[openai_model(server.base_url, max_concurrency=8)])
+    model = openai_model(server.base_url, max_concurrency=8, options={"http_transport": http_transport})
+    study = make_study(repetitions=3, models=[model])
     summary = run_elicitation(study, progress=False, config=FAST)
 
     plan = plan_study(study)

@@ -162,6 +162,16 @@ def test_planned_request_estimates_follow_the_messages(make_study) -> None:
     assert row["est_cost_usd"] == pytest.approx((tin * 1.0 + 352 * 2.0) / 1e6)
 
 
+def test_how_a_request_is_sent_does_not_change_its_key(make_study) -> None:
+    # A run resumed with another transport or timeout must find the answers it already has.
+    base = openai_model("http://127.0.0.1:9/v1")
+    plain = plan_study(make_study("a", models=[base])).keys()
+    tuned = {**base, "options": {"http_transport": "httpx", "timeout": 5, "extra_headers": {"X-A": "1"}}}
+    assert plan_study(make_study("b", models=[tuned])).keys() == plain
+    changed = {**base, "options": {"extra_body": {"top_k": 5}}}
+    assert plan_study(make_study("c", models=[changed])).keys().isdisjoint(plain)
+
+
 # ---------------------------------------------------------------------- local context sizing
 
 

@@ -105,6 +105,11 @@ def test_unknown_models_need_provider_origin_and_endpoint() -> None:
         resolve_model(ModelSpec(id="my-llm", provider="anthropic", origin="CN", api_model="x"))
     with pytest.raises(ConfigError, match="did you mean gpt-4o"):
         resolve_model(ModelSpec(id="gpt-4oo"))
+    with pytest.raises(
+        ConfigError,
+        match=r"models\[gpt-4o\]\.options\.http_transport must be one of asyncio, httpx, got 'h2'",
+    ):
+        resolve_model(ModelSpec(id="gpt-4o", options={"http_transport": "h2"}))
     model = resolve_model(
         ModelSpec(
             id="my-llm", provider="openai_compatible", origin="CN", api_model="x", base_url="http://h/v1"

@@ -13,7 +13,9 @@ from dataclasses import dataclass, fields, replace
 
 import httpx
 
-__all__ = ["DEFAULT_CONFIG", "ElicitConfig"]
+__all__ = ["DEFAULT_CONFIG", "HTTP_TRANSPORTS", "ElicitConfig"]
+
+HTTP_TRANSPORTS = ("asyncio", "httpx")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,15 @@ class ElicitConfig:
     """Connections in the shared HTTP pool (all models together)."""
     default_concurrency: int | None = None
     """Requests in flight per provider × model when the registry gives no limit."""
+    http_transport: str | None = None
+    """``asyncio`` (our lean HTTP/1.1 transport, :mod:`valuesurvey.elicit.providers._transport`) or
+    ``httpx`` (httpx's default transport: slower, for servers the lean one cannot talk to)."""
+
+    def __post_init__(self) -> None:
+        if self.http_transport not in (None, *HTTP_TRANSPORTS):
+            raise ValueError(
+                f"http_transport must be one of {', '.join(HTTP_TRANSPORTS)}, got {self.http_transport!r}"
+            )
 
     def merge(self, other: ElicitConfig) -> ElicitConfig:
         """Return a copy where the fields set in ``other`` replace ours."""
@@ -74,5 +85,6 @@ DEFAULT_CONFIG = ElicitConfig(
     jitter=0.5,
     max_connections=256,
     default_concurrency=8,
+    http_transport="asyncio",
 )
 """The defaults: patient enough for a slow cloud API, bounded so a dead one fails in minutes."""

@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from valuesurvey._config import parse_yaml_mapping, validation_message
+from valuesurvey.elicit._config import HTTP_TRANSPORTS
 from valuesurvey.errors import ConfigError
 from valuesurvey.study import ModelSpec, Origin
 
@@ -318,6 +319,12 @@ def resolve_model(
         return own.get(name, base.get(name, default))
 
     study_prices = spec.price_input_per_mtok is not None and spec.price_output_per_mtok is not None
+    options = _merge_options(base.get("options") or {}, spec.options)
+    if options.get("http_transport", HTTP_TRANSPORTS[0]) not in HTTP_TRANSPORTS:
+        raise ConfigError(
+            f"study.yaml: models[{spec.id}].options.http_transport must be one of "
+            f"{', '.join(HTTP_TRANSPORTS)}, got {options['http_transport']!r}"
+        )
     return ResolvedModel(
         id=spec.id,
         provider=pick("provider"),
@@ -332,7 +339,7 @@ def resolve_model(
         max_concurrency=pick("max_concurrency"),
         requests_per_minute=pick("requests_per_minute"),
         tokens_per_minute=pick("tokens_per_minute"),
-        options=_merge_options(base.get("options") or {}, spec.options),
+        options=options,
         in_registry=entry is not None,
         prices_as_of=None if study_prices or entry is None else prices_as_of,
     )

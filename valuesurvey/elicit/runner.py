@@ -37,6 +37,7 @@ from valuesurvey.elicit.plan import ModelPlan, Plan, PlannedRequest
 from valuesurvey.elicit.progress import NullProgress, ProgressSink
 from valuesurvey.elicit.providers import ChatResponse, Provider
 from valuesurvey.elicit.providers._http import HTTPSession, TransportSession, environment_proxies
+from valuesurvey.elicit.providers._transport import AsyncioHTTP11Transport
 from valuesurvey.elicit.store import ResponseStore, StoredResponse, utcnow
 
 __all__ = ["RunResult", "new_run_id", "pending_units", "run_plan"]
@@ -351,6 +352,7 @@ async def run_plan(
                     ElicitConfig(
                         timeout=mp.model.options.get("timeout"),
                         max_retries=mp.model.options.get("max_retries"),
+                        http_transport=mp.model.options.get("http_transport"),
                     )
                 )
                 provider = mp.provider(mp.model, client=client, config=model_cfg, api_key=keys[mp.model.id])
@@ -386,15 +388,16 @@ async def run_plan(
 
             direct = transport is None and not environment_proxies()
 
-            def worker_client(model_cfg: ElicitConfig) -> httpx.AsyncClient | TransportSession:
-                one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-                if direct:  # the cheap path (see TransportSession); proxies need the full client
-                    return TransportSession(
-                        httpx.AsyncHTTPTransport(verify=tls, limits=one), timeout=model_cfg.httpx_timeout()
-                    )
-                return httpx.AsyncClient(
-                    timeout=model_cfg.httpx_timeout(), limits=one, transport=transport, verify=tls
-                )
+            def worker_client(model_cfg: ElicitConfig) -> HTTPSession:
+                timeout = model_cfg.httpx_timeout()
+                if not direct:  # proxies need the full client
+                    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+                    return httpx.AsyncClient(timeout=timeout, limits=one, transport=transport, verify=tls)
+                if model_cfg.http_transport == "httpx":
+                    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+                    return TransportSession(httpx.AsyncHTTPTransport(verify=tls, limits=one), timeout=timeout)
+                lean = AsyncioHTTP11Transport(ssl_context=tls, max_connections=1, max_idle_per_origin=1)
+                return TransportSession(lean, timeout=timeout)
 
             await asyncio.gather(
                 *(

@@ -148,7 +148,7 @@ class Provider:
 
 
 # Options that change how fast or where we ask, not what the answer is: left out of request keys.
-_RUNTIME_OPTIONS = frozenset({"latency", "threads", "n_ctx", "timeout", "extra_headers"})
+_RUNTIME_OPTIONS = frozenset({"latency", "threads", "n_ctx", "timeout", "extra_headers", "http_transport"})
 # Options whose whole effect is in the messages (which are in the key): keeping them out of the
 # identity keeps the keys of the requests they do not touch (ratings) where they were.
 _NOT_IN_KEY_OPTIONS = _RUNTIME_OPTIONS | {"shuffle_ranking_order"}
