@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from lmer_agreement import assert_fits_agree
 
 from valuesurvey.cli import app
 from valuesurvey.similarity import SIMILARITY_COLUMNS
@@ -69,18 +69,13 @@ def test_cli_analyze_writes_study_files_and_rscript_reproduces(tmp_path: Path, s
         check=True,
         capture_output=True,
     )
-    for name in ("rq1_wvs7", "rq2_mfq2", "rq3_wvs7", "table2_mfq2"):
-        ours = pd.read_csv(study.paths.estimates(name))
-        theirs = pd.read_csv(tmp_path / "r_estimates" / f"{name}.csv")
-        assert list(ours.columns) == list(theirs.columns)
-        for column in ours.select_dtypes("number").columns:
-            # Estimates agree to 1e-8. lmer's variance parameters differ by ~1e-7 between any two R
-            # processes (optimizer tolerance; see tests/rbridge/test_fit.py), and so do the SEs, df and
-            # p-values that depend on them.
-            tolerance = (
-                {"rtol": 0, "atol": 1e-8} if column.endswith("estimate") else {"rtol": 1e-6, "atol": 1e-10}
-            )
-            np.testing.assert_allclose(ours[column], theirs[column], err_msg=f"{name}.{column}", **tolerance)
+    for name in ("rq1_wvs7", "rq2_mfq2", "rq3_wvs7", "table2_mfq2", "random_effects"):
+        ours = pd.read_csv(study.paths.estimates_dir / f"{name}.csv")
+        assert_fits_agree(ours, pd.read_csv(tmp_path / "r_estimates" / f"{name}.csv"), name=name)
+    info = pd.read_csv(study.paths.estimates_dir / "fit_info.csv").drop(columns="seconds")
+    assert_fits_agree(
+        info, pd.read_csv(tmp_path / "r_estimates" / "fit_info.csv").drop(columns="seconds"), name="fit_info"
+    )
 
 
 def test_cli_analyze_reports_missing_ratings(tmp_path: Path, study_factory) -> None:

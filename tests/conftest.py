@@ -1,0 +1,10 @@
+"""Makes the helper modules at the top of tests/ importable by name (tests use importlib mode)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
