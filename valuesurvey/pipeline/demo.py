@@ -55,7 +55,7 @@ class DemoConfig:
     languages: tuple[str, ...] = ("en", "zh")
     personas: tuple[str, ...] = ("none", "cn", "us")
     ranking_repetitions: int = 3
-    """rankings per model and language (SmolLM2 needs ~2-4 s per ranking on 2 cores)"""
+    """rankings per model and language (SmolLM2 rambles to ~400 tokens, ~17 s per ranking on 2 cores)"""
     ranking_retries: int = 1
     ranking_languages: tuple[str, ...] | None = None
     """languages of the ranking task (default: ``languages``)"""

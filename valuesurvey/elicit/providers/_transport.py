@@ -258,11 +258,10 @@ class AsyncioHTTP11Transport(httpx.AsyncBaseTransport):
 
     Examples
     --------
-    >>> import asyncio
-    >>> async def post(url):
-    ...     async with httpx.AsyncClient(transport=AsyncioHTTP11Transport()) as client:
-    ...         return await client.post(url, json={"model": "m", "messages": []})
-    >>> # asyncio.run(post("http://127.0.0.1:8080/v1/chat/completions"))
+    Any httpx client can use it::
+
+        async with httpx.AsyncClient(transport=AsyncioHTTP11Transport(), timeout=60) as client:
+            response = await client.post(url, json=body)
     """
 
     def __init__(
