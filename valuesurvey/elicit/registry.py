@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from valuesurvey._config import parse_yaml_mapping, validation_message
-from valuesurvey.elicit._config import HTTP_TRANSPORTS
+from valuesurvey.elicit._config import ElicitConfig
 from valuesurvey.errors import ConfigError
 from valuesurvey.study import ModelSpec, Origin
 
@@ -320,11 +320,10 @@ def resolve_model(
 
     study_prices = spec.price_input_per_mtok is not None and spec.price_output_per_mtok is not None
     options = _merge_options(base.get("options") or {}, spec.options)
-    if options.get("http_transport", HTTP_TRANSPORTS[0]) not in HTTP_TRANSPORTS:
-        raise ConfigError(
-            f"study.yaml: models[{spec.id}].options.http_transport must be one of "
-            f"{', '.join(HTTP_TRANSPORTS)}, got {options['http_transport']!r}"
-        )
+    try:
+        ElicitConfig(http_transport=options.get("http_transport"))
+    except ValueError as exc:
+        raise ConfigError(f"study.yaml: models[{spec.id}].options.{exc}") from None
     return ResolvedModel(
         id=spec.id,
         provider=pick("provider"),

@@ -390,11 +390,10 @@ async def run_plan(
 
             def worker_client(model_cfg: ElicitConfig) -> HTTPSession:
                 timeout = model_cfg.httpx_timeout()
+                one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
                 if not direct:  # proxies need the full client
-                    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
                     return httpx.AsyncClient(timeout=timeout, limits=one, transport=transport, verify=tls)
                 if model_cfg.http_transport == "httpx":
-                    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
                     return TransportSession(httpx.AsyncHTTPTransport(verify=tls, limits=one), timeout=timeout)
                 lean = AsyncioHTTP11Transport(ssl_context=tls, max_connections=1, max_idle_per_origin=1)
                 return TransportSession(lean, timeout=timeout)

@@ -123,9 +123,11 @@ class _Framing:
         except asyncio.LimitOverrunError:
             raise self.protocol_error(f"a line longer than {MAX_HEAD_BYTES} bytes") from None
 
-    async def exactly(self, reader: asyncio.StreamReader, size: int, *, body_so_far: int = 0) -> bytes:
-        if body_so_far + size > MAX_BODY_BYTES:
+    def limit_body(self, size: int) -> None:
+        if size > MAX_BODY_BYTES:
             raise self.protocol_error(f"a body larger than {MAX_BODY_BYTES} bytes")
+
+    async def exactly(self, reader: asyncio.StreamReader, size: int) -> bytes:
         return await self.timed(reader.readexactly(size))
 
 
@@ -155,16 +157,16 @@ async def read_response(
             raise framing.protocol_error(str(exc)) from None
         if not 100 <= head.status_code < 200 or head.status_code == 101:
             break
-    closes = b"close" in head.tokens(b"connection") or _request_closes(request)
-    reusable = not closes and (
-        head.http_version == b"HTTP/1.1" or b"keep-alive" in head.tokens(b"connection")
-    )
+    connection = head.tokens(b"connection")
+    closes = b"close" in connection or _request_closes(request)
+    reusable = not closes and (head.http_version == b"HTTP/1.1" or b"keep-alive" in connection)
     codings = head.tokens(b"transfer-encoding")
     if request.method == "HEAD" or head.status_code in (204, 304):
         return head, b"", reusable
     if codings and codings[-1] == b"chunked":
         return head, await _read_chunked(reader, framing), reusable
     if length is not None and not codings:
+        framing.limit_body(length)
         return head, await framing.exactly(reader, length), reusable
     return head, await _read_to_close(reader, framing), False
 
@@ -187,8 +189,9 @@ async def _read_chunked(reader: asyncio.StreamReader, framing: _Framing) -> byte
         size = int(size_text, 16)
         if size == 0:
             break
-        parts.append(await framing.exactly(reader, size, body_so_far=total))
         total += size
+        framing.limit_body(total)
+        parts.append(await framing.exactly(reader, size))
         if await framing.exactly(reader, 2) != b"\r\n":
             raise framing.protocol_error("a chunk not followed by CRLF")
     while await framing.line(reader, b"\r\n") != b"\r\n":
@@ -201,8 +204,7 @@ async def _read_to_close(reader: asyncio.StreamReader, framing: _Framing) -> byt
     while chunk := await framing.timed(reader.read(MAX_HEAD_BYTES)):
         parts.append(chunk)
         total += len(chunk)
-        if total > MAX_BODY_BYTES:
-            raise framing.protocol_error(f"a body larger than {MAX_BODY_BYTES} bytes")
+        framing.limit_body(total)
     return b"".join(parts)
 
 
