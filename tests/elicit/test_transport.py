@@ -111,10 +111,6 @@ def client(timeout: float = 5.0, **transport_options: object) -> httpx.AsyncClie
     return httpx.AsyncClient(transport=AsyncioHTTP11Transport(**transport_options), timeout=timeout)  # type: ignore[arg-type]
 
 
-def run(coro):  # type: ignore[no-untyped-def]
-    return asyncio.run(coro)
-
-
 # --- framings and keep-alive -------------------------------------------------------------------
 
 
@@ -138,7 +134,7 @@ def test_every_framing_gives_the_same_json(raw: bytes) -> None:
                 assert response.status_code == 200 and response.json() == BODY
             assert server.connections == 1  # kept alive
 
-    run(main())
+    asyncio.run(main())
 
 
 def test_close_delimited_body_and_http10_are_not_reused() -> None:
@@ -151,7 +147,7 @@ def test_close_delimited_body_and_http10_are_not_reused() -> None:
                 assert (await http.post(server.url, json={})).json() == BODY
             assert server.connections == 3
 
-    run(main())
+    asyncio.run(main())
 
 
 def test_connection_close_from_the_server_opens_a_new_connection() -> None:
@@ -162,7 +158,7 @@ def test_connection_close_from_the_server_opens_a_new_connection() -> None:
                 assert (await http.post(server.url, json={})).status_code == 200
             assert server.connections == 3
 
-    run(main())
+    asyncio.run(main())
 
 
 def test_a_keep_alive_connection_the_server_dropped_is_not_reused() -> None:
@@ -174,7 +170,7 @@ def test_a_keep_alive_connection_the_server_dropped_is_not_reused() -> None:
             assert (await http.post(server.url, json={})).status_code == 200
             assert server.connections == 2
 
-    run(main())
+    asyncio.run(main())
 
 
 def test_request_is_sent_as_httpx_built_it() -> None:
@@ -188,7 +184,7 @@ def test_request_is_sent_as_httpx_built_it() -> None:
             assert b"Authorization: Bearer k" in lines and b"Content-Length: %d" % len(body) in lines
             assert json.loads(body) == {"x": "é"}
 
-    run(main())
+    asyncio.run(main())
 
 
 def test_streamed_request_body_is_sent_chunked() -> None:
@@ -203,7 +199,7 @@ def test_streamed_request_body_is_sent_chunked() -> None:
             assert b"Transfer-Encoding: chunked" in head.split(b"\r\n")
             assert body == b'8\r\n{"a": 1}\r\n0\r\n\r\n'
 
-    run(main())
+    asyncio.run(main())
 
 
 # --- failures: httpx's exception types, naming the request ----------------------------------------
@@ -218,7 +214,7 @@ def _fails(
                 await http.post(server.url, json={})
             assert "/v1/chat/completions" in str(caught.value)
 
-    run(main())
+    asyncio.run(main())
 
 
 @pytest.mark.parametrize(
@@ -289,7 +285,7 @@ def test_connection_refused_is_a_connect_error() -> None:
             with pytest.raises(httpx.ConnectError, match="/v1/chat/completions"):
                 await http.post(url, json={})
 
-    run(main())
+    asyncio.run(main())
 
 
 def test_pool_timeout_when_every_connection_is_busy() -> None:
@@ -301,7 +297,7 @@ def test_pool_timeout_when_every_connection_is_busy() -> None:
                 await http.post(server.url, json={}, timeout=httpx.Timeout(5.0, pool=0.1))
             first.cancel()
 
-    run(main())
+    asyncio.run(main())
 
 
 def test_a_cancelled_request_does_not_leave_its_connection_in_the_pool() -> None:
@@ -316,7 +312,7 @@ def test_a_cancelled_request_does_not_leave_its_connection_in_the_pool() -> None
             response = await http.post(server.url, json={})
             assert response.json() == BODY and server.connections == 2
 
-    run(main())
+    asyncio.run(main())
 
 
 def test_unsupported_scheme() -> None:
@@ -325,7 +321,7 @@ def test_unsupported_scheme() -> None:
             with pytest.raises(httpx.UnsupportedProtocol, match="ftp"):
                 await http.post("ftp://127.0.0.1/x", json={})
 
-    run(main())
+    asyncio.run(main())
 
 
 # --- TLS ---------------------------------------------------------------------------------------
@@ -378,7 +374,7 @@ def test_tls_verified_against_the_trusted_certificate(certificate: tuple[Path, P
                 with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                     await http.post(server.url, json={})
 
-    run(main())
+    asyncio.run(main())
 
 
 # --- the same answers as httpx's own transport ----------------------------------------------------
@@ -400,8 +396,8 @@ def test_same_responses_as_httpx_default_transport(serve) -> None:  # type: igno
                 out.append((response.status_code, response.headers.get("retry-after"), response.content))
         return out
 
-    ours = run(exchange(AsyncioHTTP11Transport()))
-    assert ours == run(exchange(httpx.AsyncHTTPTransport()))
+    ours = asyncio.run(exchange(AsyncioHTTP11Transport()))
+    assert ours == asyncio.run(exchange(httpx.AsyncHTTPTransport()))
     assert {status for status, _, _ in ours} == {200, 429, 500}
 
 
@@ -455,7 +451,7 @@ def test_any_well_framed_response_reads_back_exactly(status, headers, body, fram
     )
     payload = chunked(body, tuple(sizes)) if framing == "chunked" else body
     request = httpx.Request("POST", "http://127.0.0.1/x")
-    got_head, got_body, reusable = run(_feed(head.encode() + payload, cuts, request))
+    got_head, got_body, reusable = asyncio.run(_feed(head.encode() + payload, cuts, request))
     assert got_head.status_code == status and got_body == body
     assert got_head.headers == [(k.encode(), v.strip().encode()) for k, v in headers + framed_headers]
     assert reusable is (framing != "close")
@@ -472,7 +468,7 @@ def test_any_well_framed_response_reads_back_exactly(status, headers, body, fram
 def test_garbage_never_escapes_as_anything_but_a_protocol_or_read_error(raw: bytes, cuts: list[int]) -> None:
     request = httpx.Request("POST", "http://127.0.0.1/x")
     try:
-        head, body, _ = run(_feed(raw, cuts, request))
+        head, body, _ = asyncio.run(_feed(raw, cuts, request))
     except (httpx.RemoteProtocolError, asyncio.IncompleteReadError):
         return  # the transport maps IncompleteReadError to httpx.ReadError
     assert raw.startswith((b"HTTP/1.1 ", b"HTTP/1.0 ")) and 100 <= head.status_code <= 999
