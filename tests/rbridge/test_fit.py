@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
-from lmer_agreement import THETA_DEPENDENT, tolerance
+from lmer_agreement import THETA_DEPENDENT, assert_fits_agree
 
 from valuesurvey.errors import RError
 from valuesurvey.rbridge import TIDY_COLUMNS, Coding, fit_lm, fit_lmer
@@ -36,10 +36,8 @@ def rscript_fit(tmp_path: Path, data: pd.DataFrame, formula: str, method: str) -
 
 def assert_tidy_equal(ours: pd.DataFrame, theirs: pd.DataFrame, *, exact: tuple[str, ...]) -> None:
     """``exact`` columns to 1e-8; the others within what lmer reproduces (``tests/lmer_agreement.py``)."""
-    assert list(ours["term"]) == list(theirs["term"])
-    for column in TIDY_COLUMNS[1:]:
-        tol = {"rtol": 1e-8, "atol": 1e-8} if column in exact else tolerance(column)
-        np.testing.assert_allclose(ours[column], theirs[column], err_msg=column, **tol)
+    columns = list(TIDY_COLUMNS)
+    assert_fits_agree(ours[columns], theirs[columns], name="tidy", exact=exact)
 
 
 def test_lm_equals_rscript(tmp_path, r_session, crossed_data):
