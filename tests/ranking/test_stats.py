@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ from scipy import stats
 
 from valuesurvey.ranking import compare_origins, freeman_halton, hodges_lehmann, kendall_w
 from valuesurvey.ranking._cluster import name_archetypes
+from valuesurvey.ranking._stats import origin_pvalues
 
 
 def test_kendall_w_matches_friedman():
@@ -106,6 +108,22 @@ def test_compare_origins_degenerate_group_gives_nan():
     frame = pd.DataFrame({"origin": ["CN", "US", "US"], "term": "a", "score": [1.0, 2.0, 3.0]})
     out = compare_origins(frame, level="value", term_column="term", score_column="score")
     assert out["p_value"].isna().all()
+
+
+def test_compare_origins_one_constant_group_is_exact_and_quiet():
+    cn, us = [4.0, 4.0, 4.0], [2.0, 5.0, 9.0, 6.0]
+    frame = pd.DataFrame({"origin": ["CN"] * 3 + ["US"] * 4, "term": "a", "score": cn + us})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = compare_origins(frame, level="value", term_column="term", score_column="score")
+        vectorised = origin_pvalues(np.array(cn + us)[:, None], np.array([True] * 3 + [False] * 4))
+    welch = out[out["model"] == "welch_t"].iloc[0]
+    se = np.std(us, ddof=1) / np.sqrt(len(us))  # the constant group adds no variance
+    assert welch["std_error"] == pytest.approx(se)
+    assert welch["statistic"] == pytest.approx((4.0 - np.mean(us)) / se)
+    assert welch["df"] == pytest.approx(len(us) - 1)
+    assert welch["p_value"] == pytest.approx(2 * stats.t.sf(abs(welch["statistic"]), len(us) - 1))
+    assert vectorised["welch_t"][0] == pytest.approx(welch["p_value"])
 
 
 def test_archetype_names_follow_the_signature_rule():

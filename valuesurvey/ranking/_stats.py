@@ -7,7 +7,9 @@ p_value, conf_low, conf_high, method``) and extra columns after them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -245,8 +247,10 @@ def origin_pvalues(scores: np.ndarray, is_cn: np.ndarray) -> dict[str, np.ndarra
         ``{"welch_t": p-values, "mann_whitney_u": p-values}``, one per column.
     """
     x, y = scores[is_cn], scores[~is_cn]
+    with _constant_groups_allowed(x, y):
+        welch = stats.ttest_ind(x, y, equal_var=False, axis=0).pvalue
     return {
-        "welch_t": stats.ttest_ind(x, y, equal_var=False, axis=0).pvalue,
+        "welch_t": welch,
         "mann_whitney_u": stats.mannwhitneyu(x, y, alternative="two-sided", axis=0).pvalue,
     }
 
@@ -255,12 +259,24 @@ def _degenerate(x: np.ndarray, y: np.ndarray) -> bool:
     return len(x) < 2 or len(y) < 2 or (np.ptp(x) == 0 and np.ptp(y) == 0)
 
 
+@contextmanager
+def _constant_groups_allowed(x: np.ndarray, y: np.ndarray) -> Iterator[None]:
+    """Welch's test is exact when one group has no variance (its df are then the other group's
+    n - 1), but scipy flags any exactly constant sample as "precision loss … nearly identical".
+    Silence that one warning when a group is exactly constant along axis 0, and only then."""
+    with warnings.catch_warnings():
+        if (np.ptp(x, axis=0) == 0).any() or (np.ptp(y, axis=0) == 0).any():
+            warnings.filterwarnings("ignore", "Precision loss occurred in moment calculation", RuntimeWarning)
+        yield
+
+
 def _welch(x: np.ndarray, y: np.ndarray) -> dict:
     row = {"model": "welch_t", "method": "Welch two-sample t test (pingouin.ttest, correction=True)"}
     row["effect_size_name"] = "hedges_g"
     if _degenerate(x, y):
         return {**row, "estimate": np.nan, "effect_size": np.nan}
-    res = pg.ttest(x, y, paired=False, correction=True).iloc[0]
+    with _constant_groups_allowed(x, y):
+        res = pg.ttest(x, y, paired=False, correction=True).iloc[0]
     diff = x.mean() - y.mean()
     return {
         **row,
