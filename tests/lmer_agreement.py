@@ -1,9 +1,9 @@
 """How closely two fits of one lmer model to the same data agree, as measured here.
 
 Two processes fitting bit-identical data can return variance parameters (theta) that differ in the
-fifth significant digit. The cause is the memory layout: lme4's Eigen kernels sum in an order that
-depends on how the vectors happen to be aligned, so the last bits of the REML criterion change, and
-along a weakly identified variance (four LLMs give the model intercept variance) the criterion is
+fifth significant digit. The cause is the memory layout: where the vectors happen to lie changes
+the last bits of the REML criterion (most likely vectorised sums whose order depends on alignment),
+and along a weakly identified variance (four LLMs give the model intercept variance) the criterion is
 flat to machine precision over that range. Checked: with address-space randomisation off
 (``setarch -R``) repeated ``Rscript`` runs are bit-identical; with it on, about half differ. A
 tighter optimizer does not help (bobyqa ``rhoend`` 1e-11 shows the spread of the default 2e-7).
