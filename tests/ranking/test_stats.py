@@ -126,6 +126,13 @@ def test_compare_origins_one_constant_group_is_exact_and_quiet():
     assert vectorised["welch_t"][0] == pytest.approx(welch["p_value"])
 
 
+def test_origin_pvalues_without_one_origin_are_nan():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy: too few observations
+        p = origin_pvalues(np.ones((3, 2)), np.zeros(3, dtype=bool))
+    assert np.isnan(p["welch_t"]).all() and np.isnan(p["mann_whitney_u"]).all()
+
+
 def test_archetype_names_follow_the_signature_rule():
     dims = ["Practical", "Epistemic", "Protective", "Social", "Personal"]
     profiles = pd.DataFrame(

@@ -265,7 +265,7 @@ def _constant_groups_allowed(x: np.ndarray, y: np.ndarray) -> Iterator[None]:
     n - 1), but scipy flags any exactly constant sample as "precision loss … nearly identical".
     Silence that one warning when a group is exactly constant along axis 0, and only then."""
     with warnings.catch_warnings():
-        if (np.ptp(x, axis=0) == 0).any() or (np.ptp(y, axis=0) == 0).any():
+        if any(group.size and (np.ptp(group, axis=0) == 0).any() for group in (x, y)):
             warnings.filterwarnings("ignore", "Precision loss occurred in moment calculation", RuntimeWarning)
         yield
 
