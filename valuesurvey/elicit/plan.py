@@ -14,10 +14,19 @@ registry, or a ``ranking.shuffle_ranking_order`` setting when the study model ha
 repetition (so order effects are crossed with models), different between repetitions. The order is
 part of the messages, hence of the request key; the option itself is not (rating keys do not move).
 
-The request key is the SHA-256 of the canonical JSON (sorted keys, no spaces) of everything that
-defines the request: provider parameters (provider, api_model, base_url, options), messages,
-sampling settings, answer mode, rep and attempt. That same JSON is stored as ``request_json``; it
-holds no API key (keys live in environment variables only).
+The request key is the SHA-256 of the canonical JSON (sorted keys, no spaces) of what defines the
+answer, and of nothing else (:data:`KEY_FIELDS`): the model (its id in the study), the provider, the
+API model and the model options that change answers (:func:`~valuesurvey.elicit.providers._base.answer_options`), the messages, the
+sampling settings (with the request's own seed), the answer mode and the constraint sent with it
+(a grammar or JSON schema), the repetition and the attempt. How and where a request is sent — the
+base URL (host, port), timeouts, retries, llama.cpp's ``parallel`` slots, the HTTP transport, extra
+headers — is not in the key: changing it reuses every stored answer. That same JSON is stored as
+``request_json``; it holds no API key (keys live in environment variables only).
+
+Seeds: with ``generation.seed`` set, each request is sent its own seed (:func:`request_seed`),
+derived from the study's seed, the design cell, the repetition and the attempt, so that repetitions
+are independent samples and a re-asked ranking is a new draw; the same study always sends the same
+seeds. Without ``generation.seed`` no seed is sent.
 """
 
 from __future__ import annotations
@@ -25,17 +34,20 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from valuesurvey.elicit._config import ElicitConfig
 from valuesurvey.elicit.providers import ChatRequest, ModelInfo, Provider, provider_class
 from valuesurvey.errors import ConfigError
 from valuesurvey.study import ModelSpec, Study
 
 __all__ = [
+    "KEY_FIELDS",
     "RANKING_MAX_TOKENS",
     "ModelPlan",
     "Plan",
@@ -46,11 +58,28 @@ __all__ = [
     "plan_study",
     "ranking_order",
     "request_key",
+    "request_seed",
     "shuffle_ranking_order",
 ]
 
 RANKING_MAX_TOKENS = 512
 """Completion cap for the ranking task (25 values need ~150 tokens), unless the study asks for more."""
+
+KEY_FIELDS = (
+    "model",
+    "provider",
+    "api_model",
+    "options",
+    "messages",
+    "settings",
+    "answer_mode",
+    "constraint",
+    "rep",
+    "attempt",
+)
+"""The fields of a request's canonical JSON, hence of its key (see the module docstring)."""
+
+_SEED_CELL = ("kind", "instrument", "item", "language", "persona")
 
 
 def canonical_json(obj: Any) -> str:
@@ -65,6 +94,25 @@ def canonical_json(obj: Any) -> str:
 def request_key(request_json: str) -> str:
     """SHA-256 (hex) of a request's canonical JSON."""
     return hashlib.sha256(request_json.encode("utf-8")).hexdigest()
+
+
+def request_seed(seed: int | None, cell: Mapping[str, Any], rep: int, attempt: int = 0) -> int | None:
+    """The seed sent with one request: ``None`` without a study seed, else a number in [0, 2³¹)
+    fixed by the study's ``seed``, the design cell (kind, instrument, item, language, persona), the
+    repetition and the attempt.
+
+    >>> cell = {"kind": "rating", "instrument": "wvs7", "item": "Q177", "language": "en", "persona": "none"}
+    >>> request_seed(None, cell, 0) is None
+    True
+    >>> request_seed(7, cell, 0) == request_seed(7, cell, 0) != request_seed(7, cell, 1)
+    True
+    """
+    if seed is None:
+        return None
+    text = canonical_json(
+        {"seed": seed, "cell": {k: cell.get(k) for k in _SEED_CELL}, "rep": rep, "attempt": attempt}
+    )
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "big") & 0x7FFFFFFF
 
 
 def estimate_tokens(text: str) -> int:
@@ -96,19 +144,22 @@ class PlannedRequest:
     labels: dict[int, list[str]] | None = None
     names: dict[str, list[str]] | None = None
     base: dict[str, Any] = field(default_factory=dict, repr=False)
+    study_seed: int | None = None  # generation.seed, from which each attempt's own seed is derived
 
     def with_attempt(self, attempt: int) -> PlannedRequest:
-        """The same request asked again (after an invalid ranking): a new attempt, a new key."""
-        data = {**self.base, "attempt": attempt}
+        """The same request asked again (after an invalid ranking): a new attempt, a new seed (when
+        the study has one), a new key."""
+        meta = {**self.request.meta, "attempt": attempt}
+        seed = request_seed(self.study_seed, meta, self.rep, attempt)
+        data = {**self.base, "attempt": attempt, "settings": {**self.base["settings"], "seed": seed}}
         text = canonical_json(data)
         key = request_key(text)
-        meta = {**self.request.meta, "attempt": attempt}
         return replace(
             self,
             key=key,
             request_json=text,
             attempt=attempt,
-            request=replace(self.request, key=key, meta=meta),
+            request=replace(self.request, key=key, meta=meta, seed=seed),
             base=data,
         )
 
@@ -206,7 +257,11 @@ def model_info(resolved: Any) -> ModelInfo:
 
 
 def resolve_models(study: Study, models: Sequence[str] | None = None) -> list[ModelInfo]:
-    """The study's models (all, or those named), completed from the registry."""
+    """The study's models (all, or those named), completed from the registry.
+
+    A relative ``options.model_path`` is resolved against the study directory, as every path in
+    study.yaml is. Errors name study.yaml and the model's position (``models[2]``).
+    """
     from valuesurvey.elicit import registry
 
     specs: list[ModelSpec] = list(study.models)
@@ -217,8 +272,18 @@ def resolve_models(study: Study, models: Sequence[str] | None = None) -> list[Mo
             raise ConfigError(
                 f"--models names models not in study.yaml: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
-        specs = [s for s in specs if s.id in set(models)]
-    return [model_info(registry.resolve_model(spec)) for spec in specs]
+    resolved = []
+    for position, spec in enumerate(specs):
+        if models and spec.id not in set(models):
+            continue
+        where = f"{study.paths.study_yaml}: model {spec.id!r}, field models[{position}]"
+        info = model_info(registry.resolve_model(spec, where=where))
+        model_path = info.options.get("model_path")
+        if model_path is not None and not Path(str(model_path)).expanduser().is_absolute():
+            options = {**info.options, "model_path": str(study.resolve(Path(str(model_path))))}
+            info = replace(info, options=options)
+        resolved.append(info)
+    return resolved
 
 
 def _settings(study: Study, answer_mode: str, *, ranking: bool) -> dict[str, Any]:
@@ -252,12 +317,15 @@ def _build(
     scale: tuple[int, int] | None = None,
     values: tuple[str, ...] = (),
     est_output: int = 8,
+    constraint: dict[str, Any] | None = None,
 ) -> tuple[str, str, ChatRequest, dict[str, Any], int, int]:
+    settings = {**settings, "seed": request_seed(settings["seed"], meta, rep, attempt)}
     base = {
         **provider.identity(model),
         "messages": messages,
         "settings": settings,
         "answer_mode": answer_mode,
+        "constraint": constraint or None,
         "rep": rep,
         "attempt": attempt,
     }
@@ -290,6 +358,7 @@ def _rating_requests(
     reps = [0] if answer_mode == "logprobs" else list(range(study.repetitions))
     settings = _settings(study, answer_mode, ranking=False)
     scale = (int(inst.scale.min), int(inst.scale.max))
+    constraint = _constraint(model, provider, answer_mode, scale)
     labels = {
         lab.value: [lab.text["en"], lab.text["zh"]] for lab in getattr(inst.scale, "labels", ())
     } or None
@@ -318,6 +387,7 @@ def _rating_requests(
                         meta=meta,
                         scale=scale,
                         est_output=4,
+                        constraint=constraint,
                     )
                     out.append(
                         PlannedRequest(
@@ -335,9 +405,20 @@ def _rating_requests(
                             est_out,
                             labels=labels,
                             base=base,
+                            study_seed=study.generation.seed,
                         )
                     )
     return out
+
+
+def _constraint(
+    model: ModelInfo, provider: type[Provider], answer_mode: str, scale: tuple[int, int]
+) -> dict[str, Any] | None:
+    """The constraint the provider sends with ``answer_mode`` on ``scale`` (as it builds its body)."""
+    if answer_mode not in ("constrained", "logprobs"):
+        return None
+    probe = ChatRequest(key="", messages=(), answer_mode=answer_mode, scale_min=scale[0], scale_max=scale[1])
+    return provider(model, client=None, config=ElicitConfig(), api_key=None).constraint(probe) or None
 
 
 def shuffle_ranking_order(study: Study, model: ModelInfo) -> bool:
@@ -418,6 +499,7 @@ def _ranking_requests(
                     est_out,
                     names=names,
                     base=base,
+                    study_seed=study.generation.seed,
                 )
             )
     return out

@@ -10,13 +10,29 @@ A row's status is final (``ok``, ``refusal``, ``invalid``) or ``error`` (the req
 its retries or was rejected): errors are asked again by the next run and their row is replaced,
 keeping the count of attempts.
 
-The request JSON holds what was sent (messages, sampling settings, answer mode, provider
-parameters) and never an API key.
+The request JSON holds what defines the answer (messages, sampling settings with the request's
+seed, answer mode and constraint, provider, API model and answer-defining options: the fields of the
+request key, :data:`valuesurvey.elicit.plan.KEY_FIELDS`) and never an API key.
+
+Schema versions (``meta.schema_version``): a store written by an older version is migrated in place,
+in one transaction, when it is opened.
+
+- 2: request keys leave out transport settings (base URL, timeouts, retries, llama.cpp slots, …) and
+  hold the constraint; per-request ``seed``; ``error_kind`` of failed rows; ``previous_key``.
+  Migrating from 1 re-keys every text-mode answer that was asked without a seed (rankings
+  included) to the key the current plan gives it, so that no stored answer is asked and paid for
+  again; its old key is kept in ``previous_key`` and its attempts follow it. Answers asked in
+  ``logprobs`` or ``constrained`` mode, or with ``generation.seed`` (the same seed for every
+  repetition), keep their old key: they stay in the store, but the plan asks them again, because
+  version 2 measures those modes differently and sends each repetition its own seed. The counts are
+  logged and kept in ``meta.migration_v1``.
+- 1: the first layout.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -26,9 +42,13 @@ from typing import Any
 
 import pandas as pd
 
+from valuesurvey.errors import DataError
+
 __all__ = ["FINAL_STATUSES", "SCHEMA_VERSION", "ResponseStore", "StoredResponse", "utcnow"]
 
-SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
 FINAL_STATUSES = ("ok", "refusal", "invalid")
 
 _SCHEMA = """
@@ -63,7 +83,11 @@ CREATE TABLE IF NOT EXISTS responses (
     attempts INTEGER NOT NULL,
     error TEXT,
     started_at TEXT,
-    completed_at TEXT
+    completed_at TEXT,
+    seed INTEGER,                    -- the seed sent with the request (none without generation.seed)
+    error_kind TEXT,                 -- status error: auth | not_found | html | invalid_url | rejected |
+                                     -- context_overflow | rate_limit | transient | error | stopped
+    previous_key TEXT                -- the key a row had before a schema migration re-keyed it
 );
 CREATE INDEX IF NOT EXISTS responses_model ON responses (model);
 CREATE TABLE IF NOT EXISTS attempts (
@@ -126,6 +150,9 @@ class StoredResponse:
     error: str | None = None
     started_at: str | None = None
     completed_at: str | None = None
+    seed: int | None = None
+    error_kind: str | None = None
+    previous_key: str | None = None
 
 
 _COLUMNS = tuple(StoredResponse.__dataclass_fields__)
@@ -158,7 +185,14 @@ class ResponseStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=10000")
         db.executescript(_SCHEMA)
-        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        db.execute("BEGIN IMMEDIATE")  # one process migrates; the others then find version 2
+        try:
+            _upgrade(db, path)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            db.close()
+            raise
         return cls(db, path)
 
     def close(self) -> None:
@@ -210,11 +244,12 @@ class ResponseStore:
 
     def final_statuses(self, model: str | None = None) -> dict[str, str]:
         """Key → status of every row with a final status (these keys are never sent again)."""
-        query = "SELECT key, status FROM responses WHERE status IN ('ok', 'refusal', 'invalid')"
-        args: tuple[Any, ...] = ()
+        marks = ", ".join("?" for _ in FINAL_STATUSES)
+        query = f"SELECT key, status FROM responses WHERE status IN ({marks})"
+        args: tuple[Any, ...] = FINAL_STATUSES
         if model is not None:
             query += " AND model = ?"
-            args = (model,)
+            args = (*args, model)
         return dict(self._db.execute(query, args).fetchall())
 
     def count(self) -> int:
@@ -239,6 +274,110 @@ class ResponseStore:
 
     def attempts_frame(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM attempts ORDER BY id", self._db)
+
+    def failed(self, run_id: str) -> pd.DataFrame:
+        """The rows run ``run_id`` left failed (status ``error``): model, key, error_kind, error,
+        attempts, completed_at, in the order they failed."""
+        return pd.read_sql_query(
+            "SELECT model, key, error_kind, error, attempts, completed_at FROM responses "
+            "WHERE status = 'error' AND run_id = ? ORDER BY completed_at, rowid",
+            self._db,
+            params=(run_id,),
+        )
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()[0])
+
+
+# ---------------------------------------------------------------------- schema upgrades
+
+
+def _sql_type(annotation: str) -> str:
+    return "INTEGER" if "int" in annotation else "REAL" if "float" in annotation else "TEXT"
+
+
+def _upgrade(db: sqlite3.Connection, path: Path) -> None:
+    """Bring an older store to :data:`SCHEMA_VERSION` (inside the caller's transaction)."""
+    row = db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+    if row is None:  # a new store: the CREATE statements made the current layout
+        db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        return
+    version = int(row[0])
+    if version > SCHEMA_VERSION:
+        raise DataError(
+            f"written by a newer valuesurvey (store schema {version}, this one reads up to "
+            f"{SCHEMA_VERSION}); upgrade valuesurvey",
+            path=path,
+        )
+    # Columns added since (nullable): from the row type, so that a new field needs no migration code.
+    present = {r[1] for r in db.execute("PRAGMA table_info(responses)")}
+    for name, spec in StoredResponse.__dataclass_fields__.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE responses ADD COLUMN {name} {_sql_type(str(spec.type))}")
+    if version < 2:
+        _rekey_v1(db, path)
+    db.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION),))
+
+
+def _rekey_v1(db: sqlite3.Connection, path: Path) -> None:
+    """Schema 1 → 2: re-key the answers whose request the new key describes exactly (see the module
+    docstring); the others keep their old key."""
+    from valuesurvey.elicit.plan import canonical_json, request_key
+    from valuesurvey.elicit.providers._base import answer_identity
+
+    counts = {"rekeyed": 0, "not_reused_mode": 0, "not_reused_seed": 0, "kept_duplicate": 0}
+    winners: dict[str, tuple[tuple[int, str], str, str]] = {}  # new key -> (rank, old key, new json)
+    for key, model, text, status, completed in db.execute(
+        "SELECT key, model, request_json, status, completed_at FROM responses ORDER BY rowid"
+    ):
+        old = json.loads(text)
+        if old.get("answer_mode") != "text":
+            counts["not_reused_mode"] += 1
+            continue
+        if (old.get("settings") or {}).get("seed") is not None:
+            counts["not_reused_seed"] += 1
+            continue
+        new = {
+            **answer_identity(model, old["provider"], old["api_model"], old.get("options") or {}),
+            "messages": old["messages"],
+            "settings": old["settings"],
+            "answer_mode": "text",
+            "constraint": None,
+            "rep": old["rep"],
+            "attempt": old["attempt"],
+        }
+        new_json = canonical_json(new)
+        new_key = request_key(new_json)
+        # Two old rows may be one request now (asked on two ports): keep a final answer, the latest.
+        rank = (int(status in FINAL_STATUSES), completed or "")
+        best = winners.get(new_key)
+        if best is not None:
+            counts["kept_duplicate"] += 1
+            if best[0] >= rank:
+                continue
+        winners[new_key] = (rank, key, new_json)
+    for new_key, (_, old_key, new_json) in winners.items():
+        if new_key == old_key:
+            continue
+        db.execute(
+            "UPDATE responses SET key = ?, request_json = ?, previous_key = ? WHERE key = ?",
+            (new_key, new_json, old_key, old_key),
+        )
+        db.execute("UPDATE attempts SET key = ? WHERE key = ?", (new_key, old_key))
+    counts["rekeyed"] = len(winners)
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('migration_v1', ?)", (json.dumps(counts),))
+    if any(counts.values()):
+        log.warning(
+            "%s: upgraded to store schema 2: %d answers re-keyed (transport settings are no longer part "
+            "of request keys; none will be asked again); %d logprobs/constrained and %d seeded answers "
+            "are kept but asked again (measured differently since schema 2); %d duplicates kept under "
+            "their old key",
+            path,
+            counts["rekeyed"],
+            counts["not_reused_mode"],
+            counts["not_reused_seed"],
+            counts["kept_duplicate"],
+        )
 
 
 def row_dict(row: StoredResponse) -> dict[str, Any]:

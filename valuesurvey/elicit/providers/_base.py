@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, ClassVar
 
 import httpx
@@ -11,7 +12,67 @@ import httpx
 from valuesurvey.elicit._config import ElicitConfig
 from valuesurvey.elicit.providers._http import HTTPSession
 
-__all__ = ["ChatRequest", "ChatResponse", "ModelInfo", "Provider"]
+__all__ = [
+    "TRANSPORT_OPTIONS",
+    "ChatRequest",
+    "ChatResponse",
+    "ModelInfo",
+    "Provider",
+    "answer_identity",
+    "answer_options",
+]
+
+#: Model options that change how, where or how fast a request is sent, never its answer: they stay
+#: out of request keys, so changing one (a timeout, the retries, llama.cpp's slots) reuses every
+#: stored answer. ``base_url`` is not in the key either (see :func:`answer_identity`).
+TRANSPORT_OPTIONS = frozenset(
+    {
+        "timeout",
+        "connect_timeout",
+        "max_retries",
+        "http_transport",
+        "extra_headers",
+        "latency",
+        "threads",
+        "n_ctx",
+        "parallel",
+    }
+)
+# Options whose whole effect is already in the key by another field: the listing order is in the
+# messages (shuffle_ranking_order), the capability flags decide the answer mode (logprobs,
+# constrained), and the constraint sent is in the key literally (constrained_via, logprobs_grammar).
+_COVERED_OPTIONS = frozenset(
+    {"shuffle_ranking_order", "logprobs", "constrained", "constrained_via", "logprobs_grammar"}
+)
+# Options naming a file: the key holds the file's name, not where this machine keeps it.
+_FILE_OPTIONS = frozenset({"model_path"})
+
+
+def answer_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The model options that define an answer (``extra_body``, a GGUF's file name, a simulated
+    respondent's parameters, ...): every option except :data:`TRANSPORT_OPTIONS` and those the key
+    holds in another form.
+
+    >>> answer_options({"extra_body": {"top_k": 5}, "parallel": 4, "timeout": 9, "max_retries": 1,
+    ...                 "model_path": "/models/qwen2.5-0.5b.gguf"})
+    {'extra_body': {'top_k': 5}, 'model_path': 'qwen2.5-0.5b.gguf'}
+    """
+    kept = {}
+    for name, value in sorted(options.items()):
+        if name in TRANSPORT_OPTIONS or name in _COVERED_OPTIONS:
+            continue
+        if name in _FILE_OPTIONS and value is not None:
+            value = PurePath(str(value)).name
+        kept[name] = value
+    return kept
+
+
+def answer_identity(model: str, provider: str, api_model: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """What identifies the answering model in a request key: the study's id for it (two entries of a
+    study are two respondents, even with the same API model), the provider, the API model and the
+    answer-defining options. Never the base URL (a port or a gateway does not change the model), the
+    API key, or a transport setting."""
+    return {"model": model, "provider": provider, "api_model": api_model, "options": answer_options(options)}
 
 
 @dataclass(frozen=True)
@@ -120,13 +181,22 @@ class Provider:
 
     @classmethod
     def identity(cls, model: ModelInfo) -> dict[str, Any]:
-        """What identifies ``model`` in a request key: provider parameters, never the API key."""
-        return {
-            "provider": cls.name,
-            "api_model": model.api_model,
-            "base_url": model.base_url,
-            "options": {k: v for k, v in sorted(model.options.items()) if k not in _NOT_IN_KEY_OPTIONS},
-        }
+        """What identifies ``model`` in a request key (:func:`answer_identity`)."""
+        return answer_identity(model.id, cls.name, model.api_model, model.options)
+
+    def constraint(self, request: ChatRequest) -> dict[str, Any]:
+        """The body fields that restrict ``request``'s answer (a grammar, a JSON schema), as sent.
+
+        The plan puts them in the request key, so a changed constraint never reuses answers given
+        under another one. Providers without constraints send none."""
+        return {}
+
+    def deadline(self, request: ChatRequest) -> float | None:
+        """Seconds one attempt at ``request`` may take in all (connect, send, the whole response).
+
+        ``ElicitConfig.timeout`` (a model's ``options.timeout``) by default; a provider that knows
+        better (a local server whose speed it measured) overrides it."""
+        return self.config.timeout
 
     def connection_key(self) -> str:
         """Requests sharing this key share one concurrency limit."""
@@ -145,10 +215,3 @@ class Provider:
     async def generate(self, request: ChatRequest, *, client: HTTPSession | None = None) -> ChatResponse:
         """Answer ``request``; HTTP providers send it with ``client`` (default: the shared one)."""
         raise NotImplementedError
-
-
-# Options that change how fast or where we ask, not what the answer is: left out of request keys.
-_RUNTIME_OPTIONS = frozenset({"latency", "threads", "n_ctx", "timeout", "extra_headers", "http_transport"})
-# Options whose whole effect is in the messages (which are in the key): keeping them out of the
-# identity keeps the keys of the requests they do not touch (ratings) where they were.
-_NOT_IN_KEY_OPTIONS = _RUNTIME_OPTIONS | {"shuffle_ranking_order"}

@@ -70,13 +70,6 @@ class LlamaCppProvider(OpenAICompatibleProvider):
         self._api_model: str = model.api_model
         self._slot_ctx: int | None = None
 
-    @classmethod
-    def identity(cls, model: ModelInfo) -> dict[str, Any]:
-        # The port changes from run to run: the GGUF file, not the URL, identifies the model.
-        identity = super().identity(model)
-        identity["base_url"] = "local"
-        return identity
-
     def connection_key(self) -> str:
         return f"{self.name}|{self.model.id}"
 
