@@ -29,9 +29,11 @@ class ElicitConfig:
     """
 
     timeout: float | None = None
-    """Seconds to wait for a whole response (read timeout) before the attempt counts as transient."""
+    """Deadline of one attempt in seconds: connecting, sending and receiving the whole response. A
+    server that drips its body slowly is cut at it; the attempt then counts as transient. A model's
+    ``options.timeout`` overrides it (and a provider may scale it, see ``Provider.deadline``)."""
     connect_timeout: float | None = None
-    """Seconds to wait for a connection."""
+    """Seconds to wait for a connection (within the deadline)."""
     max_retries: int | None = None
     """Retries after the first attempt for 429, 5xx, timeouts, connection and malformed responses."""
     backoff_base: float | None = None
@@ -44,6 +46,11 @@ class ElicitConfig:
     """Connections in the shared HTTP pool (all models together)."""
     default_concurrency: int | None = None
     """Requests in flight per provider × model when the registry gives no limit."""
+    max_consecutive_failures: int | None = None
+    """Stop sending a model's requests after this many of them in a row failed after all their
+    retries for server-side reasons (transient errors, rate limits): the server is down or broken,
+    and every further request would wait through the whole backoff again. Requests the server
+    rejected (a 400 for one prompt) do not count."""
     http_transport: str | None = None
     """``asyncio`` (our lean HTTP/1.1 transport, :mod:`valuesurvey.elicit.providers._transport`) or
     ``httpx`` (httpx's default transport: slower, for servers the lean one cannot talk to)."""
@@ -85,6 +92,7 @@ DEFAULT_CONFIG = ElicitConfig(
     jitter=0.5,
     max_connections=256,
     default_concurrency=8,
+    max_consecutive_failures=10,
     http_transport="asyncio",
 )
 """The defaults: patient enough for a slow cloud API, bounded so a dead one fails in minutes."""

@@ -41,6 +41,7 @@ __all__ = [
     "Registry",
     "RegistryEntry",
     "ResolvedModel",
+    "check_model_fields",
     "get_entry",
     "list_models",
     "load_registry",
@@ -137,7 +138,7 @@ def _read_yaml(source: str, text: str) -> dict[str, Any]:
 
 def _validate(source: str, data: Mapping[str, Any]) -> Registry:
     try:
-        return Registry.model_validate(data)
+        registry = Registry.model_validate(data)
     except ValidationError as exc:
         loc = list(exc.errors()[0]["loc"])
         where = None
@@ -146,6 +147,48 @@ def _validate(source: str, data: Mapping[str, Any]) -> Registry:
             name = entry.get("id", f"#{loc[1]}") if isinstance(entry, Mapping) else f"#{loc[1]}"
             where = f"models[{name}]." + ".".join(str(p) for p in loc[2:])
         raise ConfigError(validation_message(source, exc, where=where)) from None
+    for entry in registry.models:
+        check_model_fields(
+            f"{source}: field models[{entry.id}]",
+            provider=entry.provider,
+            base_url=entry.base_url,
+            options=entry.options,
+        )
+    return registry
+
+
+def check_model_fields(
+    where: str, *, provider: str | None, base_url: str | None, options: Mapping[str, Any]
+) -> None:
+    """Refuse, before anything is sent, a provider that does not exist, a base URL that cannot be
+    requested and header values that cannot be sent; ``where`` names the file and the model
+    (``study.yaml: field models[2]``), the message adds the field.
+
+    >>> check_model_fields("study.yaml: field models[0]", provider="openai_compatible",
+    ...                    base_url="htp://127.0.0.1:8000/v1", options={})
+    Traceback (most recent call last):
+    valuesurvey.errors.ConfigError: study.yaml: field models[0].base_url: 'htp://127.0.0.1:8000/v1' \
+cannot be requested: the scheme is 'htp', not http or https
+    """
+    from valuesurvey.elicit.providers import provider_names
+    from valuesurvey.elicit.providers._http import header_problem, url_problem
+
+    if provider is not None and provider not in provider_names():
+        raise ConfigError(
+            f"{where}.provider: unknown provider {provider!r}{_suggest(provider, provider_names())}; "
+            f"valid providers: {', '.join(provider_names())}"
+        )
+    if base_url is not None and (problem := url_problem(base_url)):
+        raise ConfigError(f"{where}.base_url: {base_url!r} cannot be requested: {problem}")
+    headers = options.get("extra_headers") or {}
+    if not isinstance(headers, Mapping):
+        raise ConfigError(f"{where}.options.extra_headers: expected a mapping of header names to values")
+    for name, value in headers.items():
+        problem = header_problem(str(name)) or header_problem(str(value), spaces=True)
+        if problem:
+            raise ConfigError(
+                f"{where}.options.extra_headers.{name}: cannot be sent in an HTTP header: {problem}"
+            )
 
 
 @functools.lru_cache(maxsize=1)
@@ -258,11 +301,11 @@ def _merge_options(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[st
     return merged
 
 
-def _require(spec: ModelSpec, names: Sequence[str], why: str) -> None:
+def _require(spec: ModelSpec, names: Sequence[str], why: str, where: str) -> None:
     for name in names:
         if getattr(spec, name) is None:
             raise ConfigError(
-                f"study.yaml: models[{spec.id}].{name} is required: {spec.id!r} is not in the registry "
+                f"{where}.{name} is required: {spec.id!r} is not in the registry "
                 f"({why}){_suggest(spec.id, (e.id for e in list_models()))}"
             )
 
@@ -272,6 +315,7 @@ def resolve_model(
     *,
     registry: Registry | None = None,
     overrides: Iterable[str | os.PathLike[str]] = (),
+    where: str | None = None,
 ) -> ResolvedModel:
     """Complete a study.yaml model from the registry: the spec's own fields win, ``options`` merge.
 
@@ -283,6 +327,8 @@ def resolve_model(
         A loaded registry (default: :func:`load_registry` with ``overrides``).
     overrides : iterable of path-like
         Registry override files (after those in ``VALUESURVEY_REGISTRY``).
+    where : str, optional
+        How errors name the spec (default ``study.yaml: field models[<id>]``).
 
     Returns
     -------
@@ -292,7 +338,8 @@ def resolve_model(
     ------
     ConfigError
         An id not in the registry lacks ``provider`` or ``origin`` (or, for ``openai_compatible`` and
-        ``anthropic``, ``api_model`` or ``base_url``); the message names the field.
+        ``anthropic``, ``api_model`` or ``base_url``); the spec names an unknown provider, a base URL
+        that cannot be requested or a header that cannot be sent; the message names the field.
 
     Examples
     --------
@@ -303,14 +350,19 @@ def resolve_model(
     ...     api_model="m", base_url="http://127.0.0.1:8000/v1")).in_registry
     False
     """
+    where = where or f"study.yaml: field models[{spec.id}]"
     loaded = registry if registry is not None else load_registry(overrides)
     entries, prices_as_of = loaded.by_id(), loaded.prices_as_of
     entry = entries.get(spec.id)
+    check_model_fields(where, provider=spec.provider, base_url=spec.base_url, options=spec.options)
     if entry is None:
-        _require(spec, ("provider", "origin"), "a user model needs provider and origin")
+        _require(spec, ("provider", "origin"), "a user model needs provider and origin", where)
         if spec.provider in NETWORK_PROVIDERS:
             _require(
-                spec, ("api_model", "base_url"), f"provider {spec.provider} needs api_model and base_url"
+                spec,
+                ("api_model", "base_url"),
+                f"provider {spec.provider} needs api_model and base_url",
+                where,
             )
     base = entry.model_dump() if entry is not None else {}
     own = spec.model_dump(exclude_none=True, exclude={"options"})
@@ -323,7 +375,7 @@ def resolve_model(
     try:
         ElicitConfig(http_transport=options.get("http_transport"))
     except ValueError as exc:
-        raise ConfigError(f"study.yaml: models[{spec.id}].options.{exc}") from None
+        raise ConfigError(f"{where}.options.{exc}") from None
     return ResolvedModel(
         id=spec.id,
         provider=pick("provider"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 import urllib.request
 from types import TracebackType
@@ -12,7 +13,11 @@ from typing import Any
 import httpx
 
 from valuesurvey.elicit._exceptions import (
+    AuthenticationError,
     ContextOverflowError,
+    InvalidURLError,
+    ModelNotFoundError,
+    NotAnAPIError,
     ProviderError,
     RateLimitError,
     RequestRejectedError,
@@ -24,9 +29,11 @@ __all__ = [
     "HTTPSession",
     "TransportSession",
     "environment_proxies",
+    "header_problem",
     "is_context_overflow",
     "parse_retry_after",
     "post_json",
+    "url_problem",
 ]
 
 _USER_AGENT = f"valuesurvey (python-httpx/{httpx.__version__})"
@@ -109,7 +116,8 @@ _CONTEXT_MARKERS = (
     "prompt is too long",  # Anthropic
 )
 
-# 408 (request timeout), 409 (conflict/lock), 425 and 529 (Anthropic "overloaded") are worth retrying.
+# 408 (request timeout), 409 (conflict/lock) and 425 are worth retrying (as every 5xx, Anthropic's 529
+# "overloaded" included).
 _RETRYABLE_4XX = frozenset({408, 409, 425})
 
 
@@ -156,12 +164,28 @@ def is_context_overflow(status: int, body: str) -> bool:
     return any(marker in lowered for marker in _CONTEXT_MARKERS)
 
 
+def _is_html(response: httpx.Response) -> bool:
+    if "html" in response.headers.get("content-type", "").lower():
+        return True
+    start = response.content[:256].lstrip().lower()
+    return start.startswith((b"<!doctype html", b"<html"))
+
+
+def _html_summary(response: httpx.Response) -> str:
+    """``an HTML page ('502 Bad Gateway')``: what the page says it is, not its markup."""
+    match = re.search(r"<title[^>]*>(.*?)</title>", response.text[:20_000], re.IGNORECASE | re.DOTALL)
+    title = " ".join(match.group(1).split())[:120] if match else ""
+    return f"an HTML page ({title!r})" if title else "an HTML page"
+
+
 def _provider_message(response: httpx.Response) -> str:
     """The provider's own error message when the body carries one, else the start of the body."""
+    if _is_html(response):
+        return f"the server answered with {_html_summary(response)}, not the API's JSON"
     try:
         body = response.json()
     except ValueError:
-        return response.text[:300].strip() or response.reason_phrase
+        return " ".join(response.text[:300].split()) or response.reason_phrase
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and isinstance(error.get("message"), str):
@@ -169,6 +193,74 @@ def _provider_message(response: httpx.Response) -> str:
         if isinstance(error, str):
             return error
     return json.dumps(body)[:300]
+
+
+def _detail(exc: Exception, url: str) -> str:
+    """An exception's text without the request it names (our messages name it once)."""
+    text = str(exc) or type(exc).__name__
+    for suffix in (f" on POST {url}", f" in the response to POST {url}"):
+        text = text.replace(suffix, "")
+    return f"{type(exc).__name__}: {text}"
+
+
+def header_problem(value: str, *, spaces: bool = False) -> str | None:
+    """Why ``value`` cannot be sent as an HTTP header value, or ``None`` when it can.
+
+    Only visible ASCII is accepted (and spaces, with ``spaces=True``: an API key has none): a CR or
+    LF would end the header and start another (header injection), and HTTP/1.1 has no encoding for
+    other characters. Positions are 1-based.
+
+    >>> header_problem("sk-abc123") is None
+    True
+    >>> header_problem("sk-abc\\r\\nX-Injected: yes")
+    'a line break (CR or LF) at position 7'
+    >>> header_problem("sk-\\u00e9t\\u00e9")
+    'a non-ASCII character at position 4'
+    >>> header_problem("sk abc")
+    'whitespace at position 3'
+    >>> header_problem("a b", spaces=True) is None
+    True
+    """
+    for position, char in enumerate(value, start=1):
+        if char in "\r\n":
+            return f"a line break (CR or LF) at position {position}"
+        if not char.isascii():
+            return f"a non-ASCII character at position {position}"
+        if char == " " and spaces:
+            continue
+        if char.isspace():
+            return f"whitespace at position {position}"
+        if not char.isprintable():
+            return f"a control character at position {position}"
+    return None
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an API's base URL, or ``None`` when it can.
+
+    >>> url_problem("https://api.openai.com/v1") is None
+    True
+    >>> url_problem("htp://127.0.0.1:8000/v1")
+    "the scheme is 'htp', not http or https"
+    >>> url_problem("http://127.0.0.1:99999/v1")
+    'the port 99999 is not in 1-65535'
+    >>> url_problem("localhost:8000/v1")
+    "the scheme is 'localhost', not http or https (write http://localhost:8000/v1)"
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        return f"it is not a URL ({exc})"
+    if parsed.scheme not in ("http", "https"):
+        hint = f" (write http://{url})" if parsed.scheme and not url.startswith(f"{parsed.scheme}://") else ""
+        return f"the scheme is {parsed.scheme!r}, not http or https{hint}"
+    if not parsed.host:
+        return "it has no host"
+    if "%" in parsed.host or any(ch.isspace() for ch in url):
+        return "it contains spaces or characters a host name cannot have"
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        return f"the port {parsed.port} is not in 1-65535"
+    return None
 
 
 #: What providers send with: the shared client, or a worker's :class:`TransportSession`.
@@ -188,19 +280,25 @@ async def post_json(
 ) -> dict[str, Any]:
     """POST ``body`` and return the decoded JSON object, or raise one of our errors.
 
-    Every message is passed through :func:`redact` so that an echoed key never escapes.
-    ``request_label`` (e.g. ``"request 3f2a9c1b0d4e (ranking ai_values zh rep 0)"``) is named in a
-    :class:`ContextOverflowError`.
+    Every message is passed through :func:`redact` so that an echoed key never escapes, names the
+    request once (``POST url``) and fits on one line. ``request_label`` (e.g. ``"request 3f2a9c1b0d4e
+    (ranking ai_values zh rep 0)"``) is named in a :class:`ContextOverflowError`.
     """
     try:
         response = await client.post(
             url, json=body, headers=headers, timeout=timeout or httpx.USE_CLIENT_DEFAULT
         )
     except httpx.TimeoutException as exc:
-        raise TransientError(f"timed out ({type(exc).__name__}) on POST {url}", model=model) from exc
+        raise TransientError(f"POST {url}: timed out ({_detail(exc, url)})", model=model) from exc
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise InvalidURLError(redact(f"POST {url}: {_detail(exc, url)}", secret), model=model) from exc
+    except httpx.LocalProtocolError as exc:  # a header value h11 refuses to send
+        raise RequestRejectedError(
+            redact(f"POST {url}: the request could not be sent ({_detail(exc, url)})", secret), model=model
+        ) from exc
     except httpx.TransportError as exc:
         raise TransientError(
-            redact(f"connection failed ({type(exc).__name__}: {exc}) on POST {url}", secret), model=model
+            redact(f"POST {url}: connection failed ({_detail(exc, url)})", secret), model=model
         ) from exc
     status = response.status_code
     if status >= 400:
@@ -217,15 +315,33 @@ async def post_json(
                 model=model,
                 status=status,
             )
+        if status in (401, 403):
+            raise AuthenticationError(message, model=model, status=status)
+        if status == 404:
+            raise ModelNotFoundError(
+                f"{message} (POST {url}: check the model's base_url and api_model)",
+                model=model,
+                status=status,
+            )
         raise RequestRejectedError(message, model=model, status=status)
+    if _is_html(response):
+        raise NotAnAPIError(
+            f"POST {url}: the server answered with {_html_summary(response)}, not the API's JSON; "
+            "is base_url the address of the API (usually ending in /v1)?",
+            model=model,
+            status=status,
+        )
     try:
         data = response.json()
     except ValueError as exc:
+        start = " ".join(response.text[:60].split())
         raise TransientError(
-            f"malformed JSON in the response to POST {url}", model=model, status=status
+            f"POST {url}: the response is not JSON ({len(response.content)} bytes starting {start!r})",
+            model=model,
+            status=status,
         ) from exc
     if not isinstance(data, dict):
-        raise TransientError(f"response to POST {url} is not a JSON object", model=model, status=status)
+        raise TransientError(f"POST {url}: the response is not a JSON object", model=model, status=status)
     return data
 
 
