@@ -9,11 +9,16 @@ which prints ``PORT <n>`` on stdout once it listens. Faults are chosen per reque
 ``fault_times`` times with one fault of ``faults``, then succeeds, so a client that retries always
 finishes. The faults are dealt to the failing keys in turn, in the order the keys first arrive, so
 every kind occurs as soon as as many keys fail as there are kinds (request keys name the server's
-port, so a hash would leave a kind out of some runs). Faults: ``429`` (with ``Retry-After``), ``500``, ``503``, ``slow`` (answers after
-``slow_seconds``, beyond the client's timeout), ``reset`` (closes the connection without answering),
-``malformed`` (200 with broken JSON), ``empty`` (200 with no choices), ``400`` (rejected, never
-succeeds). With ``api_key`` set, a request without ``Authorization: Bearer <api_key>`` gets a 401
-that echoes the key it received, as some real providers do.
+port, so a hash would leave a kind out of some runs). The keys in ``fail_keys`` fail too, with the
+first of ``faults``. Faults: ``429`` (with ``Retry-After``), ``500``, ``503``, ``slow`` (answers
+after ``slow_seconds``, beyond the client's timeout), ``drip`` (sends the head at once, then the body
+one byte every ``drip_seconds``: never a read timeout, only a deadline cuts it), ``reset`` (closes
+the connection without answering), ``malformed`` (200 with broken JSON), ``garbage`` (200, text that
+is not JSON), ``html`` (200 with an HTML page, as a website or a captive portal answers), ``empty``
+(200 with no choices); and, never succeeding, ``400`` (rejected), ``401``, ``404``. With ``api_key``
+set, a request without ``Authorization: Bearer <api_key>`` gets a 401 that echoes the key it
+received, as some real providers do. Each request is logged with its key, its number for that key,
+its fault, the time, the ``seed`` of its body and any header whose name starts with ``x-injected``.
 
 Answers: a ranking of ``values`` (ids, one per line, order from the key's hash) when the request
 lists them, else the digit ``answer`` (with ``top_logprobs`` for 1–5 when ``logprobs`` is asked).
@@ -34,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FAULTS = ("429", "500", "503", "slow", "reset", "malformed", "empty")
+_NEVER_SUCCEED = ("400", "401", "404")
 
 
 @dataclass
@@ -44,6 +50,8 @@ class FaultConfig:
     fault_times: int = 1
     retry_after: float = 0.05
     slow_seconds: float = 3.0
+    drip_seconds: float = 0.2
+    fail_keys: tuple[str, ...] = ()
     api_key: str | None = None
     values: tuple[str, ...] = ()
     answer: str = "3"
@@ -63,10 +71,15 @@ class _State:
 
     def fault_for(self, key: str) -> str | None:
         cfg = self.config
-        if not cfg.faults or (_hash(key, "rate") % 10_000) / 10_000 >= cfg.fault_rate:
+        if not cfg.faults:
             return None
-        fault = self.dealt.setdefault(key, cfg.faults[len(self.dealt) % len(cfg.faults)])
-        if fault == "400":
+        if key in cfg.fail_keys:
+            fault = cfg.faults[0]
+        elif (_hash(key, "rate") % 10_000) / 10_000 >= cfg.fault_rate:
+            return None
+        else:
+            fault = self.dealt.setdefault(key, cfg.faults[len(self.dealt) % len(cfg.faults)])
+        if fault in _NEVER_SUCCEED:
             return fault
         return fault if self.seen[key] <= cfg.fault_times else None
 
@@ -82,6 +95,7 @@ def _response(status: int, body: bytes, extra: dict[str, str] | None = None) -> 
         200: "OK",
         400: "Bad Request",
         401: "Unauthorized",
+        403: "Forbidden",
         404: "Not Found",
         429: "Too Many Requests",
         500: "Internal Server Error",
@@ -132,15 +146,23 @@ async def _handle_one(state: _State, reader: asyncio.StreamReader, writer: async
         return True
     key = headers.get("x-valuesurvey-key") or hashlib.sha256(raw).hexdigest()
     state.seen[key] = state.seen.get(key, 0) + 1
+    try:
+        seed = json.loads(raw).get("seed")
+    except (ValueError, AttributeError):
+        seed = None
+    entry: dict[str, Any] = {"key": key, "n": state.seen[key], "t": time.time(), "seed": seed}
+    injected = {k: v for k, v in headers.items() if k.startswith("x-injected")}
+    if injected:
+        entry["injected"] = injected
     auth = headers.get("authorization", "")
     if cfg.api_key is not None and auth != f"Bearer {cfg.api_key}":
         got = auth.removeprefix("Bearer ")
-        state.record({"key": key, "n": state.seen[key], "fault": "401", "t": time.time()})
+        state.record({**entry, "fault": "401"})
         msg = json.dumps({"error": {"message": f"Incorrect API key provided: {got}"}}).encode()
         writer.write(_response(401, msg))
         return True
     fault = state.fault_for(key)
-    state.record({"key": key, "n": state.seen[key], "fault": fault, "t": time.time()})
+    state.record({**entry, "fault": fault})
     if cfg.latency:
         await asyncio.sleep(cfg.latency)
     if fault == "reset":
@@ -151,7 +173,7 @@ async def _handle_one(state: _State, reader: asyncio.StreamReader, writer: async
         return False
     if fault == "slow":
         await asyncio.sleep(cfg.slow_seconds)
-    if fault in ("429", "500", "503", "400"):
+    if fault in ("429", "500", "503", *_NEVER_SUCCEED):
         extra = {"Retry-After": f"{cfg.retry_after:g}"} if fault == "429" else None
         message = json.dumps({"error": {"message": f"injected fault {fault}"}}).encode()
         writer.write(_response(int(fault), message, extra))
@@ -161,6 +183,22 @@ async def _handle_one(state: _State, reader: asyncio.StreamReader, writer: async
         return True
     if fault == "empty":
         writer.write(_response(200, json.dumps({"choices": [], "usage": {}}).encode()))
+        return True
+    if fault == "garbage":
+        writer.write(_response(200, b"OK\n", {"Content-Type": "text/plain"}))
+        return True
+    if fault == "html":
+        page = b"<!DOCTYPE html><html><head><title>Welcome to nginx!</title></head><body>hi</body></html>"
+        writer.write(_response(200, page, {"Content-Type": "text/html; charset=utf-8"}))
+        return True
+    if fault == "drip":
+        body = json.dumps(_completion(state, key, json.loads(raw))).encode()
+        head = _response(200, body)[: -len(body)]
+        writer.write(head)
+        for byte in body:
+            await writer.drain()
+            await asyncio.sleep(cfg.drip_seconds)
+            writer.write(bytes([byte]))
         return True
     body = json.loads(raw)
     writer.write(_response(200, json.dumps(_completion(state, key, body)).encode()))
@@ -244,6 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fault-times", type=int, default=1)
     parser.add_argument("--retry-after", type=float, default=0.05)
     parser.add_argument("--slow-seconds", type=float, default=3.0)
+    parser.add_argument("--drip-seconds", type=float, default=0.2)
     parser.add_argument("--api-key", default=None)
     parser.add_argument("--values", default="")
     parser.add_argument("--log", default=None, help="append one JSON line per request here")
@@ -255,6 +294,7 @@ def main(argv: list[str] | None = None) -> None:
         fault_times=args.fault_times,
         retry_after=args.retry_after,
         slow_seconds=args.slow_seconds,
+        drip_seconds=args.drip_seconds,
         api_key=args.api_key,
         values=tuple(v for v in args.values.split(",") if v),
     )

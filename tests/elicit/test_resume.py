@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -75,7 +76,11 @@ def test_sigkill_then_resume_loses_nothing_and_sends_nothing_twice(serve, tmp_pa
     assert set(after) == planned and set(after.values()) == {"ok"}  # each planned key exactly once
     sent_again = {entry["key"] for entry in server.log[boundary:]} & set(before_kill)
     assert sent_again == set()
-    # The run log records both runs; the killed one stays "running" (it never finished).
+    # The run log records both runs; the killed one could not write its end: the resumed run, which
+    # holds the study's lock, marks it abandoned (and takes over the lock the killed one held).
     logs = sorted((study_dir / "logs" / "elicit").glob("*.json"))
-    assert len(logs) == 2
-    assert sum('"status": "completed"' in p.read_text() for p in logs) == 1
+    statuses = sorted(json.loads(p.read_text())["status"] for p in logs)
+    assert statuses == ["abandoned", "completed"]
+    (abandoned,) = [json.loads(p.read_text()) for p in logs if '"abandoned"' in p.read_text()]
+    assert abandoned["pid"] == process.pid and f"pid {process.pid}" in abandoned["error"]
+    assert f"took over the study's lock, left by pid {process.pid}" in err.decode()

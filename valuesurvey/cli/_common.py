@@ -10,13 +10,20 @@ from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
+from rich.console import Console
 
 from valuesurvey.errors import ValuesurveyError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: Exit codes: 0 success; 1 an error (bad input, a broken config, a failed stage); 3 elicitation ran
+#: but requests failed or were not sent; 75 another process writes the study (try again later);
+#: 128 + N a signal stopped the command (130 for Ctrl-C, 143 for SIGTERM).
 EXIT_ERROR = 1
+EXIT_REQUESTS_FAILED = 3
+#: Width for output that does not go to a terminal: tables are printed whole, never cut to 80 columns.
+UNBOUNDED_WIDTH = 10_000
 
 StudyFile = Annotated[
     Path,
@@ -29,6 +36,14 @@ StudyFile = Annotated[
     ),
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")]
+
+
+def console(*, stderr: bool = False, quiet: bool = False) -> Console:
+    """A rich console: the terminal's width on a terminal, unbounded when redirected to a file or a pipe
+    (rich would otherwise cut tables to 80 columns there)."""
+    probe = Console(stderr=stderr)
+    width = None if probe.is_terminal else UNBOUNDED_WIDTH
+    return Console(stderr=stderr, quiet=quiet, width=width)
 
 
 def setup_logging(verbose: bool) -> None:
@@ -47,14 +62,15 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn a :class:`ValuesurveyError` into a one-line message and exit code 1 (no traceback)."""
+    """Turn a :class:`ValuesurveyError` into a one-line message and its exit code (``exit_code`` of the
+    error, else 1), without a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except ValuesurveyError as exc:
-            raise fail(str(exc)) from None
+            raise fail(str(exc).replace("\n", " "), getattr(exc, "exit_code", EXIT_ERROR)) from None
         except KeyboardInterrupt:
             raise fail("interrupted; completed work is saved, rerun the command to resume", 130) from None
 

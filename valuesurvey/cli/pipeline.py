@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from valuesurvey.cli._common import StudyFile, Verbose, handle_errors, setup_logging
+from valuesurvey.cli._common import EXIT_REQUESTS_FAILED, StudyFile, Verbose, handle_errors, setup_logging
 
 Stages = Annotated[
     str | None,
@@ -39,6 +39,10 @@ def _print_summary(summary: object) -> None:
     if skipped:
         parts.append(f"up to date: {', '.join(skipped)}")
     typer.echo("; ".join(parts))
+    failed = getattr(summary, "failed_requests", 0)
+    if failed:  # exit code 3, as `valuesurvey elicit` (its table of failures is in logs/elicit/)
+        typer.echo(f"{failed:,} requests failed or were not sent; see logs/elicit/ and rerun", err=True)
+        raise typer.Exit(EXIT_REQUESTS_FAILED)
 
 
 def demo(
@@ -69,7 +73,11 @@ def run(
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Elicit, analyze, draw and render a study; stages whose inputs are unchanged are skipped."""
+    """Elicit, analyze, draw and render a study; stages whose inputs are unchanged are skipped.
+
+    Exit code 3 when elicitation requests failed or were not sent (the later stages still ran on
+    what is stored), 75 when another process is writing the study.
+    """
     from valuesurvey.pipeline import run_study
 
     setup_logging(verbose)

@@ -4,13 +4,17 @@
 
     plan_study(study)            every request of the design, each with its request key
     run_elicitation(study)       send what responses.sqlite lacks; write llm_ratings.parquet and
-                                 rankings.parquet; record the run in logs/elicit/<run_id>.json
+                                 rankings.parquet for every model of the study; record the run in
+                                 logs/elicit/<run_id>.json
+    export_tables(study)         rewrite llm_ratings.parquet and rankings.parquet from the store
     elicitation_summary(study)   per model: requests, attempts, retries, ok, refusals, invalid,
                                  errors, tokens and cost, from the store
 
+Both writers hold the study's lock (:mod:`.lock`): a second one on the same study is refused.
+
 Modules: :mod:`.providers` (openai_compatible, anthropic, llamacpp, simulated), :mod:`.parse`
 (answers → data), :mod:`.store` (SQLite WAL), :mod:`.plan`, :mod:`.runner`, :mod:`.export`,
-:mod:`.runlog`, :mod:`.progress`; errors in :mod:`._exceptions`, transport settings in
+:mod:`.runlog`, :mod:`.progress`, :mod:`.lock`; errors in :mod:`._exceptions`, transport settings in
 :mod:`._config`.
 """
 
@@ -21,36 +25,53 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
 
 from valuesurvey.elicit._config import DEFAULT_CONFIG, ElicitConfig
 from valuesurvey.elicit._exceptions import (
+    AuthenticationError,
     ElicitError,
+    InvalidAPIKeyError,
+    InvalidURLError,
     MissingAPIKeyError,
+    ModelNotFoundError,
+    NotAnAPIError,
     ProviderError,
     ProviderNotFoundError,
     RateLimitError,
     RequestRejectedError,
+    RunInterrupted,
     TransientError,
 )
+from valuesurvey.elicit.lock import StudyLockedError, study_lock
 from valuesurvey.elicit.plan import Plan, plan_study
 from valuesurvey.elicit.store import ResponseStore, utcnow
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "FAILURE_COLUMNS",
+    "AuthenticationError",
     "ElicitConfig",
     "ElicitError",
     "ElicitSummary",
+    "InvalidAPIKeyError",
+    "InvalidURLError",
     "MissingAPIKeyError",
+    "ModelNotFoundError",
+    "NotAnAPIError",
     "Plan",
     "ProviderError",
     "ProviderNotFoundError",
     "RateLimitError",
     "RequestRejectedError",
+    "RunInterrupted",
+    "StudyLockedError",
     "TransientError",
     "elicitation_summary",
+    "export_tables",
     "plan_study",
     "run_elicitation",
 ]
@@ -68,6 +89,8 @@ SUMMARY_COLUMNS = [
     "output_tokens",
     "cost_usd",
 ]
+#: Columns of :attr:`ElicitSummary.failures`: one row per model and class of failure.
+FAILURE_COLUMNS = ["model", "failure", "requests", "first_message"]
 
 
 @dataclass
@@ -75,8 +98,12 @@ class ElicitSummary:
     """What :func:`run_elicitation` did.
 
     ``planned`` counts design units (rating requests and rankings); ``already_stored`` those complete
-    before the run; ``sent`` the answers stored by this run (ranking re-asks included);
-    ``per_model`` is :func:`elicitation_summary` after the run.
+    before the run; ``sent`` the answers stored by this run (ranking re-asks included), failed ones
+    too; ``per_model`` is :func:`elicitation_summary` after the run. ``failures`` has one row per
+    model and class of failure (:data:`FAILURE_COLUMNS`: ``failure`` is the error kind — ``auth``,
+    ``not_found``, ``html``, ``invalid_url``, ``rejected``, ``context_overflow``, ``rate_limit``,
+    ``transient``, ``error`` — or ``not_sent`` for the requests of a stopped model; ``first_message``
+    the first such message of the run). ``stopped`` says why each stopped model was.
     """
 
     run_id: str
@@ -89,6 +116,18 @@ class ElicitSummary:
     runlog: Path | None = None
     run_seconds: float = 0.0  # sending and storing only (``seconds`` adds planning and export)
     run_cpu_seconds: float = 0.0  # CPU time of the process during ``run_seconds``
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILURE_COLUMNS))
+    stopped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int:
+        """Planned requests this run left failed or did not send (0 when every one succeeded)."""
+        return int(self.failures["requests"].sum()) if len(self.failures) else 0
+
+    @property
+    def not_sent(self) -> int:
+        rows = self.failures[self.failures["failure"] == "not_sent"]
+        return int(rows["requests"].sum()) if len(rows) else 0
 
 
 def run_elicitation(
@@ -99,37 +138,71 @@ def run_elicitation(
     progress: bool = True,
     config: ElicitConfig | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    wait: bool = False,
 ) -> ElicitSummary:
     """Elicit every planned request the store lacks, then export the tables from the store.
+
+    The study's lock is held throughout: a second run on the same study is refused
+    (:class:`StudyLockedError`) or, with ``wait``, waits for this one to finish. Run logs left
+    ``running`` by a killed process are marked ``abandoned``.
 
     Parameters
     ----------
     study : valuesurvey.study.Study
         The study (``load_study(path)``).
     models : sequence of str, optional
-        Only these model ids (default: every model of the study).
+        Only these model ids (default: every model of the study). The tables are written for every
+        model of the study all the same, from the store.
     limit : int, optional
         At most this many new requests per model in this run (for a trial; rerun to continue).
     progress : bool
         Show a rich progress display per model on stderr.
     config : ElicitConfig, optional
-        Transport settings (timeouts, retries, backoff); model ``options`` ``timeout`` and
+        Transport settings (deadline, retries, backoff); model ``options`` ``timeout`` and
         ``max_retries`` override them per model.
     transport : httpx.AsyncBaseTransport, optional
         A custom transport (tests use ``httpx.MockTransport``).
+    wait : bool
+        Wait for another process writing the study instead of refusing to start.
 
     Returns
     -------
     ElicitSummary
+        ``failed`` is non-zero when a request of this run ended failed or was not sent.
+
+    Raises
+    ------
+    StudyLockedError
+        Another process writes the study.
+    RunInterrupted
+        SIGTERM or SIGINT stopped the run (the run log says ``interrupted``).
     """
+    with study_lock(study.paths.root, command="valuesurvey elicit", wait=wait):
+        return _run_locked(
+            study, models=models, limit=limit, progress=progress, config=config, transport=transport
+        )
+
+
+def _run_locked(
+    study,
+    *,
+    models: Sequence[str] | None,
+    limit: int | None,
+    progress: bool,
+    config: ElicitConfig | None,
+    transport: httpx.AsyncBaseTransport | None,
+) -> ElicitSummary:
     from valuesurvey.elicit.export import write_exports
     from valuesurvey.elicit.progress import NullProgress, RichProgress
-    from valuesurvey.elicit.runlog import RunLog, git_revision, package_versions, write_runlog
+    from valuesurvey.elicit.runlog import RunLog, git_revision, mark_abandoned, package_versions, write_runlog
     from valuesurvey.elicit.runner import new_run_id, run_plan
 
     t0 = time.perf_counter()
     plan = plan_study(study, models=models)
+    everything = plan_study(study) if models else plan  # the tables hold every model of the study
     run_id = new_run_id()
+    root = study.paths.root
+    mark_abandoned(root, found_by=run_id, found_at=utcnow())
     cfg = (config or ElicitConfig()).resolved()
     log = RunLog(
         run_id=run_id,
@@ -157,7 +230,6 @@ def run_elicitation(
             for mp in plan.models
         ],
     )
-    root = study.paths.root
     sink = RichProgress() if progress else NullProgress()
     with ResponseStore.open(study.paths.responses) as store:
         store.start_run(
@@ -169,18 +241,24 @@ def run_elicitation(
                 run_plan(plan, store, run_id=run_id, limit=limit, config=cfg, sink=sink, transport=transport)
             )
         except BaseException as exc:
-            status = (
-                "interrupted" if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError) else "failed"
-            )
+            stopped = isinstance(exc, KeyboardInterrupt | asyncio.CancelledError | RunInterrupted)
             write_runlog(
-                root, log.model_copy(update={"status": status, "finished_at": utcnow(), "error": str(exc)})
+                root,
+                log.model_copy(
+                    update={
+                        "status": "interrupted" if stopped else "failed",
+                        "finished_at": utcnow(),
+                        "error": str(exc) or type(exc).__name__,
+                    }
+                ),
             )
             raise
         finally:
             sink.close()
         store.finish_run(run_id)
-        outputs = write_exports(plan, store, study.paths)
+        outputs = write_exports(everything, store, study.paths)
         per_model = _summary_frame(store, [mp.model.id for mp in plan.models])
+        failures = _failure_frame(store.failed(run_id), result.not_sent, result.stopped)
     runlog = write_runlog(
         root,
         log.model_copy(
@@ -190,6 +268,10 @@ def run_elicitation(
                 "planned": result.planned,
                 "already_stored": result.already_stored,
                 "summary": per_model.to_dict(orient="records"),
+                "failed": int(failures["requests"].sum()) if len(failures) else 0,
+                "not_sent": sum(result.not_sent.values()),
+                "stopped": result.stopped,
+                "failures": failures.to_dict(orient="records"),
             }
         ),
     )
@@ -204,7 +286,55 @@ def run_elicitation(
         runlog=runlog,
         run_seconds=result.seconds,
         run_cpu_seconds=result.cpu_seconds,
+        failures=failures,
+        stopped=result.stopped,
     )
+
+
+def _failure_frame(failed: pd.DataFrame, not_sent: dict[str, int], stopped: dict[str, str]) -> pd.DataFrame:
+    """One row per model and class of failure, in the order they first occurred, then not-sent ones."""
+    rows: list[dict[str, Any]] = []
+    failed = failed.assign(error_kind=failed["error_kind"].fillna("error"))
+    for (model, kind), group in failed.groupby(["model", "error_kind"], sort=False):
+        rows.append(
+            {"model": model, "failure": kind, "requests": len(group), "first_message": group["error"].iloc[0]}
+        )
+    for model, count in not_sent.items():
+        if count:
+            reason = stopped.get(model, "")
+            rows.append(
+                {
+                    "model": model,
+                    "failure": "not_sent",
+                    "requests": count,
+                    "first_message": f"stopped: {reason}",
+                }
+            )
+    return pd.DataFrame(rows, columns=FAILURE_COLUMNS).astype({"requests": "int64"})
+
+
+def export_tables(study, *, wait: bool = False) -> list[Path]:
+    """Rewrite ``llm_ratings.parquet`` and ``rankings.parquet`` from ``responses.sqlite`` for every
+    model of the study (atomically, under the study's lock); nothing is sent. Returns the paths
+    written.
+
+    Raises
+    ------
+    valuesurvey.errors.DataError
+        The study has no ``responses.sqlite`` yet.
+    StudyLockedError
+        Another process writes the study (and ``wait`` is false).
+    """
+    from valuesurvey.elicit.export import write_exports
+    from valuesurvey.errors import DataError
+
+    path = study.paths.responses
+    with study_lock(study.paths.root, command="valuesurvey export", wait=wait):
+        if not Path(path).exists():
+            raise DataError("no responses stored yet: run 'valuesurvey elicit' first", path=path)
+        plan = plan_study(study)
+        with ResponseStore.open(path) as store:
+            return write_exports(plan, store, study.paths)
 
 
 def _summary_frame(store: ResponseStore, models: Sequence[str] | None = None) -> pd.DataFrame:

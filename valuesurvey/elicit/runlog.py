@@ -4,13 +4,23 @@ It records what a reviewer may ask about a run: the package versions, the git re
 the transport config, the sampling settings, each model (provider, API model, base URL, the *name*
 of the env var holding its key, never the key) and the outcome per model. Each request and response
 is in ``responses.sqlite``, linked to its run by ``run_id``. Written atomically at the start of a run
-(``status: running``) and rewritten at its end.
+(``status: running``, with the process id and host) and rewritten at its end: ``completed`` (with
+the counts of failed and not-sent requests and the failure summary), ``interrupted`` (SIGTERM,
+SIGINT), or ``failed`` (an error stopped it). A process killed outright (SIGKILL, a power cut) cannot
+write its end: the next run on the study, which holds the study's lock and so knows that no other
+run is going on, marks every log still ``running`` as ``abandoned`` (:func:`mark_abandoned`).
+
+Versions: 2 added ``pid``, ``host``, the ``abandoned`` status and the failure fields.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import logging
+import os
 import platform
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any, Literal
@@ -19,9 +29,19 @@ from pydantic import BaseModel, Field
 
 from valuesurvey import _io
 
-__all__ = ["RUNLOG_VERSION", "GitRevision", "RunLog", "git_revision", "package_versions", "runlog_path"]
+__all__ = [
+    "RUNLOG_VERSION",
+    "GitRevision",
+    "RunLog",
+    "git_revision",
+    "mark_abandoned",
+    "package_versions",
+    "runlog_path",
+]
 
-RUNLOG_VERSION = 1
+log = logging.getLogger(__name__)
+
+RUNLOG_VERSION = 2
 _PACKAGES = ("valuesurvey", "httpx", "pydantic", "pandas", "pyarrow", "numpy", "rich", "xllamacpp")
 
 
@@ -36,9 +56,11 @@ class RunLog(BaseModel):
     version: int = RUNLOG_VERSION
     run_id: str
     study: str
-    status: Literal["running", "completed", "interrupted", "failed"] = "running"
+    status: Literal["running", "completed", "interrupted", "failed", "abandoned"] = "running"
     started_at: str
     finished_at: str | None = None
+    pid: int = Field(default_factory=os.getpid)
+    host: str = Field(default_factory=socket.gethostname)
     revision: GitRevision | None = None
     python: str = Field(default_factory=platform.python_version)
     packages: dict[str, str] = Field(default_factory=dict)
@@ -50,6 +72,10 @@ class RunLog(BaseModel):
     planned: int = 0
     already_stored: int = 0
     summary: list[dict[str, Any]] = Field(default_factory=list)
+    failed: int = 0
+    not_sent: int = 0
+    stopped: dict[str, str] = Field(default_factory=dict)
+    failures: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None
 
 
@@ -89,3 +115,29 @@ def runlog_path(root: Path, run_id: str) -> Path:
 
 def write_runlog(root: Path, log: RunLog) -> Path:
     return _io.write_text(runlog_path(root, log.run_id), log.model_dump_json(indent=2) + "\n")
+
+
+def mark_abandoned(root: Path, *, found_by: str, found_at: str) -> list[Path]:
+    """Mark every run log of the study still ``running`` as ``abandoned``; return their paths.
+
+    Call it only while holding the study's lock (:mod:`valuesurvey.elicit.lock`): then no other run
+    is going on, and a log that says ``running`` belongs to a process that died without finishing.
+    """
+    marked = []
+    for path in sorted((root / "logs" / "elicit").glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not ours, or unreadable: leave it as it is
+        if not isinstance(data, dict) or data.get("status") != "running" or data.get("run_id") == found_by:
+            continue
+        who = f"pid {data['pid']} on {data.get('host', '?')}" if data.get("pid") else "its process"
+        data.update(
+            status="abandoned",
+            error=f"{who} ended without finishing the run (killed, or the machine stopped); "
+            f"found by run {found_by} at {found_at}",
+        )
+        _io.write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        log.warning("%s: run %s was abandoned (%s)", root, data.get("run_id"), data["error"])
+        marked.append(path)
+    return marked

@@ -2,9 +2,20 @@
 
 Per model, ``max_concurrency`` workers take requests from a queue; a semaphore per provider ×
 API model × base URL (:meth:`Provider.connection_key`) caps requests in flight, and token buckets
-enforce the model's requests- and tokens-per-minute limits. Failures are retried by
-:func:`valuesurvey.elicit._retry.decide`; every attempt is recorded. An invalid ranking is asked
-again (a new attempt, a new key) up to ``ranking.max_invalid_retries`` times.
+enforce the model's requests- and tokens-per-minute limits. Every attempt has a deadline
+(:meth:`Provider.deadline`: connecting, sending and the whole response). Failures are retried by
+:func:`valuesurvey.elicit._retry.decide`; a request waiting for its backoff is put back on the queue
+when the delay has passed and holds no worker meanwhile, so the others keep sending. Every attempt is
+recorded. An invalid ranking is asked again (a new attempt, a new key) up to
+``ranking.max_invalid_retries`` times.
+
+A model's first request is sent alone. The model is stopped — its remaining requests are not sent,
+and the run reports them as not sent — when an answer says that no request of it can succeed
+(``stops_model``: 401/403, 404, an HTML page, an unusable URL), when its first request fails after
+all its retries for a server-side reason (nothing answers there), or when
+``max_consecutive_failures`` of its requests in a row do. While a model's last attempts all failed
+for server-side reasons (as many as it has workers), its new requests wait for the pending retries,
+so that a server that went down is probed by the retries instead of receiving every request once.
 """
 
 from __future__ import annotations
@@ -15,9 +26,9 @@ import json
 import logging
 import os
 import random
+import signal
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +37,12 @@ import httpx
 from valuesurvey.elicit._config import ElicitConfig
 from valuesurvey.elicit._exceptions import (
     ContextOverflowError,
+    InvalidAPIKeyError,
     MissingAPIKeyError,
     ProviderError,
+    RateLimitError,
+    RunInterrupted,
+    TransientError,
     redact,
 )
 from valuesurvey.elicit._ratelimit import RateLimiter
@@ -36,7 +51,12 @@ from valuesurvey.elicit.parse import expected_value, parse_ranking, parse_rating
 from valuesurvey.elicit.plan import ModelPlan, Plan, PlannedRequest
 from valuesurvey.elicit.progress import NullProgress, ProgressSink
 from valuesurvey.elicit.providers import ChatResponse, Provider
-from valuesurvey.elicit.providers._http import HTTPSession, TransportSession, environment_proxies
+from valuesurvey.elicit.providers._http import (
+    HTTPSession,
+    TransportSession,
+    environment_proxies,
+    header_problem,
+)
 from valuesurvey.elicit.providers._transport import AsyncioHTTP11Transport
 from valuesurvey.elicit.store import ResponseStore, StoredResponse, utcnow
 
@@ -51,12 +71,15 @@ def new_run_id() -> str:
 
 @dataclass
 class RunResult:
-    """What one run did, per model: requests completed by status, and the retries it needed."""
+    """What one run did, per model: requests completed by status, the retries they needed, the
+    requests not sent because the model was stopped (and why it was)."""
 
     run_id: str
     planned: int = 0
     already_stored: int = 0
     completed: dict[str, dict[str, int]] = field(default_factory=dict)
+    not_sent: dict[str, int] = field(default_factory=dict)
+    stopped: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # CPU time of this process while sending and storing
 
@@ -92,6 +115,8 @@ def _api_key(mp: ModelPlan) -> str | None:
     key = os.environ.get(env)
     if not key:
         raise MissingAPIKeyError(mp.model.id, env)
+    if problem := header_problem(key):
+        raise InvalidAPIKeyError(mp.model.id, env, problem)
     return key
 
 
@@ -104,6 +129,21 @@ def _unwrap_json_rating(text: str) -> str:
     if isinstance(data, dict) and isinstance(data.get("rating"), int | float | str):
         return str(data["rating"])
     return text
+
+
+# Failures that say the server, not the request, is at fault: they count towards stopping a model.
+_SERVER_FAILURES = (TransientError, RateLimitError)
+
+
+@dataclass
+class _Job:
+    """One unit of work on the queue: a request and what its attempts so far have left."""
+
+    request: PlannedRequest
+    attempts: int = 0
+    first_started: str = ""
+    last_error: ProviderError | None = None
+    last_message: str = ""
 
 
 class _ModelRunner:
@@ -128,47 +168,237 @@ class _ModelRunner:
         self.store = store
         self.run_id = run_id
         self.semaphore = semaphore
-        self.config = config
+        self.config = config.resolved()
         self.sink = sink
         self.max_invalid_retries = max_invalid_retries
         self.limiter = RateLimiter(mp.model.requests_per_minute, mp.model.tokens_per_minute)
         self.rng = random.Random(run_id + mp.model.id)
         self.counts: dict[str, int] = {}
+        self.not_sent = 0
+        self.stopped: str | None = None  # why no further request of this model is sent
+        self._failures_in_a_row = 0  # units that failed after all retries, server-side
+        self._failed_attempts_in_a_row = 0  # attempts that failed, server-side
+        self._server_failure = False  # the last unit failed for a server-side reason
+        self._last_failure = ""
         self._secret = api_key
         self._warned_context = False
 
+    # ------------------------------------------------------------------ scheduling
+
     async def run(self, units: list[PlannedRequest], workers: int, client_factory: Any) -> None:
-        queue = deque(units)
+        """Send ``units``: the first alone, then the rest with ``workers`` workers (unless stopped)."""
+        if not units:
+            return
+        await self._drain(units[:1], 1, client_factory)
+        if self.stopped is None and self._server_failure:
+            self._stop(f"its first request failed after all retries ({self._last_failure})")
+        if self.stopped is not None:
+            self.not_sent += len(units) - 1
+            return
+        await self._drain(units[1:], workers, client_factory)
+
+    async def _drain(self, units: list[PlannedRequest], workers: int, client_factory: Any) -> None:
+        """Work through ``units`` with ``workers`` workers; a retry waits off the queue (a timer puts it
+        back), so the workers keep sending other requests meanwhile."""
+        if not units:
+            return
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        for unit in units:
+            queue.put_nowait(_Job(unit))
+        outstanding = len(units)
+        n_workers = max(1, min(workers, len(units)))
+        waiting: dict[int, tuple[asyncio.TimerHandle, _Job]] = {}
+
+        def finished() -> None:
+            nonlocal outstanding
+            outstanding -= 1
+            if outstanding == 0:
+                for _ in range(n_workers):
+                    queue.put_nowait(None)
+
+        def requeue(job: _Job) -> None:
+            waiting.pop(id(job), None)
+            queue.put_nowait(job)
+
+        def abandon_waiting() -> None:  # the model stopped: no retry is worth waiting for
+            for handle, job in list(waiting.values()):
+                handle.cancel()
+                self._abandon(job)
+                finished()
+            waiting.clear()
+
+        def held_back(job: _Job) -> bool:
+            """While the last attempts all failed for server-side reasons (as many as there are
+            workers) and retries are pending, new requests wait for the earliest retry: a server that
+            is down gets the retries, not every request of the plan once."""
+            if job.attempts or self._failed_attempts_in_a_row < n_workers:
+                return False
+            due = [handle.when() for handle, pending in waiting.values() if pending.attempts]
+            if not due:
+                return False
+            waiting[id(job)] = (loop.call_at(min(due) + 0.001, requeue, job), job)
+            return True
 
         async def worker() -> None:
             # One keep-alive connection per worker: httpcore's shared pool scans every connection for
             # every queued request (quadratic), which costs more CPU than the rest of a request.
             async with client_factory() as client:
-                while queue:
-                    await self.execute(queue.popleft(), client)
+                while (job := await queue.get()) is not None:
+                    if self.stopped is not None:
+                        self._abandon(job)
+                        finished()
+                        continue
+                    if held_back(job):
+                        continue
+                    outcome = await self._step(job, client)
+                    if isinstance(outcome, _Job):  # the next attempt of an invalid ranking
+                        queue.put_nowait(outcome)
+                    elif outcome is not None:  # a retry after ``outcome`` seconds
+                        waiting[id(job)] = (loop.call_later(outcome, requeue, job), job)
+                    else:
+                        finished()
+                    if self.stopped is not None and waiting:
+                        abandon_waiting()
 
-        await asyncio.gather(*(worker() for _ in range(max(1, min(workers, len(units))))))
+        try:
+            await asyncio.gather(*(worker() for _ in range(n_workers)))
+        finally:
+            for handle, _ in waiting.values():
+                handle.cancel()
 
-    async def execute(self, request: PlannedRequest, client: HTTPSession | None = None) -> None:
-        while True:
-            row = await self.ask(request, client)
-            self.counts[row.status] = self.counts.get(row.status, 0) + 1
-            again = (
-                request.kind == "ranking"
-                and row.status == "invalid"
-                and request.attempt < self.max_invalid_retries
-            )
-            if not again:
-                self.sink.advance(
-                    self.model.id,
-                    status=row.status,
-                    input_tokens=row.input_tokens or 0,
-                    output_tokens=row.output_tokens or 0,
-                    cost=row.cost_usd or 0.0,
+    def _stop(self, reason: str) -> None:
+        if self.stopped is None:
+            self.stopped = reason
+            log.warning("%s: stopped, no further request is sent: %s", self.model.id, reason)
+
+    def _abandon(self, job: _Job) -> None:
+        """A job left undone because the model stopped: not sent, or failed with its last error."""
+        if job.attempts == 0:
+            self.not_sent += 1
+            return
+        message = f"{job.last_message} (not retried: the model was stopped)"
+        self._done(self._save_error(job.request, job.attempts, job.first_started, message, job.last_error))
+
+    # ------------------------------------------------------------------ one attempt
+
+    async def _step(self, job: _Job, client: HTTPSession | None) -> float | _Job | None:
+        """One attempt at ``job``: ``None`` when its unit is done (stored), a delay when it is to be
+        tried again after it, or the next job (an invalid ranking asked again)."""
+        request = job.request
+        if job.attempts == 0:
+            job.first_started = utcnow()
+        job.attempts += 1
+        number = job.attempts
+        await self.limiter.acquire(request.est_input_tokens + request.est_output_tokens)
+        started, t0 = utcnow(), time.perf_counter()
+        try:
+            async with self.semaphore:
+                response = await self._generate(request, client)
+        except ProviderError as exc:
+            server_side = isinstance(exc, _SERVER_FAILURES)
+            self._failed_attempts_in_a_row = self._failed_attempts_in_a_row + 1 if server_side else 0
+            message = redact(str(exc), self._secret)
+            self.store.record_attempt(
+                self._attempt(
+                    request, number, exc.kind, started, time.perf_counter() - t0, exc.status, message
                 )
-                return
+            )
+            job.last_error, job.last_message = exc, message
+            if isinstance(exc, ContextOverflowError) and not self._warned_context:
+                self._warned_context = True  # once per model: every longer prompt fails alike
+                log.warning("%s", message)
+            if exc.stops_model:
+                self._stop(message)
+                self._done(self._save_error(request, number, job.first_started, message, exc))
+                return None
+            decision = decide(exc, number, self.config, self.rng)
+            if not decision.retry:
+                self._done(self._save_error(request, number, job.first_started, message, exc))
+                return None
+            log.info(
+                "%s: retry %d in %.2fs (%s): %s",
+                self.model.id,
+                number,
+                decision.delay,
+                decision.reason,
+                message,
+            )
+            self.sink.retry(self.model.id)
+            return decision.delay
+        except Exception as exc:  # a bug in a provider: record it in one line, keep the run going
+            message = redact(f"{type(exc).__name__}: {exc}", self._secret).replace("\n", " ")
+            log.error(
+                "%s: %s: unexpected error (run with -v for the traceback): %s",
+                self.model.id,
+                request.request.label,
+                message,
+            )
+            log.info("traceback of the unexpected error", exc_info=True)
+            self.store.record_attempt(
+                self._attempt(request, number, "error", started, time.perf_counter() - t0, message=message)
+            )
+            self._done(self._save_error(request, number, job.first_started, message))
+            return None
+        latency = time.perf_counter() - t0
+        self._failed_attempts_in_a_row = 0
+        row = self._parsed_row(request, response, number, job.first_started, latency)
+        self.store.save(row, [self._attempt(request, number, "ok", started, latency)])
+        again = (
+            request.kind == "ranking"
+            and row.status == "invalid"
+            and request.attempt < self.max_invalid_retries
+        )
+        self._count(row)
+        if again:
             self.sink.retry(self.model.id)  # an invalid ranking asked again: the unit is not done yet
-            request = request.with_attempt(request.attempt + 1)
+            return _Job(request.with_attempt(request.attempt + 1))
+        self._advance(row)
+        return None
+
+    async def _generate(self, request: PlannedRequest, client: HTTPSession | None) -> ChatResponse:
+        """``provider.generate`` within the attempt's deadline."""
+        deadline = self.provider.deadline(request.request)
+        try:
+            async with asyncio.timeout(deadline):
+                return await self.provider.generate(request.request, client=client)
+        except TimeoutError as exc:
+            raise TransientError(
+                f"{request.request.label}: no complete response within the deadline of {deadline:g} s "
+                "(options.timeout)",
+                model=self.model.id,
+            ) from exc
+
+    def _count(self, row: StoredResponse) -> None:
+        self.counts[row.status] = self.counts.get(row.status, 0) + 1
+
+    def _done(self, row: StoredResponse) -> None:
+        """A unit ended failed: count it, and stop the model after too many server failures in a row."""
+        self._count(row)
+        self._advance(row)
+
+    def _advance(self, row: StoredResponse) -> None:
+        if row.status == "error":
+            self._server_failure = row.error_kind in {cls.kind for cls in _SERVER_FAILURES}
+            self._last_failure = row.error or ""
+            if self._server_failure:
+                self._failures_in_a_row += 1
+                limit = self.config.max_consecutive_failures
+                if limit and self._failures_in_a_row >= limit:
+                    self._stop(
+                        f"{self._failures_in_a_row} requests in a row failed after all retries ({row.error})"
+                    )
+        else:
+            self._server_failure = False
+            self._failures_in_a_row = 0  # units that failed after all retries, server-side
+        self._failed_attempts_in_a_row = 0  # attempts that failed, server-side
+        self.sink.advance(
+            self.model.id,
+            status=row.status,
+            input_tokens=row.input_tokens or 0,
+            output_tokens=row.output_tokens or 0,
+            cost=row.cost_usd or 0.0,
+        )
 
     def _attempt(
         self,
@@ -192,55 +422,6 @@ class _ModelRunner:
             "started_at": started,
         }
 
-    async def ask(self, request: PlannedRequest, client: HTTPSession | None = None) -> StoredResponse:
-        """Send ``request`` with retries; store and return its row (status ``error`` if it failed)."""
-        first_started = utcnow()
-        number = 0
-        while True:
-            number += 1
-            await self.limiter.acquire(request.est_input_tokens + request.est_output_tokens)
-            started, t0 = utcnow(), time.perf_counter()
-            try:
-                async with self.semaphore:
-                    response = await self.provider.generate(request.request, client=client)
-            except ProviderError as exc:
-                message = redact(str(exc), self._secret)
-                self.store.record_attempt(
-                    self._attempt(
-                        request, number, exc.kind, started, time.perf_counter() - t0, exc.status, message
-                    )
-                )
-                decision = decide(exc, number, self.config, self.rng)
-                if isinstance(exc, ContextOverflowError) and not self._warned_context:
-                    self._warned_context = True  # once per model: every longer prompt fails alike
-                    log.warning("%s", message)
-                if not decision.retry:
-                    return self._save_error(request, number, first_started, message)
-                log.info(
-                    "%s: retry %d in %.2fs (%s): %s",
-                    self.model.id,
-                    number,
-                    decision.delay,
-                    decision.reason,
-                    message,
-                )
-                self.sink.retry(self.model.id)
-                await asyncio.sleep(decision.delay)
-                continue
-            except Exception as exc:  # a bug in a provider: record it, keep the run going
-                message = redact(f"{type(exc).__name__}: {exc}", self._secret)
-                log.exception("%s: unexpected error", self.model.id)
-                self.store.record_attempt(
-                    self._attempt(
-                        request, number, "error", started, time.perf_counter() - t0, message=message
-                    )
-                )
-                return self._save_error(request, number, first_started, message)
-            latency = time.perf_counter() - t0
-            row = self._parsed_row(request, response, number, first_started, latency)
-            self.store.save(row, [self._attempt(request, number, "ok", started, latency)])
-            return row
-
     def _common(self, request: PlannedRequest, attempts: int, started: str) -> dict[str, Any]:
         return {
             "key": request.key,
@@ -258,15 +439,26 @@ class _ModelRunner:
             "attempt": request.attempt,
             "answer_mode": request.request.answer_mode,
             "request_json": request.request_json,
+            "seed": request.request.seed,
             "attempts": attempts,
             "started_at": started,
             "completed_at": utcnow(),
         }
 
     def _save_error(
-        self, request: PlannedRequest, attempts: int, started: str, message: str
+        self,
+        request: PlannedRequest,
+        attempts: int,
+        started: str,
+        message: str,
+        error: ProviderError | None = None,
     ) -> StoredResponse:
-        row = StoredResponse(**self._common(request, attempts, started), status="error", error=message)
+        row = StoredResponse(
+            **self._common(request, attempts, started),
+            status="error",
+            error=message,
+            error_kind=error.kind if error is not None else "error",
+        )
         self.store.save(row)
         return row
 
@@ -331,7 +523,63 @@ async def run_plan(
     sink: ProgressSink | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> RunResult:
-    """Send every request of ``plan`` the store does not hold yet (at most ``limit`` per model)."""
+    """Send every request of ``plan`` the store does not hold yet (at most ``limit`` per model).
+
+    SIGTERM and SIGINT (in the main thread) cancel the run cleanly: requests in flight are dropped
+    (they are asked again by the next run), local servers are stopped, and :class:`RunInterrupted`
+    is raised; a second signal acts as it would without us.
+    """
+    with _SignalsCancel(asyncio.current_task()) as received:
+        try:
+            return await _run_plan(
+                plan, store, run_id=run_id, limit=limit, config=config, sink=sink, transport=transport
+            )
+        except asyncio.CancelledError:
+            if received:
+                raise RunInterrupted(received[0].name, received[0].value) from None
+            raise
+
+
+class _SignalsCancel:
+    """While active, SIGTERM and SIGINT cancel ``task`` (recorded in the list it yields)."""
+
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+        self.task = task
+        self.received: list[signal.Signals] = []
+        self.installed: list[signal.Signals] = []
+
+    def _on_signal(self, signum: signal.Signals) -> None:
+        self.received.append(signum)
+        if self.task is not None:
+            self.task.cancel()
+        asyncio.get_running_loop().remove_signal_handler(signum)  # a second one acts as usual
+
+    def __enter__(self) -> list[signal.Signals]:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(signum, self._on_signal, signum)
+            except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, not Unix
+                continue
+            self.installed.append(signum)
+        return self.received
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self.installed:
+            loop.remove_signal_handler(signum)
+
+
+async def _run_plan(
+    plan: Plan,
+    store: ResponseStore,
+    *,
+    run_id: str,
+    limit: int | None,
+    config: ElicitConfig | None,
+    sink: ProgressSink | None,
+    transport: httpx.AsyncBaseTransport | None,
+) -> RunResult:
     cfg = (config or ElicitConfig()).resolved()
     sink = sink or NullProgress()
     result = RunResult(run_id=run_id)
@@ -409,6 +657,9 @@ async def run_plan(
                 await provider.close()
             for runner, _, _ in runners:
                 result.completed[runner.model.id] = dict(runner.counts)
+                result.not_sent[runner.model.id] = runner.not_sent
+                if runner.stopped is not None:
+                    result.stopped[runner.model.id] = runner.stopped
             result.seconds = time.perf_counter() - t0
             result.cpu_seconds = time.process_time() - cpu0
     return result

@@ -35,6 +35,7 @@ class StageResult:
     stage: str
     status: Status
     seconds: float = 0.0
+    failed_requests: int = 0  # elicitation: requests that failed or were not sent
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class RunSummary:
     @property
     def skipped(self) -> tuple[str, ...]:
         return tuple(r.stage for r in self.results if r.status == "skipped")
+
+    @property
+    def failed_requests(self) -> int:
+        return sum(r.failed_requests for r in self.results)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -119,8 +124,12 @@ def _run_stage(study: Study, stage: Stage, context: StageContext, console: Conso
     seconds = time.perf_counter() - started
     if extra is not None and extra.get("complete") is False:
         # e.g. an elicitation limited to some models or N requests: the next run must continue it.
-        console.print(f"[yellow]…[/yellow] {stage.name} partial after {seconds:.1f} s; rerun to complete it")
-        return StageResult(stage.name, "partial", seconds)
+        failed = int(extra.get("failed") or 0)
+        why = f" ({failed:,} requests failed or were not sent)" if failed else ""
+        console.print(
+            f"[yellow]…[/yellow] {stage.name} partial after {seconds:.1f} s{why}; rerun to complete it"
+        )
+        return StageResult(stage.name, "partial", seconds, failed_requests=failed)
     declared = [path for path in stage.outputs(study) if path.exists()]
     outputs = sorted(set(declared) | set(_written(before, _snapshot(study.root))))
     record_stage(
@@ -142,6 +151,9 @@ def run_study(
     console: Console | None = None,
 ) -> RunSummary:
     """Run a study's stages in order: elicit → analyze → figures → report.
+
+    The study's lock (:mod:`valuesurvey.elicit.lock`) is held throughout: a second ``run`` or
+    ``elicit`` on the same study is refused while this one runs.
 
     A stage is skipped when :func:`valuesurvey.manifest.stage_is_current` says that its inputs (the
     study.yaml sections it uses, the files it reads and its own source code) have the same hashes as
@@ -170,12 +182,21 @@ def run_study(
     RunSummary
         Per stage: ran, skipped or not applicable, and seconds.
     """
+    from valuesurvey.elicit.lock import study_lock
+
     study = study_path if isinstance(study_path, Study) else load_study(study_path)
     console = console or Console(stderr=True, quiet=not progress)
     context = StageContext(
         progress=progress, limit=limit, models=tuple(models) if models is not None else None
     )
     selected = _select(pipeline, stages)
+    with study_lock(study.root, command="valuesurvey run"):  # one writer per study
+        return RunSummary(study, tuple(_run_stages(study, selected, context, console, force)))
+
+
+def _run_stages(
+    study: Study, selected: Sequence[Stage], context: StageContext, console: Console, force: bool
+) -> list[StageResult]:
     results: list[StageResult] = []
     for index, stage in enumerate(selected, start=1):
         prefix = f"[{index}/{len(selected)}]"
@@ -189,7 +210,7 @@ def run_study(
             continue
         console.print(f"[bold]▶[/bold] {prefix} {stage.name}: {stage.description}")
         results.append(_run_stage(study, stage, context, console))
-    return RunSummary(study, tuple(results))
+    return results
 
 
 def resume_study(

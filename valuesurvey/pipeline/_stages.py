@@ -145,9 +145,10 @@ def _elicit_outputs(study: Study) -> list[Path]:
 def _elicit_run(study: Study, context: StageContext) -> Mapping[str, Any]:
     run_elicitation = _entry_point("valuesurvey.elicit", "run_elicitation")
     summary = run_elicitation(study, models=context.models, limit=context.limit, progress=context.progress)
-    # A run restricted to some models or to N requests leaves the design incomplete.
-    complete = context.limit is None and context.models is None
-    return {"complete": complete, "summary": _jsonable(summary)}
+    # A run restricted to some models or to N requests, or with failed requests, leaves the design
+    # incomplete.
+    complete = context.limit is None and context.models is None and summary.failed == 0
+    return {"complete": complete, "failed": summary.failed, "summary": _jsonable(summary)}
 
 
 # --------------------------------------------------------------------------------------------- analyze
