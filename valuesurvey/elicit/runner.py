@@ -14,7 +14,8 @@ and the run reports them as not sent — when an answer says that no request of 
 (``stops_model``: 401/403, 404, an HTML page, an unusable URL), when its first request fails after
 all its retries for a server-side reason (nothing answers there), or when
 ``max_consecutive_failures`` of its requests in a row do. While a model's last attempts all failed
-for server-side reasons (as many as it has workers), its new requests wait for the pending retries,
+for server-side reasons (as many as it has workers, at least 3), its new requests wait for the
+pending retries,
 so that a server that went down is probed by the retries instead of receiving every request once.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import logging
 import os
@@ -133,6 +135,8 @@ def _unwrap_json_rating(text: str) -> str:
 
 # Failures that say the server, not the request, is at fault: they count towards stopping a model.
 _SERVER_FAILURES = (TransientError, RateLimitError)
+# Server-side failed attempts in a row (at least; or one per worker) after which new requests wait.
+_PAUSE_AFTER = 3
 
 
 @dataclass
@@ -198,14 +202,22 @@ class _ModelRunner:
         await self._drain(units[1:], workers, client_factory)
 
     async def _drain(self, units: list[PlannedRequest], workers: int, client_factory: Any) -> None:
-        """Work through ``units`` with ``workers`` workers; a retry waits off the queue (a timer puts it
-        back), so the workers keep sending other requests meanwhile."""
+        """Work through ``units`` with ``workers`` workers. A retry waits off the queue (a timer puts
+        it back when its delay has passed, ahead of new requests), so the workers keep sending other
+        requests meanwhile."""
         if not units:
             return
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        # (priority, order, job): due retries first, then new requests in plan order, then the ends.
+        queue: asyncio.PriorityQueue[tuple[int, int, _Job | None]] = asyncio.PriorityQueue()
+        order = itertools.count()
+
+        def put(job: _Job | None) -> None:
+            priority = 2 if job is None else 0 if job.attempts else 1
+            queue.put_nowait((priority, next(order), job))
+
         for unit in units:
-            queue.put_nowait(_Job(unit))
+            put(_Job(unit))
         outstanding = len(units)
         n_workers = max(1, min(workers, len(units)))
         waiting: dict[int, tuple[asyncio.TimerHandle, _Job]] = {}
@@ -215,11 +227,11 @@ class _ModelRunner:
             outstanding -= 1
             if outstanding == 0:
                 for _ in range(n_workers):
-                    queue.put_nowait(None)
+                    put(None)
 
         def requeue(job: _Job) -> None:
             waiting.pop(id(job), None)
-            queue.put_nowait(job)
+            put(job)
 
         def abandon_waiting() -> None:  # the model stopped: no retry is worth waiting for
             for handle, job in list(waiting.values()):
@@ -230,9 +242,9 @@ class _ModelRunner:
 
         def held_back(job: _Job) -> bool:
             """While the last attempts all failed for server-side reasons (as many as there are
-            workers) and retries are pending, new requests wait for the earliest retry: a server that
-            is down gets the retries, not every request of the plan once."""
-            if job.attempts or self._failed_attempts_in_a_row < n_workers:
+            workers, at least :data:`_PAUSE_AFTER`) and retries are pending, a new request waits for
+            the earliest retry: a server that is down gets the retries, not every request once."""
+            if job.attempts or self._failed_attempts_in_a_row < max(_PAUSE_AFTER, n_workers):
                 return False
             due = [handle.when() for handle, pending in waiting.values() if pending.attempts]
             if not due:
@@ -244,7 +256,7 @@ class _ModelRunner:
             # One keep-alive connection per worker: httpcore's shared pool scans every connection for
             # every queued request (quadratic), which costs more CPU than the rest of a request.
             async with client_factory() as client:
-                while (job := await queue.get()) is not None:
+                while (job := (await queue.get())[2]) is not None:
                     if self.stopped is not None:
                         self._abandon(job)
                         finished()
@@ -253,7 +265,7 @@ class _ModelRunner:
                         continue
                     outcome = await self._step(job, client)
                     if isinstance(outcome, _Job):  # the next attempt of an invalid ranking
-                        queue.put_nowait(outcome)
+                        put(outcome)
                     elif outcome is not None:  # a retry after ``outcome`` seconds
                         waiting[id(job)] = (loop.call_later(outcome, requeue, job), job)
                     else:
