@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from elicit_helpers import openai_model
+from elicit_helpers import openai_model, write_study_yaml
 
 from valuesurvey.elicit import ElicitConfig, run_elicitation
 from valuesurvey.elicit.store import ResponseStore
@@ -61,3 +61,47 @@ def test_missing_key_fails_before_sending(serve, make_study, monkeypatch) -> Non
     with pytest.raises(Exception, match="VALUESURVEY_TEST_KEY is not set"):
         run_elicitation(study, progress=False)
     assert server.log == []
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("sk-abc\r\nX-Injected: yes", "a line break (CR or LF) at position 7"),
+        ("sk-abc\n", "a line break (CR or LF) at position 7"),
+        ("sk-ünïcode-key", "a non-ASCII character at position 4"),
+        ("sk-abc def", "whitespace at position 7"),
+    ],
+    ids=["crlf-injection", "trailing-newline", "non-ascii", "space"],
+)
+def test_a_key_that_cannot_be_a_header_fails_at_start_naming_the_variable_not_the_key(
+    serve, tmp_path, monkeypatch, key, problem
+) -> None:
+    from typer.testing import CliRunner
+
+    from valuesurvey.cli import app
+
+    monkeypatch.setenv("VALUESURVEY_TEST_KEY", key)
+    server = serve()
+    study = write_study_yaml(tmp_path / "s", models=[openai_model(server.base_url)])
+    result = CliRunner().invoke(app, ["elicit", str(study), "--quiet"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines == [
+        "error: model 'loopback': the API key in environment variable VALUESURVEY_TEST_KEY cannot be sent "
+        f"in an HTTP header: {problem}; set the variable to the bare key"
+    ]
+    assert key.strip() not in result.output and "sk-abc" not in result.output
+    assert server.log == []  # nothing was sent, so no header was injected anywhere
+
+
+def test_an_extra_header_that_would_inject_another_is_a_config_error(make_study) -> None:
+    from valuesurvey.elicit import plan_study
+    from valuesurvey.errors import ConfigError
+
+    model = openai_model(
+        "http://127.0.0.1:9/v1", options={"extra_headers": {"X-Team": "a\r\nX-Injected: yes"}}
+    )
+    with pytest.raises(
+        ConfigError, match=r"field models\[0\]\.options\.extra_headers\.X-Team: cannot be sent"
+    ):
+        plan_study(make_study(models=[model]))
