@@ -87,7 +87,7 @@ DEFAULT_CONFIG = ElicitConfig(
     timeout=60.0,
     connect_timeout=10.0,
     max_retries=6,
-    backoff_base=1.0,
+    backoff_base=0.5,  # the first retry waits 0.25-0.5 s, as OpenAI's and Anthropic's SDKs (0.5 s, jitter)
     backoff_cap=60.0,
     jitter=0.5,
     max_connections=256,
@@ -95,4 +95,5 @@ DEFAULT_CONFIG = ElicitConfig(
     max_consecutive_failures=10,
     http_transport="asyncio",
 )
-"""The defaults: patient enough for a slow cloud API, bounded so a dead one fails in minutes."""
+"""The defaults: patient enough for a slow cloud API (six retries over ~30 s, longer when it says
+Retry-After), bounded so a dead one fails in minutes."""
