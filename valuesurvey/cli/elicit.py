@@ -97,9 +97,9 @@ def elicit(
 ) -> None:
     """Ask the models every planned request not yet in responses.sqlite; resumable at any point.
 
-    Exit code 0 when every request of the run succeeded; 3 when some failed or were not sent (a table
-    of failures by class is printed; rerun to ask them again); 75 when another process is writing the
-    study; 1 on bad input; 130/143 when interrupted (Ctrl-C/SIGTERM).
+    Exit codes: 0 every request of the run succeeded;
+    3 some failed or were not sent (a table of failures by class is printed; rerun to ask them again);
+    75 another process is writing the study; 1 bad input; 130/143 interrupted (Ctrl-C/SIGTERM).
     """
     from valuesurvey.elicit import run_elicitation
     from valuesurvey.study import load_study

@@ -75,8 +75,8 @@ def run(
 ) -> None:
     """Elicit, analyze, draw and render a study; stages whose inputs are unchanged are skipped.
 
-    Exit code 3 when elicitation requests failed or were not sent (the later stages still ran on
-    what is stored), 75 when another process is writing the study.
+    Exit codes: 3 elicitation requests failed or were not sent (later stages ran on what is stored);
+    75 another process is writing the study.
     """
     from valuesurvey.pipeline import run_study
 

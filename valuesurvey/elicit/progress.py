@@ -63,6 +63,12 @@ class _Counts:
     cost: float = 0.0
 
 
+def _stderr_console() -> Console:
+    """stderr at the terminal's width, or unbounded when it is a file or a pipe (a log keeps whole lines)."""
+    console = Console(stderr=True)
+    return console if console.is_terminal else Console(stderr=True, width=10_000)
+
+
 class RichProgress:
     """One rich progress bar per model, on stderr."""
 
@@ -78,7 +84,7 @@ class RichProgress:
             ),
             TimeRemainingColumn(),
             TextColumn("{task.fields[tokens]:>9,} tok ${task.fields[cost]:.4f}"),
-            console=console or Console(stderr=True),
+            console=console or _stderr_console(),
             refresh_per_second=4,
         )
         self._tasks: dict[str, int] = {}
