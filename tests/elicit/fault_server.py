@@ -68,6 +68,7 @@ class _State:
     dealt: dict[str, str] = field(default_factory=dict)  # failing key -> its fault
     log: list[dict[str, Any]] = field(default_factory=list)
     log_file: Any = None
+    gate: asyncio.Event | None = None  # while set and not open, answers wait (FaultServer.hold)
 
     def fault_for(self, key: str) -> str | None:
         cfg = self.config
@@ -163,6 +164,8 @@ async def _handle_one(state: _State, reader: asyncio.StreamReader, writer: async
         return True
     fault = state.fault_for(key)
     state.record({**entry, "fault": fault})
+    if state.gate is not None:
+        await state.gate.wait()
     if cfg.latency:
         await asyncio.sleep(cfg.latency)
     if fault == "reset":
@@ -235,6 +238,19 @@ class FaultServer:
     @property
     def log(self) -> list[dict[str, Any]]:
         return list(self.state.log)
+
+    def hold(self) -> None:
+        """Answer nothing until :meth:`release` (requests are received and logged, then wait)."""
+
+        async def close_gate() -> None:
+            self.state.gate = asyncio.Event()
+
+        asyncio.run_coroutine_threadsafe(close_gate(), self._loop).result(10)
+
+    def release(self) -> None:
+        gate = self.state.gate
+        if gate is not None:
+            self._loop.call_soon_threadsafe(gate.set)
 
     def __enter__(self) -> FaultServer:
         self._thread.start()

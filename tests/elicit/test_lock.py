@@ -78,10 +78,13 @@ def slow_study(serve, tmp_path: Path) -> tuple[Path, object, set[str]]:
 @pytest.mark.slow
 def test_a_second_elicit_is_refused_naming_the_first_and_nothing_is_sent_twice(slow_study) -> None:
     study_dir, server, planned = slow_study
+    server.hold()  # the first run's first request waits at the server until the second has started
     first = _start(study_dir, "elicit")
-    _wait_for(lambda: _holder(study_dir) is not None, "the first run to take the lock", first)
+    _wait_for(lambda: len(server.log) == 1, "the first run's first request", first)
+    assert _holder(study_dir)["pid"] == first.pid
     second = _start(study_dir, "elicit")
     _, err2 = second.communicate(timeout=60)
+    server.release()
     _, err1 = first.communicate(timeout=120)
     assert first.returncode == 0, err1
     assert second.returncode == EXIT_LOCKED
@@ -101,13 +104,17 @@ def test_a_second_elicit_is_refused_naming_the_first_and_nothing_is_sent_twice(s
 @pytest.mark.slow
 def test_wait_runs_after_the_first_and_finds_everything_stored(slow_study) -> None:
     study_dir, server, planned = slow_study
+    server.hold()
     first = _start(study_dir, "elicit")
-    _wait_for(lambda: _holder(study_dir) is not None, "the first run to take the lock", first)
+    _wait_for(lambda: len(server.log) == 1, "the first run's first request", first)
     second = _start(study_dir, "elicit", "--wait")
+    assert second.stderr is not None
+    waiting = second.stderr.readline()  # blocks until the second says it waits (the first cannot end)
+    assert f"waiting for pid {first.pid} on host {socket.gethostname()}" in waiting, waiting
+    server.release()
     _, err2 = second.communicate(timeout=120)
     _, err1 = first.communicate(timeout=120)
     assert first.returncode == 0 and second.returncode == 0, (err1, err2)
-    assert f"waiting for pid {first.pid}" in err2
     sent = Counter(entry["key"] for entry in server.log)
     assert set(sent) == planned and set(sent.values()) == {1}
 
@@ -139,6 +146,7 @@ def test_sigterm_marks_the_run_interrupted_and_releases_the_lock(slow_study) -> 
     assert sum(sent.values()) - len(planned) <= 1  # at most the request in flight at the signal
 
 
+@pytest.mark.slow
 def test_run_refuses_while_another_process_holds_the_lock(tmp_path: Path) -> None:
     study_dir = tmp_path / "study"
     write_study_yaml(study_dir, models=[sim_model()])
