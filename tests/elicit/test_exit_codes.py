@@ -224,3 +224,19 @@ def test_cli_run_exits_3_when_its_elicitation_left_requests_failed(serve, tmp_pa
     assert "partial (run 'valuesurvey resume' to complete): elicit" in out
     assert f"{PLANNED} requests failed or were not sent" in out
     assert len(server.log) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"timeout": "soon"}, "options.timeout: expected a number of seconds > 0, got 'soon'"),
+        ({"timeout": 0}, "options.timeout: expected a number of seconds > 0, got 0"),
+        ({"max_retries": -1}, "options.max_retries: expected an integer >= 0, got -1"),
+    ],
+)
+def test_cli_bad_transport_option_is_a_config_error(tmp_path, options, message) -> None:
+    study = write_study_yaml(tmp_path / "s", models=[openai_model("http://127.0.0.1:9/v1", options=options)])
+    code, out = _cli("plan", str(study))
+    assert code == 1 and out.strip().splitlines() == [
+        f"error: {study}: model 'loopback', field models[0].{message}"
+    ]

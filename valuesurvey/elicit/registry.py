@@ -180,6 +180,15 @@ cannot be requested: the scheme is 'htp', not http or https
         )
     if base_url is not None and (problem := url_problem(base_url)):
         raise ConfigError(f"{where}.base_url: {base_url!r} cannot be requested: {problem}")
+    for name in ("timeout", "connect_timeout"):
+        value = options.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+        ):
+            raise ConfigError(f"{where}.options.{name}: expected a number of seconds > 0, got {value!r}")
+    retries = options.get("max_retries")
+    if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < 0):
+        raise ConfigError(f"{where}.options.max_retries: expected an integer >= 0, got {retries!r}")
     headers = options.get("extra_headers") or {}
     if not isinstance(headers, Mapping):
         raise ConfigError(f"{where}.options.extra_headers: expected a mapping of header names to values")

@@ -611,6 +611,7 @@ async def _run_plan(
                 model_cfg = cfg.merge(
                     ElicitConfig(
                         timeout=mp.model.options.get("timeout"),
+                        connect_timeout=mp.model.options.get("connect_timeout"),
                         max_retries=mp.model.options.get("max_retries"),
                         http_transport=mp.model.options.get("http_transport"),
                     )
