@@ -86,7 +86,7 @@ CREATE TABLE IF NOT EXISTS responses (
     completed_at TEXT,
     seed INTEGER,                    -- the seed sent with the request (none without generation.seed)
     error_kind TEXT,                 -- status error: auth | not_found | html | invalid_url | rejected |
-                                     -- context_overflow | rate_limit | transient | error | stopped
+                                     -- context_overflow | rate_limit | transient | error (unexpected)
     previous_key TEXT                -- the key a row had before a schema migration re-keyed it
 );
 CREATE INDEX IF NOT EXISTS responses_model ON responses (model);
