@@ -182,3 +182,12 @@ def test_labels_are_not_forced_one_to_one():
     matches = poster_matches(profiles)
     assert matches[1][0] == matches[2][0] == "Social-Ethical"
     assert set(ARCHETYPE_SIGNATURES) >= {matches[1][0]}
+
+
+def test_a_profile_unlike_every_poster_archetype_matches_none():
+    # Protective clearly down, Practical a little down, Epistemic a little up: every signature's
+    # match is negative, and the profile is distinctive, so not "Balanced-General" either.
+    profiles = pd.DataFrame([[-0.4, 0.2, -1.0, 0.0, 0.0]], index=[1], columns=DIMS)
+    name, score = poster_matches(profiles)[1]
+    assert score < 0 and name == "none"
+    assert label_clusters(profiles)[1] == "low Protective"

@@ -46,7 +46,7 @@ a dimension is distinctive when ``|z| >= 0.5``. A cluster's label names its prio
 with neither: "average profile". Two clusters with the same label get their cluster number added.
 For comparison with the poster, ``poster_match`` names the poster archetype whose signature is
 closest to the profile (match = dot product of z with the signature / its norm; several clusters may
-share one, and none is assigned one-to-one):
+share one, none is assigned one-to-one, and a cluster no signature matches positively gets "none"):
 
 =====================  =====================================================
 Social-Ethical         Social +1, Protective +1, Practical -1
@@ -340,9 +340,13 @@ def _poster_scores(profiles: pd.DataFrame) -> pd.DataFrame:
 
 
 def poster_matches(profiles: pd.DataFrame) -> dict[int, tuple[str, float]]:
-    """Per cluster, the closest poster archetype and its match score (many-to-one allowed)."""
+    """Per cluster, the closest poster archetype and its match score (many-to-one allowed); "none"
+    when no signature matches positively (the profile resembles none of them)."""
     scores = _poster_scores(profiles)
-    return {int(c): (str(row.idxmax()), float(row.max())) for c, row in scores.iterrows()}
+    return {
+        int(c): (str(row.idxmax()) if row.max() > 0 else "none", float(row.max()))
+        for c, row in scores.iterrows()
+    }
 
 
 def profile_label(profile: pd.Series) -> str:
