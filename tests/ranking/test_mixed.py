@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from valuesurvey.ranking import analyze_rankings
-from valuesurvey.ranking._mixed import DESIGN_TERM, MIXED_FORMULAS, fit_mixed_models, random_terms
+from valuesurvey.ranking._mixed import (
+    DESIGN_TERM,
+    MIXED_FORMULAS,
+    _term_to_drop,
+    fit_mixed_models,
+    random_terms,
+)
 from valuesurvey.simulation.rankings import simulate_rankings
 
 pytestmark = pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs R")
@@ -87,3 +93,19 @@ def test_no_mixed_model_is_recommended_when_the_design_term_is_zero(values):
     assert not mixed["recommended"].any()
     reported = mixed[mixed["model"] == "lmer_nested"]
     assert (reported["formula"] == last["formula"]).all() and reported["singular"].all()
+
+
+def test_boundary_sds_are_dropped_in_formula_order_not_by_their_noise():
+    """SDs of 4e-8 and 0 are both zero (below 1e-4 residual SDs): which is "smaller" is numerical
+    noise that differs between R processes, so the formula's order decides, never the noise."""
+    terms = ["model", DESIGN_TERM, "value"]
+    for noise in (
+        {"model": 0.0, DESIGN_TERM: 0.0, "value": 4e-8},
+        {"model": 3e-9, DESIGN_TERM: 0.0, "value": 0.0},
+    ):
+        assert _term_to_drop(terms, noise, sigma=3.7) == "model"
+    assert _term_to_drop([DESIGN_TERM, "value"], {DESIGN_TERM: 4e-8, "value": 0.0}, sigma=3.7) == "value"
+    assert _term_to_drop([DESIGN_TERM, "value"], {DESIGN_TERM: 0.0, "value": 1.3}, sigma=3.7) is None
+    # Nothing at the boundary (a fit that did not converge): the smallest SD goes, never the design term.
+    assert _term_to_drop([DESIGN_TERM, "value"], {DESIGN_TERM: 2.0, "value": 1.3}, sigma=3.7) == "value"
+    assert _term_to_drop([DESIGN_TERM, "value"], {DESIGN_TERM: 0.5, "value": 1.3}, sigma=3.7) is None

@@ -15,11 +15,12 @@ The data are one row per model and value (the mean rank over valid repetitions).
 
     1. fit with each optimizer of :data:`OPTIMIZERS` in turn until one converges (optimizer code 0
        and no lme4 convergence warning);
-    2. if the fit is singular, or no optimizer converged, drop the random term with the smallest
-       SD (the first listed on a tie) and go back to 1 — except ``(1 | model:dimension)``
-       (:data:`DESIGN_TERM`): without it the rows of a model are independent values and the model
-       is no longer the unit of the CN - US comparison, so when it would have to go the sequence
-       stops instead;
+    2. if the fit is singular, or no optimizer converged, drop a random term: the first (in the
+       formula's order) whose SD is at the boundary (below ``ZERO_THETA`` = 1e-4 residual SDs, lme4's
+       singular tolerance), else the one with the smallest SD; and go back to 1. Never
+       ``(1 | model:dimension)`` (:data:`DESIGN_TERM`): without it the rows of a model are
+       independent values and the model is no longer the unit of the CN - US comparison, so when
+       it is the only term left to drop the sequence stops instead;
     3. stop at the first fit that converged and is not singular: it is the ``recommended`` fit.
        When the sequence stops without one, no mixed model is recommended, and the model-level
        tests (:func:`valuesurvey.ranking.compare_origins`, one score per model) are the inference.
@@ -52,6 +53,8 @@ MIXED_FORMULAS = {
 }
 #: The random term the simplification never drops (it makes the model the unit of the comparison).
 DESIGN_TERM = "model:dimension"
+#: An SD below this many residual SDs is zero (lme4's isSingular tolerance on theta).
+ZERO_THETA = 1e-4
 #: Optimizers tried in turn (lme4's lmerControl names), as lme4::allFit would.
 OPTIMIZERS = ("bobyqa", "Nelder_Mead", "nloptwrap")
 EXTRA_COLUMNS = [
@@ -84,9 +87,19 @@ class _Fit:
         part = random[random["group"] != "Residual"]
         return dict(zip(part["group"], part["estimate"].astype(float), strict=True))
 
-    def variance_text(self) -> str:
+    @property
+    def sigma(self) -> float:
         random = self.out["random"]
-        return "; ".join(f"{g}: SD {v:.4g}" for g, v in zip(random["group"], random["estimate"], strict=True))
+        return float(random.loc[random["group"] == "Residual", "estimate"].iloc[0])
+
+    def variance_text(self) -> str:
+        """SD per random term; an SD at the boundary (below ``ZERO_THETA`` residual SDs) as 0, since
+        its digits are numerical noise that differs between R processes."""
+        random = self.out["random"]
+        return "; ".join(
+            f"{g}: SD {0 if g != 'Residual' and v < ZERO_THETA * self.sigma else float(f'{v:.4g}'):g}"
+            for g, v in zip(random["group"], random["estimate"], strict=True)
+        )
 
 
 def random_terms(formula: str) -> list[str]:
@@ -147,19 +160,38 @@ def _simplify(data: pd.DataFrame, ddf: str) -> tuple[_Fit | None, list[dict]]:
             )
             return fit, steps
         sds = fit.sds()
-        smallest = min(terms, key=lambda t: (sds.get(t, 0.0), terms.index(t)))
         why = "singular" if fit.facts["singular"] else "no optimizer converged"
-        sd = f"SD {sds.get(smallest, float('nan')):.4g}, the smallest"
-        if smallest == DESIGN_TERM:
+        drop = _term_to_drop(terms, sds, fit.sigma)
+        if drop is None:
             action = (
-                f"{why}; the smallest component is (1 | {DESIGN_TERM}) ({sd}), which the design needs: "
+                f"{why}; the only component left to drop is (1 | {DESIGN_TERM}) "
+                f"({_sd_text(sds.get(DESIGN_TERM, 0.0), fit.sigma)}), which the design needs: "
                 "stop, no mixed model recommended"
             )
             steps.append(_step("lmer_nested", len(steps) + 1, fit, action, False))
             return last, steps
-        steps.append(_step("lmer_nested", len(steps) + 1, fit, f"{why}: drop (1 | {smallest}) ({sd})", False))
-        terms = [t for t in terms if t != smallest]
+        action = f"{why}: drop (1 | {drop}) ({_sd_text(sds.get(drop, 0.0), fit.sigma)})"
+        steps.append(_step("lmer_nested", len(steps) + 1, fit, action, False))
+        terms = [t for t in terms if t != drop]
     return last, steps
+
+
+def _term_to_drop(terms: list[str], sds: dict[str, float], sigma: float) -> str | None:
+    """The random term the sequence drops next, or None when only the design term could go.
+
+    Terms at the boundary (SD below ``ZERO_THETA`` residual SDs, lme4's ``isSingular`` tolerance)
+    go first, in the order of the formula: their estimates are zero up to numerical noise, so which
+    of them is "smallest" would depend on that noise (and differ between R processes). Without one,
+    the term with the smallest SD goes.
+    """
+    at_zero = [t for t in terms if sds.get(t, 0.0) < ZERO_THETA * sigma]
+    candidates = at_zero or [min(terms, key=lambda t: (sds.get(t, 0.0), terms.index(t)))]
+    droppable = [t for t in candidates if t != DESIGN_TERM]
+    return droppable[0] if droppable else None
+
+
+def _sd_text(sd: float, sigma: float) -> str:
+    return "SD 0, at the boundary" if sd < ZERO_THETA * sigma else f"SD {sd:.4g}, the smallest"
 
 
 def _first_converging(data: pd.DataFrame, formula: str, ddf: str, steps: list[dict]) -> _Fit:
