@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from fixture_study import write_fixture_study
+import yaml
 
 from valuesurvey.ranking import analyze_rankings, instrument_values, write_results
 from valuesurvey.report._ranking import RankingContent
@@ -241,7 +241,15 @@ def test_prose_follows_the_fit_facts_not_a_flag(noise_content):
 def test_no_structure_figures_show_no_archetypes(tmp_path, noise_content):
     from valuesurvey.figures import make_figures
 
-    study = load_study(write_fixture_study(tmp_path, instruments=("ai_values",)))
+    models = noise_content.results.mean_ranks[["model", "origin"]].drop_duplicates()
+    spec = {
+        "name": "noise",
+        "instruments": ["ai_values"],
+        "models": [{"id": m, "provider": "simulated", "origin": o} for m, o in models.itertuples(index=False)],
+        "synthetic_note": "SIMULATED",
+    }
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    study = load_study(tmp_path / "study.yaml")
     write_results(study, noise_content.results)
     make_figures(study)
     names = set(noise_content.results.archetypes["archetype"])
