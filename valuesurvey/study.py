@@ -146,7 +146,9 @@ class RankingAnalysisSettings(_Strict):
         1.0, gt=0, description="smallest CN-US difference of interest, in mean-rank positions (TOST)"
     )
     permutations: int = Field(
-        100_000, ge=1000, description="Monte Carlo splits when exact enumeration exceeds 1,000,000"
+        100_000,
+        ge=1000,
+        description="Monte Carlo splits when exact counting is infeasible (> 32 models, > 1e6 splits)",
     )
 
 
