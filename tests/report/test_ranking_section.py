@@ -245,7 +245,9 @@ def test_no_structure_figures_show_no_archetypes(tmp_path, noise_content):
     spec = {
         "name": "noise",
         "instruments": ["ai_values"],
-        "models": [{"id": m, "provider": "simulated", "origin": o} for m, o in models.itertuples(index=False)],
+        "models": [
+            {"id": m, "provider": "simulated", "origin": o} for m, o in models.itertuples(index=False)
+        ],
         "synthetic_note": "SIMULATED",
     }
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
