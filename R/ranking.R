@@ -1,15 +1,20 @@
 # Value-ranking study (seed 000): CN vs US in a mixed model of mean ranks.
 #
-#   vs_ranking_origin_tests(formula, data, control = vs_fit_control())
+#   vs_ranking_fit(formula, data, control = vs_fit_control())
 #
-# fits `formula` (e.g. mean_rank ~ origin * dimension + (1 | model)) with lmerTest, origin coded
-# CN = +0.5 / US = -0.5 and dimension with contr.sum, and returns
-#   list(anova = <type III F tests, one row per fixed term>,
+# fits `formula` (e.g. mean_rank ~ origin * dimension + (1 | model:dimension) + (1 | value)) once
+# with lmerTest, origin coded CN = +0.5 / US = -0.5 and dimension with contr.sum, and returns
+#   list(tidy = <fixed effects>, random = <variance components (SDs)>,
+#        anova = <type III F tests, one row per fixed term>,
 #        contrasts = <CN - US per dimension from emmeans>,
-#        notes = <one-row data frame: messages, singular>).
-# The fixed effects, variance components and fit statistics come from vs_fit() in fit.R (called
-# separately through the bridge). Plain functions; sourcing this file has no side effects.
-# With Rscript: source("R/fit.R"); source("R/ranking.R"); vs_ranking_origin_tests(...)
+#        facts = <one row: optimizer, conv_code, converged, singular, messages>).
+# conv_code is the optimizer's own return code (fit@optinfo$conv$opt; 0 = success); converged is
+# FALSE when that code is not 0 or lme4's convergence checks raised anything other than the
+# singular-fit (boundary) message. Warnings and messages are data, never printed. The
+# simplification sequence that decides which fit is reported lives in valuesurvey/ranking/_mixed.py.
+# Plain functions; sourcing this file has no side effects. Needs fit.R (vs_fit_control,
+# vs_parse_formula, vs_collect, vs_tidy_table).
+# With Rscript: source("R/fit.R"); source("R/ranking.R"); vs_ranking_fit(...)
 
 vs_ranking_prepare <- function(data) {
   needed <- c("origin", "dimension")
@@ -23,6 +28,7 @@ vs_ranking_prepare <- function(data) {
   stats::contrasts(origin) <- matrix(c(0.5, -0.5), ncol = 1, dimnames = list(c("CN", "US"), "CN"))
   dimension <- factor(as.character(data$dimension))
   stats::contrasts(dimension) <- stats::contr.sum(nlevels(dimension))
+  colnames(stats::contrasts(dimension)) <- levels(dimension)[-nlevels(dimension)]
   data$origin <- origin
   data$dimension <- dimension
   data
@@ -46,19 +52,46 @@ vs_ranking_contrasts <- function(fit, ddf, conf_level) {
              stringsAsFactors = FALSE, row.names = NULL)
 }
 
-vs_ranking_origin_tests <- function(formula, data, control = vs_fit_control()) {
-  formula <- stats::as.formula(formula)
-  data <- vs_ranking_prepare(data)
-  notes <- character()
-  fit <- withCallingHandlers(
-    lmerTest::lmer(formula, data = data, REML = TRUE,
-                   control = lme4::lmerControl(optimizer = control$optimizer)),
-    warning = function(w) { notes <<- c(notes, conditionMessage(w)); invokeRestart("muffleWarning") },
-    message = function(m) { notes <<- c(notes, trimws(conditionMessage(m))); invokeRestart("muffleMessage") })
+vs_ranking_random <- function(fit) {
+  vc <- as.data.frame(lme4::VarCorr(fit))
+  term <- ifelse(is.na(vc$var2), paste0("sd__", vc$var1), paste0("cor__", vc$var1, ".", vc$var2))
+  term[vc$grp == "Residual"] <- "sd__Observation"
+  data.frame(group = vc$grp, term = term, estimate = vc$sdcor, stringsAsFactors = FALSE)
+}
+
+vs_ranking_facts <- function(fit, notes, optimizer) {
+  code <- fit@optinfo$conv$opt
+  code <- if (is.null(code) || !length(code)) NA_integer_ else as.integer(code)
+  checks <- c(fit@optinfo$conv$lme4$messages, fit@optinfo$warnings)
+  notes <- unique(c(notes, unlist(checks)))
   singular <- lme4::isSingular(fit)
   if (singular && !any(grepl("singular", notes))) notes <- c(notes, "boundary (singular) fit")
-  list(anova = vs_ranking_anova(fit, control$ddf),
-       contrasts = vs_ranking_contrasts(fit, control$ddf, control$conf_level),
-       notes = data.frame(messages = paste(unique(notes), collapse = " | "), singular = singular,
-                          stringsAsFactors = FALSE))
+  if (!is.na(code) && code != 0) notes <- unique(c(notes, sprintf("optimizer (%s) code %d", optimizer, code)))
+  trouble <- notes[!grepl("singular|boundary", notes)]
+  converged <- !is.na(code) && code == 0 && !any(grepl("converge|unidentifiable|gradient|Hessian",
+                                                        trouble, ignore.case = TRUE))
+  data.frame(optimizer = optimizer, conv_code = code, converged = converged, singular = singular,
+             messages = paste(notes, collapse = " | "), stringsAsFactors = FALSE)
+}
+
+vs_ranking_fit <- function(formula, data, control = vs_fit_control()) {
+  formula <- vs_parse_formula(formula)
+  data <- vs_ranking_prepare(data)
+  lctrl <- lme4::lmerControl(optimizer = control$optimizer, calc.derivs = control$calc_derivs)
+  run <- vs_collect(lmerTest::lmer(formula, data = data, REML = TRUE, control = lctrl))
+  fit <- run$value
+  if (!inherits(fit, "lmerModLmerTest")) {
+    stop("lmerTest could not compute the degrees of freedom: ", paste(run$notes, collapse = " | "),
+         call. = FALSE)
+  }
+  ddf <- if (control$ddf == "Kenward-Roger") "Kenward-Roger" else "Satterthwaite"
+  sm <- vs_collect(summary(fit, ddf = ddf))
+  co <- sm$value$coefficients
+  tidy <- vs_tidy_table(rownames(co), co[, "Estimate"], co[, "Std. Error"], co[, "df"], co[, "t value"],
+                        co[, "Pr(>|t|)"], control$conf_level)
+  tests <- vs_collect(list(anova = vs_ranking_anova(fit, ddf),
+                           contrasts = vs_ranking_contrasts(fit, ddf, control$conf_level)))
+  list(tidy = tidy, random = vs_ranking_random(fit), anova = tests$value$anova,
+       contrasts = tests$value$contrasts,
+       facts = vs_ranking_facts(fit, c(run$notes, sm$notes, tests$notes), control$optimizer))
 }

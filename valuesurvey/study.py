@@ -139,11 +139,25 @@ class RankingSettings(_Strict):
     max_invalid_retries: int = Field(3, ge=0, description="asks again after an invalid ranking")
 
 
+class RankingAnalysisSettings(_Strict):
+    """Settings of the ranking study's CN-vs-US inference (docs/study-yaml.md, ``analysis.ranking``)."""
+
+    equivalence_margin: float = Field(
+        1.0, gt=0, description="smallest CN-US difference of interest, in mean-rank positions (TOST)"
+    )
+    permutations: int = Field(
+        100_000,
+        ge=1000,
+        description="Monte Carlo splits when exact counting is infeasible (> 32 models, > 1e6 splits)",
+    )
+
+
 class AnalysisSettings(_Strict):
     fits: tuple[Literal["lm", "lmer"], ...] = ("lm", "lmer")
     ddf: Literal["Satterthwaite", "Kenward-Roger"] = "Satterthwaite"
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples (ranking CIs, cluster stability)")
     seed: int = 20251123
+    ranking: RankingAnalysisSettings = RankingAnalysisSettings()
 
 
 class ReportSettings(_Strict):

@@ -33,12 +33,56 @@ def test_clusters_are_stable_and_mixed(results):
     # Planted clusters were dealt independently of origin: the test should not reject.
     assert (results.cluster_origin["p_value"] > 0.05).all()
     assert (results.cluster_origin["mixed_clusters"] >= 3).all()
-    assert set(results.archetypes["archetype"]) <= {
-        "Social-Ethical",
-        "Rational-Instrumental",
-        "Balanced-General",
-        "Warm-Caring",
-    }
+
+
+def test_planted_clusters_are_structure_by_the_rule(results):
+    validity = results.cluster_validity.set_index("method")
+    assert validity["structure"].all(), validity["reason"].to_dict()
+    assert (validity["reason"] == "all criteria met").all()
+    assert (validity["gap_k"] >= 2).all() and (validity["silhouette"] >= 0.25).all()
+    assert (results.archetypes["structure"]).all()
+    selection = results.cluster_selection
+    assert set(selection.loc[selection["chosen_gap"], "k"]) == {4}  # the gap finds the planted k too
+
+
+def test_labels_describe_each_cluster_profile(results, values):
+    """A label names the dimensions its cluster ranks above average (z >= 0.5), nothing else."""
+    dims = sorted(set(values.values()))
+    for row in results.archetypes.itertuples():
+        z = pd.Series({d: getattr(row, f"z_{d}") for d in dims})
+        up = z[z >= 0.5].sort_values(ascending=False).index.tolist()
+        down = z[z <= -0.5].sort_values().index.tolist()
+        label = row.archetype.split(" (")[0]
+        if up:
+            assert label == "–".join(up) + " priority"
+        elif down:
+            assert label == "low " + "–".join(down)
+        else:
+            assert label == "average profile"
+        # The profile is the cluster's own dimension scores against all models'.
+        scores = results.dimension_scores.pivot(index="model", columns="dimension", values="score")
+        members = row.models.split(";")
+        expected = (scores.mean() - scores.loc[members].mean()) / scores.std(ddof=1)
+        assert z.to_numpy() == pytest.approx(expected[dims].to_numpy())
+
+
+@pytest.fixture(scope="module")
+def noise_results(values):
+    """No clusters: models differ only by independent noise around one shared hierarchy."""
+    sim = simulate_rankings(
+        values=values, repetitions=10, languages=("en", "zh"), cluster_strength=0.0, seed=3
+    )
+    return analyze_rankings(sim.data, values, n_boot=100, seed=1, mixed=False)
+
+
+def test_pure_noise_has_no_cluster_structure(noise_results):
+    validity = noise_results.cluster_validity.set_index("method")
+    assert not validity["structure"].any()
+    assert (validity["gap_k"] == 1).all()
+    assert validity["reason"].str.contains("prefers a single cluster").all()
+    assert not noise_results.archetypes["structure"].any()
+    # hierarchical clustering still returns a partition (kept for the dendrogram's order)
+    assert (validity["k"] >= 2).all()
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +148,7 @@ def test_null_simulation_rejects_at_nominal_rate(values):
     """200 datasets with no CN-US difference: per-dimension tests reject in about 5% of cases."""
     dims = sorted(set(values.values()))
     member = np.array([[values[v] == d for d in dims] for v in values], dtype=float) / 5.0
-    rejections = {"welch_t": [], "mann_whitney_u": []}
+    rejections = {"welch_t": [], "permutation": [], "mann_whitney_u": []}
     for seed in range(200):
         sim = simulate_rankings(
             values=values, repetitions=3, cluster_strength=1.0, model_sd=0.6, seed=1000 + seed

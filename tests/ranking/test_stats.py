@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from valuesurvey.ranking import compare_origins, freeman_halton, hodges_lehmann, kendall_w
-from valuesurvey.ranking._cluster import name_archetypes
+from valuesurvey.ranking._cluster import ARCHETYPE_SIGNATURES, label_clusters, poster_matches
 from valuesurvey.ranking._stats import origin_pvalues
 
 
@@ -87,7 +87,7 @@ def test_compare_origins_columns_and_holm():
         "analysis", "model", "term", "estimate", "std_error", "df", "statistic", "p_value",
         "conf_low", "conf_high", "method",
     ]  # fmt: skip
-    assert set(out["model"]) == {"welch_t", "mann_whitney_u"}
+    assert set(out["model"]) == {"welch_t", "permutation", "mann_whitney_u"}
     for _, family in out.groupby("model"):
         p = family["p_value"].to_numpy()
         order = np.argsort(p)
@@ -133,28 +133,61 @@ def test_origin_pvalues_without_one_origin_are_nan():
     assert np.isnan(p["welch_t"]).all() and np.isnan(p["mann_whitney_u"]).all()
 
 
-def test_archetype_names_follow_the_signature_rule():
-    dims = ["Practical", "Epistemic", "Protective", "Social", "Personal"]
+DIMS = ["Practical", "Epistemic", "Protective", "Social", "Personal"]
+
+
+def test_cluster_labels_come_from_each_profile():
     profiles = pd.DataFrame(
         [
             [-1.0, -0.5, 1.0, 1.2, 0.0],  # Social + Protective up, Practical down
             [1.0, 1.3, 0.0, -1.0, -1.0],  # Epistemic + Practical up
             [-0.3, -1.0, 0.0, 0.8, 1.4],  # Personal + Social up
             [0.1, -0.2, 0.1, 0.0, 0.1],  # nothing distinctive
+            [0.2, 0.0, 0.1, 0.0, -0.9],  # only a deprioritised dimension
         ],
-        index=[1, 2, 3, 4],
-        columns=dims,
+        index=[1, 2, 3, 4, 5],
+        columns=DIMS,
     )
-    names, _ = name_archetypes(profiles)
-    assert names == {
+    labels = label_clusters(profiles)
+    assert labels == {
+        1: "Social–Protective priority",
+        2: "Epistemic–Practical priority",
+        3: "Personal–Social priority",
+        4: "average profile",
+        5: "low Personal",
+    }
+    matches = poster_matches(profiles)
+    assert {c: name for c, (name, _) in matches.items() if c <= 4} == {
         1: "Social-Ethical",
         2: "Rational-Instrumental",
         3: "Warm-Caring",
         4: "Balanced-General",
     }
-    # A fifth cluster gets a descriptive name, not a poster archetype.
-    five = pd.concat([profiles, pd.DataFrame([[0.0, 0.0, 2.0, 0.0, 0.0]], index=[5], columns=dims)])
-    names5, fit5 = name_archetypes(five)
-    assert names5[5] == "Other: Protective"
-    assert np.isnan(fit5[5])
-    assert sorted(names5[c] for c in range(1, 5)) == sorted(names.values())
+
+
+def test_labels_are_not_forced_one_to_one():
+    # Two clusters with the same profile shape get the same label (numbered), and the same closest
+    # poster archetype; no cluster is pushed onto a list entry that does not describe it.
+    profiles = pd.DataFrame(
+        [[-1.0, -0.5, 1.0, 1.2, 0.0], [-0.8, -0.6, 0.9, 1.0, 0.1], [0.0, 0.0, 2.0, 0.0, 0.0]],
+        index=[1, 2, 3],
+        columns=DIMS,
+    )
+    labels = label_clusters(profiles)
+    assert labels == {
+        1: "Social–Protective priority (1)",
+        2: "Social–Protective priority (2)",
+        3: "Protective priority",
+    }
+    matches = poster_matches(profiles)
+    assert matches[1][0] == matches[2][0] == "Social-Ethical"
+    assert set(ARCHETYPE_SIGNATURES) >= {matches[1][0]}
+
+
+def test_a_profile_unlike_every_poster_archetype_matches_none():
+    # Protective clearly down, Practical a little down, Epistemic a little up: every signature's
+    # match is negative, and the profile is distinctive, so not "Balanced-General" either.
+    profiles = pd.DataFrame([[-0.4, 0.2, -1.0, 0.0, 0.0]], index=[1], columns=DIMS)
+    name, score = poster_matches(profiles)[1]
+    assert score < 0 and name == "none"
+    assert label_clusters(profiles)[1] == "low Protective"

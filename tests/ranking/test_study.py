@@ -12,7 +12,7 @@ from valuesurvey.ranking import RankingResults, analyze_study, load_results
 from valuesurvey.ranking._stats import ESTIMATE_COLUMNS
 from valuesurvey.study import load_study
 
-TIDY = ["hierarchy", "agreement", "origin_tests", "overlap", "cluster_origin", "mixed"]
+TIDY = ["hierarchy", "agreement", "origin_tests", "equivalence", "overlap", "cluster_origin", "mixed"]
 
 
 def _study(tmp_path, sim):

@@ -107,8 +107,9 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         "f3_dendrogram",
         "ranking",
-        "Hierarchical clustering (Ward) of LLMs by their value rankings; labels coloured by origin, "
-        "branches coloured by the four archetype clusters.",
+        "Hierarchical clustering (Ward) of LLMs by their value rankings; branches and labels coloured "
+        "by archetype when the cluster-validity rule finds cluster structure, otherwise grey branches "
+        "and labels coloured by origin.",
         _ranking_only(_ranking.figure_f3_dendrogram),
     ),
     FigureSpec(

@@ -3,7 +3,9 @@
 Every figure draws what the ranking analysis wrote (``estimates/ranking_*.csv``, read with
 :func:`valuesurvey.ranking.load_results`): the hierarchy with its bootstrap CIs, the top/bottom lists
 and their overlap, the Ward linkage, the clusters with their archetype names and the dendrogram's
-leaf order. Nothing is recomputed here, so the figures cannot disagree with the analysis.
+leaf order. Nothing is recomputed here, so the figures cannot disagree with the analysis. When the
+cluster-validity rule found no cluster structure (``ranking_cluster_validity.csv``), F3 and F4 show
+no clusters or archetype names: branches are grey, and the strip beside the heatmap shows origin.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "figure_f2_top_bottom",
     "figure_f3_dendrogram",
     "figure_f4_heatmap",
+    "has_structure",
     "linkage_matrix",
 ]
 
@@ -127,8 +130,7 @@ def figure_f2_top_bottom(tables: StudyTables) -> Figure:
         ax.set_title(f"{end.capitalize()} {k}: {len(shared)} of {k} shared{jaccard}")
         ax.grid(axis="x", color="#dddddd")
         ax.grid(axis="y", visible=False)
-    handles = [Patch(color=ORIGIN_COLOURS[o], label=f"LLMs made in {COUNTRY_NAMES[o]}") for o in ("CN", "US")]
-    _outside_legend(fig, handles, ncols=2)
+    _outside_legend(fig, _origin_handles(), ncols=2)
     return fig
 
 
@@ -171,6 +173,18 @@ def _clusters(results: RankingResults) -> pd.DataFrame:
     return clusters[clusters["method"] == CLUSTER_METHOD].sort_values("leaf_order").set_index("model")
 
 
+def has_structure(results: RankingResults) -> bool:
+    """Whether the analysis's validity rule found cluster structure for :data:`CLUSTER_METHOD`."""
+    validity = results.cluster_validity
+    if validity is None or validity.empty or "structure" not in validity.columns:
+        return False
+    row = validity[validity["method"] == CLUSTER_METHOD]
+    return bool(len(row)) and str(row["structure"].iloc[0]).strip().lower() == "true"
+
+
+NO_STRUCTURE = "no cluster structure by the validity rule: no archetypes"
+
+
 def archetype_colours(clusters: pd.DataFrame) -> dict[str, str]:
     """One colour per archetype name, in cluster-number order."""
     names = clusters.sort_values("cluster")["archetype"].drop_duplicates()
@@ -182,10 +196,12 @@ def _legend_handles(colours: dict[str, str]) -> list[Patch]:
 
 
 def figure_f3_dendrogram(tables: StudyTables) -> Figure:
-    """F3: the analysis's Ward dendrogram; branches and leaf labels coloured by archetype, origin shown."""
+    """F3: the analysis's Ward dendrogram; with cluster structure, branches and labels coloured by
+    archetype; without, grey branches and labels coloured by origin."""
     results = _results(tables)
     clusters = _clusters(results)
-    colours = archetype_colours(clusters)
+    structure = has_structure(results)
+    colours = archetype_colours(clusters) if structure else {}
     linkage = results.linkage[results.linkage["method"] == CLUSTER_METHOD]
     fig = Figure(figsize=(7.5, 3.8), layout="constrained")
     ax = fig.subplots()
@@ -193,12 +209,18 @@ def figure_f3_dendrogram(tables: StudyTables) -> Figure:
         ax.text(0.5, 0.5, "one model: no clustering", ha="center", transform=ax.transAxes)
         return fig
     z, leaves = linkage_matrix(linkage)
-    leaf_colour = [colours[clusters.loc[m, "archetype"]] for m in leaves]
+
+    def label_colour(model: str) -> str:
+        if structure:
+            return colours[clusters.loc[model, "archetype"]]
+        return ORIGIN_COLOURS[clusters.loc[model, "origin"]]
+
+    leaf_colour = [label_colour(m) for m in leaves]
     _, nodes = hierarchy.to_tree(z, rd=True)
 
     def link_colour(node: int) -> str:
         members = {leaf_colour[i] for i in nodes[node].pre_order()}
-        return members.pop() if len(members) == 1 else "#555555"  # one archetype below: its colour
+        return members.pop() if structure and len(members) == 1 else "#555555"  # one archetype below
 
     hierarchy.dendrogram(
         z,
@@ -209,21 +231,36 @@ def figure_f3_dendrogram(tables: StudyTables) -> Figure:
     )
     for tick in ax.get_xticklabels():
         model = tick.get_text().rsplit(" (", 1)[0]
-        tick.set_color(colours[clusters.loc[model, "archetype"]])
+        tick.set_color(label_colour(model))
         tick.set_ha("right")
         tick.set_rotation_mode("anchor")
     ax.set_ylabel("Ward distance")
     ax.set_xlabel("LLM (origin: CN = made in China, US = made in the USA)")
     ax.grid(visible=False)
-    _outside_legend(fig, _legend_handles(colours), ncols=min(4, len(colours)))
+    if structure:
+        _outside_legend(fig, _legend_handles(colours), ncols=min(4, len(colours)))
+    else:
+        ax.set_title(NO_STRUCTURE, fontsize=9)
+        _outside_legend(fig, _origin_handles(), ncols=2)
     return fig
 
 
+def _origin_handles() -> list[Patch]:
+    return [Patch(color=ORIGIN_COLOURS[o], label=f"LLMs made in {COUNTRY_NAMES[o]}") for o in ("CN", "US")]
+
+
 def figure_f4_heatmap(tables: StudyTables) -> Figure:
-    """F4: heatmap of mean ranks, rows in the dendrogram's leaf order, columns in hierarchy order."""
+    """F4: heatmap of mean ranks, rows in the dendrogram's leaf order, columns in hierarchy order;
+    the strip beside it shows the archetypes (with cluster structure) or the origin (without)."""
     results = _results(tables)
     clusters = _clusters(results)
-    colours = archetype_colours(clusters)
+    structure = has_structure(results)
+    if structure:
+        colours = archetype_colours(clusters)
+        strip_of = clusters["archetype"]
+    else:
+        colours = {f"LLMs made in {COUNTRY_NAMES[o]}": ORIGIN_COLOURS[o] for o in ("CN", "US")}
+        strip_of = clusters["origin"].map(lambda o: f"LLMs made in {COUNTRY_NAMES[o]}")
     hier = results.hierarchy
     value_order = list(hier[hier["level"] == "value"].sort_values("position")["term"])
     wide = results.mean_ranks.pivot_table(index="model", columns="value", values="mean_rank")
@@ -231,9 +268,9 @@ def figure_f4_heatmap(tables: StudyTables) -> Figure:
     names = value_names()
     fig = Figure(figsize=(7.5, 2.2 + 0.22 * len(matrix)), layout="constrained")
     strip_ax, ax = fig.subplots(1, 2, width_ratios=[0.6, 25], sharey=True)
-    archetype_codes = [list(colours).index(clusters.loc[m, "archetype"]) for m in matrix.index]
+    strip_codes = [list(colours).index(strip_of.loc[m]) for m in matrix.index]
     strip_ax.imshow(
-        np.array(archetype_codes)[:, None],
+        np.array(strip_codes)[:, None],
         cmap=_listed(list(colours.values())),
         vmin=-0.5,
         vmax=len(colours) - 0.5,
@@ -256,6 +293,8 @@ def figure_f4_heatmap(tables: StudyTables) -> Figure:
     )
     ax.tick_params(axis="y", left=False, labelleft=False)
     ax.grid(visible=False)
+    if not structure:
+        ax.set_title(NO_STRUCTURE, fontsize=9)
     fig.colorbar(image, ax=ax, label=RANK_LABEL, shrink=0.8)
     _outside_legend(fig, _legend_handles(colours), ncols=min(4, len(colours)))
     return fig

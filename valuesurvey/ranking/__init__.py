@@ -1,4 +1,4 @@
-"""The value-ranking study (seed 000): hierarchy, CN vs US, overlap, archetypes.
+"""The value-ranking study (seed 000): hierarchy, CN vs US, equivalence, overlap, clusters.
 
 Each model ranks the 25 values of the ``ai_values`` instrument (1 = most important), ``repetitions``
 times per language, with no persona. :func:`analyze_study` reads ``rankings.parquet`` and writes the
@@ -37,29 +37,51 @@ test (or the LLM for within-model agreement).
     Kendall's W: model = "all", "CN", "US" (across models, items = values) or an LLM id (across its
     repetitions); statistic = chi2, df, p_value; then scope, n_raters, n_items, mean_spearman.
 ``origin_tests`` (tidy)
-    per dimension and per value, model = "welch_t" (estimate = mean CN - US, t, Welch df, 95% CI)
-    or "mann_whitney_u" (estimate = Hodges-Lehmann shift CN - US, statistic = U); then level, p_holm
-    (Holm within level and test), effect_size (Hedges' g or rank-biserial r), effect_size_name,
-    n_cn, n_us, mean_cn, mean_us, sd_cn, sd_us. A negative estimate: CN models rank it higher.
+    per dimension and per value, model = "welch_t" (estimate = mean CN - US, t, Welch df, 95% CI),
+    "permutation" (the same difference; exact permutation p-value) or "mann_whitney_u" (estimate =
+    Hodges-Lehmann shift CN - US, statistic = U of the CN models, exact p-value with ties); then
+    level, p_holm (Holm within level and test), effect_size (Hedges' g or rank-biserial r),
+    effect_size_name, n_cn, n_us, mean_cn, mean_us, sd_cn, sd_us, p_method (exact count or Monte
+    Carlo), n_permutations, p_low, p_high (99% interval of a Monte Carlo p; = p when exact).
+    Permutation tests and their tie handling: :mod:`valuesurvey.ranking._exact`. A negative
+    estimate: CN models rank it higher.
+``equivalence`` (tidy)
+    per dimension and per value, model = "tost_welch": estimate = mean CN - US, conf_low/high = 90%
+    CI, p_value = TOST p within ±margin; then level, p_holm, margin, equivalent, equivalence_bound
+    (smallest margin equivalence would be shown within), difference_p_holm (the permutation test),
+    detected, conclusion (difference, difference_within_margin, equivalence, inconclusive), n_cn,
+    n_us, sd_pooled, mde_d (minimum detectable standardised difference at alpha 0.05, power 0.8),
+    mde (the same in rank positions), power_at_margin (:mod:`valuesurvey.ranking._equivalence`).
 ``mixed`` (tidy; absent when not fitted)
-    model = "lmer" or "lmer_nested" (formulas in :mod:`valuesurvey.ranking._mixed`); component =
-    fixed / random / anova (type III F; df = denominator df, num_df) / contrast ("CN - US |
-    <dimension>", with p_holm); then singular, messages, formula.
+    model = "lmer" (as first specified, for the record) or "lmer_nested" (the fit the
+    simplification sequence ended with; formulas and the sequence in
+    :mod:`valuesurvey.ranking._mixed`); component = fixed / random / anova (type III F; df =
+    denominator df, num_df) / contrast ("CN - US | <dimension>", with p_holm); then recommended
+    (converged, not singular, design-based: the only fit the report uses for inference),
+    singular, converged, conv_code (the optimizer's code), optimizer, messages, formula.
+``mixed_steps`` (absent when not fitted)
+    model, step, formula, optimizer, conv_code, converged, singular, variance (SD per random term),
+    action (what the sequence did next and why), recommended, messages.
 ``top_bottom``
     group (all, CN, US), list (top, bottom), position, value, dimension, mean_rank.
 ``overlap`` (tidy)
     term = top5_jaccard, bottom5_jaccard (statistic = shared count, p_value = hypergeometric),
     hierarchy_spearman; then shared, cn_only, us_only (";"-joined value ids).
 ``clusters``
-    method (ward, spearman), model, origin, cluster, archetype, leaf_order (dendrogram position).
+    method (ward, spearman), model, origin, cluster, archetype (the cluster's profile label),
+    leaf_order (dendrogram position).
 ``cluster_selection``
-    method, k, silhouette, chosen.
+    method, k (1..k_max), silhouette (NaN at k = 1), gap, gap_se, chosen (by silhouette),
+    chosen_gap (by the gap statistic's global 1-SE rule).
 ``cluster_stability``
     method, k, scheme (repetitions, models), n_boot, ari_mean, ari_median, ari_low, ari_high.
+``cluster_validity``
+    method, k, silhouette, silhouette_max, gap_k, gap_references, ari_repetitions, ari_models,
+    smallest_cluster, structure (the stated rule of :mod:`valuesurvey.ranking._cluster`), reason.
 ``archetypes``
-    method, cluster, archetype, name_score, n_models, n_cn, n_us, models, prioritised,
-    deprioritised, description, stability_jaccard, z_<dimension>..., score_<dimension>...
-    (naming rule in :mod:`valuesurvey.ranking._cluster`).
+    method, cluster, archetype (label from the cluster's profile), structure, n_models, n_cn, n_us,
+    models, prioritised, deprioritised, description, stability_jaccard, poster_match (closest poster
+    archetype, not assigned one-to-one), poster_match_score, z_<dimension>..., score_<dimension>...
 ``cluster_origin`` (tidy)
     per method: Fisher-Freeman-Halton exact test of cluster x origin (p_value), Cramér's V
     (estimate), Pearson chi2 (statistic); then k, mixed_clusters, table.
@@ -69,6 +91,8 @@ test (or the LLM for within-model agreement).
 
 from valuesurvey.ranking._cluster import ARCHETYPE_SIGNATURES, freeman_halton
 from valuesurvey.ranking._data import ValidRankings, validate_rankings
+from valuesurvey.ranking._equivalence import minimum_detectable_d, tost_welch
+from valuesurvey.ranking._exact import permutation_pvalues
 from valuesurvey.ranking._stats import compare_origins, hodges_lehmann, kendall_w
 from valuesurvey.ranking._study import (
     RankingResults,
@@ -91,6 +115,9 @@ __all__ = [
     "instrument_values",
     "kendall_w",
     "load_results",
+    "minimum_detectable_d",
+    "permutation_pvalues",
+    "tost_welch",
     "validate_rankings",
     "write_results",
 ]

@@ -1,4 +1,4 @@
-"""Hierarchical clustering of models into value archetypes, its stability, and nationality mixing.
+"""Hierarchical clustering of models, whether it shows structure, profile labels, nationality mixing.
 
 Methods
 -------
@@ -16,11 +16,37 @@ resample is clustered again with the same k and compared with the original parti
 Rand index; each original cluster's stability is its mean best Jaccard similarity with the resampled
 clusters (Hennig's clusterboot).
 
-Archetype names (a fixed rule, not a judgement)
------------------------------------------------
+Is there cluster structure? (a stated rule, decided before naming anything)
+-----------------------------------------------------------------------------
+A hierarchical clustering always returns clusters, even of pure noise, so a partition is reported
+as cluster structure only when all three criteria hold (constants of this module):
+
+1. **Gap statistic** (Tibshirani, Walther and Hastie 2001): ``Gap(k) = E*[log W_k] - log W_k`` with
+   ``W_k`` the pooled within-cluster dissimilarity (squared Euclidean for ``ward``, ``1 - rho`` for
+   ``spearman``) and the expectation over reference data drawn uniformly in the box of the data's
+   principal components (their method b), clustered the same way. The global 1-SE rule (Dudoit and
+   Fridlyand 2002; ``globalSEmax`` of R's ``cluster::maxSE``: the smallest k with
+   ``Gap(k) >= Gap(k*) - s(k*)``, k* the maximum of the gap) must choose **k >= 2**; it can choose
+   k = 1, "no clusters", which the silhouette cannot. (Tibshirani's first-SE rule stops at k = 1
+   whenever two clusters fit no better than one, as with four symmetric clusters, so it is not used.)
+2. **Silhouette**: the chosen partition's mean silhouette is at least ``SILHOUETTE_MIN`` = 0.25
+   (Kaufman and Rousseeuw 1990: below 0.25 "no substantial structure has been found").
+3. **Stability**: the mean bootstrap ARI is at least ``STABILITY_MIN`` = 0.75 under both resampling
+   schemes (a partition that resampling does not reproduce is not a property of the models).
+
+When any fails, the analysis still writes the partition (the dendrogram's order, for transparency)
+but marks ``structure = False`` with the reasons, and the report and figures name no archetypes.
+
+Cluster labels (from the profile, never forced onto a list)
+-------------------------------------------------------------
 A cluster's profile is, per dimension, ``z = (overall mean score - cluster mean score) / SD over
-models`` (positive = the cluster ranks the dimension as more important than models do on average).
-A dimension is distinctive when ``|z| >= 0.5``. Each poster archetype is a signature over dimensions:
+models`` (positive = the cluster ranks the dimension as more important than models do on average);
+a dimension is distinctive when ``|z| >= 0.5``. A cluster's label names its prioritised dimensions
+(largest z first): "Social–Protective priority"; with none, its deprioritised ones: "low Personal";
+with neither: "average profile". Two clusters with the same label get their cluster number added.
+For comparison with the poster, ``poster_match`` names the poster archetype whose signature is
+closest to the profile (match = dot product of z with the signature / its norm; several clusters may
+share one, none is assigned one-to-one, and a cluster no signature matches positively gets "none"):
 
 =====================  =====================================================
 Social-Ethical         Social +1, Protective +1, Practical -1
@@ -29,9 +55,14 @@ Warm-Caring            Personal +1, Social +1, Epistemic -1
 Balanced-General       no distinctive dimension (score ``0.5 - max |z|``)
 =====================  =====================================================
 
-The match score of a named archetype is the dot product of the profile ``z`` with its signature
-divided by the signature's norm. Names are assigned one-to-one by maximising the total match score
-(Hungarian algorithm); clusters left over when k > 4 are called "Other: <prioritised dimensions>".
+References
+----------
+Tibshirani R, Walther G, Hastie T (2001). Estimating the number of clusters in a data set via the
+gap statistic. J R Stat Soc B 63:411-423.
+Dudoit S, Fridlyand J (2002). A prediction-based resampling method for estimating the number of
+clusters in a dataset. Genome Biol 3:research0036.
+Kaufman L, Rousseeuw PJ (1990). Finding Groups in Data. Wiley (silhouette thresholds, ch. 2).
+Hennig C (2007). Cluster-wise assessment of cluster stability. Comput Stat Data Anal 52:258-271.
 """
 
 from __future__ import annotations
@@ -43,13 +74,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.cluster.hierarchy import fcluster, leaves_list, linkage
-from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import pdist, squareform
 from scipy.special import gammaln
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 METHODS = ("ward", "spearman")
 DISTINCTIVE_Z = 0.5
+#: Criteria of cluster structure (see the module docstring).
+SILHOUETTE_MIN = 0.25
+STABILITY_MIN = 0.75
+#: Reference data sets of the gap statistic (at most; fewer when the study's bootstrap is smaller).
+GAP_REFERENCES = 200
 
 ARCHETYPE_SIGNATURES: Mapping[str, Mapping[str, float]] = {
     "Social-Ethical": {"Social": 1.0, "Protective": 1.0, "Practical": -1.0},
@@ -181,6 +216,108 @@ def stability(
     return pd.DataFrame(rows), jaccard
 
 
+def _log_within(x: np.ndarray, method: str, ks: np.ndarray) -> np.ndarray:
+    """log W_k for each k: pooled within-cluster dissimilarity of the method's tree cut at k."""
+    dist = squareform(_distances(x, method))
+    if method == "ward":
+        dist = dist**2  # W_k is then the within-cluster sum of squares
+    tree = _linkage(x, method)
+    out = np.empty(len(ks))
+    for i, k in enumerate(ks):
+        labels = _cut(tree, int(k)) if k > 1 else np.ones(len(x), dtype=int)
+        within = 0.0
+        for c in np.unique(labels):
+            member = labels == c
+            within += dist[np.ix_(member, member)].sum() / (2.0 * member.sum())
+        out[i] = np.log(within) if within > 0 else -np.inf
+    return out
+
+
+@dataclass(frozen=True)
+class Gap:
+    """The gap statistic of one method for k = 1..k_max, and the k its global 1-SE rule chooses."""
+
+    ks: np.ndarray
+    gap: np.ndarray
+    se: np.ndarray  # s_k = sd_k * sqrt(1 + 1/B)
+    k: int
+    n_ref: int
+
+
+def gap_statistic(x: np.ndarray, method: str, *, k_max: int, n_ref: int, rng: np.random.Generator) -> Gap:
+    """Tibshirani's gap statistic with reference data uniform in the principal-component box.
+
+    Parameters
+    ----------
+    x : ndarray, shape (models, values)
+    method : "ward" or "spearman"
+    k_max : int
+        Largest k (at most ``n - 1``).
+    n_ref : int
+        Reference data sets (B).
+    rng : numpy Generator
+    """
+    n = len(x)
+    ks = np.arange(1, max(2, min(k_max, n - 1)) + 1)
+    if n_ref < 1:
+        nan = np.full(len(ks), np.nan)
+        return Gap(ks, nan, nan, 0, 0)
+    observed = _log_within(x, method, ks)
+    centre = x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x - centre, full_matrices=False)
+    rotated = (x - centre) @ vt.T
+    low, high = rotated.min(axis=0), rotated.max(axis=0)
+    reference = np.array(
+        [
+            _log_within(rng.uniform(low, high, size=rotated.shape) @ vt + centre, method, ks)
+            for _ in range(n_ref)
+        ]
+    )
+    gap = reference.mean(axis=0) - observed
+    se = reference.std(axis=0) * np.sqrt(1.0 + 1.0 / n_ref)
+    best = int(np.argmax(gap))
+    chosen = int(ks[np.flatnonzero(gap >= gap[best] - se[best])[0]])
+    return Gap(ks, gap, se, chosen, n_ref)
+
+
+def assess_structure(clustering: Clustering, gap: Gap, stability_table: pd.DataFrame) -> dict:
+    """Apply the module's rule: is the partition cluster structure? One row of ``cluster_validity``.
+
+    Returns
+    -------
+    dict
+        ``method, k, silhouette, gap_k, gap_references, ari_repetitions, ari_models,
+        smallest_cluster, structure, reason`` (the failed criteria, or "all criteria met").
+    """
+    ari = stability_table.set_index("scheme")["ari_mean"]
+    silhouette = clustering.silhouettes.get(clustering.k, np.nan)
+    sizes = np.bincount(clustering.labels)[1:]
+    failed = []
+    if gap.n_ref == 0:
+        failed.append("gap statistic not computed (analysis.bootstrap = 0)")
+    elif gap.k < 2:
+        failed.append("the gap statistic prefers a single cluster (k = 1)")
+    if not silhouette >= SILHOUETTE_MIN:
+        failed.append(f"silhouette {silhouette:.2f} < {SILHOUETTE_MIN}")
+    for scheme in ("repetitions", "models"):
+        value = float(ari.get(scheme, np.nan))
+        if not value >= STABILITY_MIN:
+            failed.append(f"bootstrap ARI ({scheme}) {value:.2f} < {STABILITY_MIN}")
+    return {
+        "method": clustering.method,
+        "k": clustering.k,
+        "silhouette": silhouette,
+        "silhouette_max": max(clustering.silhouettes.values(), default=np.nan),
+        "gap_k": gap.k if gap.n_ref else np.nan,
+        "gap_references": gap.n_ref,
+        "ari_repetitions": float(ari.get("repetitions", np.nan)),
+        "ari_models": float(ari.get("models", np.nan)),
+        "smallest_cluster": int(sizes.min()) if len(sizes) else 0,
+        "structure": not failed,
+        "reason": "; ".join(failed) if failed else "all criteria met",
+    }
+
+
 def dimension_profiles(dim_scores: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     """Per cluster and dimension: z = (overall mean - cluster mean) / SD over models.
 
@@ -191,26 +328,50 @@ def dimension_profiles(dim_scores: pd.DataFrame, labels: np.ndarray) -> pd.DataF
     return (dim_scores.mean(axis=0) - means) / sd
 
 
-def name_archetypes(profiles: pd.DataFrame) -> tuple[dict[int, str], dict[int, float]]:
-    """Name clusters from their profiles by the signature rule of this module's docstring."""
-    names = [*ARCHETYPE_SIGNATURES, BALANCED]
+def _poster_scores(profiles: pd.DataFrame) -> pd.DataFrame:
+    """Match score of every cluster (rows) with every poster archetype (columns)."""
     z = profiles.fillna(0.0)
-    score = np.zeros((len(z), len(names)))
-    for j, name in enumerate(names):
-        if name == BALANCED:
-            score[:, j] = DISTINCTIVE_Z - z.abs().max(axis=1).to_numpy()
-            continue
-        signature = pd.Series(ARCHETYPE_SIGNATURES[name]).reindex(z.columns).fillna(0.0)
-        score[:, j] = z.to_numpy() @ signature.to_numpy() / np.linalg.norm(signature.to_numpy())
-    rows, cols = linear_sum_assignment(-score)
-    assigned = {int(z.index[r]): names[c] for r, c in zip(rows, cols, strict=True)}
-    fit = {int(z.index[r]): float(score[r, c]) for r, c in zip(rows, cols, strict=True)}
-    for cluster in z.index:
-        if int(cluster) not in assigned:
-            top = [d for d, v in z.loc[cluster].sort_values(ascending=False).items() if v >= DISTINCTIVE_Z]
-            assigned[int(cluster)] = "Other: " + (", ".join(top) if top else "no distinctive dimension")
-            fit[int(cluster)] = np.nan
-    return assigned, fit
+    scores = {}
+    for name, weights in ARCHETYPE_SIGNATURES.items():
+        signature = pd.Series(weights).reindex(z.columns).fillna(0.0).to_numpy()
+        scores[name] = z.to_numpy() @ signature / np.linalg.norm(signature)
+    scores[BALANCED] = DISTINCTIVE_Z - z.abs().max(axis=1).to_numpy()
+    return pd.DataFrame(scores, index=z.index)
+
+
+def poster_matches(profiles: pd.DataFrame) -> dict[int, tuple[str, float]]:
+    """Per cluster, the closest poster archetype and its match score (many-to-one allowed); "none"
+    when no signature matches positively (the profile resembles none of them)."""
+    scores = _poster_scores(profiles)
+    return {
+        int(c): (str(row.idxmax()) if row.max() > 0 else "none", float(row.max()))
+        for c, row in scores.iterrows()
+    }
+
+
+def profile_label(profile: pd.Series) -> str:
+    """A cluster's label from its profile (module docstring): prioritised, else deprioritised dims.
+
+    Examples
+    --------
+    >>> profile_label(pd.Series({"Social": 1.2, "Protective": 0.9, "Practical": -1.0}))
+    'Social–Protective priority'
+    >>> profile_label(pd.Series({"Social": 0.1, "Personal": -0.8}))
+    'low Personal'
+    """
+    up, down, _ = describe(profile)
+    if up:
+        return up.replace(";", "–") + " priority"
+    if down:
+        return "low " + down.replace(";", "–")
+    return "average profile"
+
+
+def label_clusters(profiles: pd.DataFrame) -> dict[int, str]:
+    """Label every cluster from its own profile; equal labels get the cluster number added."""
+    labels = {int(c): profile_label(profiles.loc[c]) for c in profiles.index}
+    counts = pd.Series(list(labels.values())).value_counts()
+    return {c: (f"{name} ({c})" if counts[name] > 1 else name) for c, name in labels.items()}
 
 
 def describe(profile: pd.Series) -> tuple[str, str, str]:

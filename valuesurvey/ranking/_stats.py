@@ -17,6 +17,7 @@ import pingouin as pg
 from scipy import stats
 
 from valuesurvey import study
+from valuesurvey.ranking import _exact
 
 ESTIMATE_COLUMNS = list(study.ESTIMATE_COLUMNS)
 
@@ -181,8 +182,17 @@ def hodges_lehmann(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.median(np.subtract.outer(np.asarray(x, float), np.asarray(y, float))))
 
 
-def compare_origins(scores: pd.DataFrame, *, level: str, term_column: str, score_column: str) -> pd.DataFrame:
-    """CN vs US models on each term: Welch t and Mann-Whitney U, effect sizes, Holm within each family.
+def compare_origins(
+    scores: pd.DataFrame,
+    *,
+    level: str,
+    term_column: str,
+    score_column: str,
+    max_enumeration: int = _exact.MAX_ENUMERATION,
+    n_draws: int = _exact.MONTE_CARLO_DRAWS,
+    rng: np.random.Generator | None = None,
+) -> pd.DataFrame:
+    """CN vs US models on each term: Welch t, exact permutation and exact Mann-Whitney tests, Holm.
 
     Parameters
     ----------
@@ -192,13 +202,21 @@ def compare_origins(scores: pd.DataFrame, *, level: str, term_column: str, score
         "dimension" or "value": names the family; Holm is applied within (level, test).
     term_column, score_column : str
         Columns holding the term (dimension or value id) and the model's score (mean rank).
+    max_enumeration, n_draws, rng
+        The permutation tests enumerate every split of the models into CN and US when there are at
+        most ``max_enumeration``, else draw ``n_draws`` random splits from ``rng``
+        (:mod:`valuesurvey.ranking._exact`).
 
     Returns
     -------
     DataFrame
         Estimates columns, then ``level, p_holm, effect_size, effect_size_name, n_cn, n_us, mean_cn,
-        mean_us, sd_cn, sd_us``. ``estimate`` is CN minus US (mean difference for Welch, Hodges-Lehmann
-        shift for Mann-Whitney); a negative estimate means CN models rank the term as more important.
+        mean_us, sd_cn, sd_us, p_method, n_permutations, p_low, p_high``. ``model`` is the test:
+        ``welch_t`` (estimate = mean difference, t, Welch df, 95% CI), ``permutation`` (the same
+        difference; its exact permutation p-value) or ``mann_whitney_u`` (estimate =
+        Hodges-Lehmann shift, statistic = U of the CN models, exact p-value with ties). Estimates
+        are CN minus US; a negative one means CN models rank the term as more important. ``p_low``
+        and ``p_high`` bound a Monte Carlo p-value (99%); for exact p-values they equal it.
     """
     rows = []
     for term, group in scores.groupby(term_column, sort=False):
@@ -215,8 +233,10 @@ def compare_origins(scores: pd.DataFrame, *, level: str, term_column: str, score
             "sd_cn": x.std(ddof=1) if len(x) > 1 else np.nan,
             "sd_us": y.std(ddof=1) if len(y) > 1 else np.nan,
         }
+        permutation = {"max_enumeration": max_enumeration, "n_draws": n_draws, "rng": rng}
         rows.append({**base, **_welch(x, y)})
-        rows.append({**base, **_mwu(x, y)})
+        rows.append({**base, **_permutation(x, y, **permutation)})
+        rows.append({**base, **_mwu(x, y, **permutation)})
     frame = tidy(rows)
     frame["p_holm"] = np.nan
     for _, index in frame.groupby("model").groups.items():
@@ -227,31 +247,39 @@ def compare_origins(scores: pd.DataFrame, *, level: str, term_column: str, score
             adjusted[ok] = pg.multicomp(p[ok], method="holm")[1]
             frame.loc[index, "p_holm"] = adjusted
     extra = ["level", "p_holm", "effect_size", "effect_size_name", "n_cn", "n_us", "mean_cn", "mean_us"]
-    return frame[ESTIMATE_COLUMNS + extra + ["sd_cn", "sd_us"]]
+    return frame.reindex(columns=ESTIMATE_COLUMNS + extra + ["sd_cn", "sd_us", *PERMUTATION_COLUMNS])
 
 
-def origin_pvalues(scores: np.ndarray, is_cn: np.ndarray) -> dict[str, np.ndarray]:
-    """Vectorised p-values of the Welch t and Mann-Whitney U tests of every column (CN vs US).
+PERMUTATION_COLUMNS = ["p_method", "n_permutations", "p_low", "p_high"]
 
-    The same tests as :func:`compare_origins` (which calls pingouin, one term at a time) computed
-    with scipy over all columns at once; for simulation studies of the error rate.
+
+def origin_pvalues(
+    scores: np.ndarray, is_cn: np.ndarray, *, rng: np.random.Generator | None = None
+) -> dict[str, np.ndarray]:
+    """Vectorised p-values of the Welch, exact permutation and exact Mann-Whitney tests (CN vs US).
+
+    The same tests as :func:`compare_origins` (one term at a time) computed over all columns at
+    once; for simulation studies of the error rate.
 
     Parameters
     ----------
     scores : ndarray, shape (models, terms)
     is_cn : bool ndarray, shape (models,)
+    rng : numpy Generator, optional
+        For Monte Carlo permutation tests (more splits than :data:`_exact.MAX_ENUMERATION`).
 
     Returns
     -------
     dict
-        ``{"welch_t": p-values, "mann_whitney_u": p-values}``, one per column.
+        ``{"welch_t": p-values, "permutation": p-values, "mann_whitney_u": p-values}``.
     """
     x, y = scores[is_cn], scores[~is_cn]
     with _constant_groups_allowed(x, y):
         welch = stats.ttest_ind(x, y, equal_var=False, axis=0).pvalue
     return {
         "welch_t": welch,
-        "mann_whitney_u": stats.mannwhitneyu(x, y, alternative="two-sided", axis=0).pvalue,
+        "permutation": _exact.permutation_pvalues(scores, is_cn, statistic="mean", rng=rng).p_value,
+        "mann_whitney_u": _exact.permutation_pvalues(scores, is_cn, statistic="rank", rng=rng).p_value,
     }
 
 
@@ -272,37 +300,77 @@ def _constant_groups_allowed(x: np.ndarray, y: np.ndarray) -> Iterator[None]:
 
 def _welch(x: np.ndarray, y: np.ndarray) -> dict:
     row = {"model": "welch_t", "method": "Welch two-sample t test (pingouin.ttest, correction=True)"}
-    row["effect_size_name"] = "hedges_g"
+    row |= {"effect_size_name": "hedges_g", "p_method": "t distribution (Welch df)"}
     if _degenerate(x, y):
         return {**row, "estimate": np.nan, "effect_size": np.nan}
     with _constant_groups_allowed(x, y):
         res = pg.ttest(x, y, paired=False, correction=True).iloc[0]
     diff = x.mean() - y.mean()
+    p = res["p_val"] if "p_val" in res else res["p-val"]
     return {
         **row,
         "estimate": diff,
         "std_error": diff / res["T"] if res["T"] != 0 else np.nan,
         "df": res["dof"],
         "statistic": res["T"],
-        "p_value": res["p_val"] if "p_val" in res else res["p-val"],
+        "p_value": p,
         "conf_low": res["CI95"][0] if "CI95" in res else res["CI95%"][0],
         "conf_high": res["CI95"][1] if "CI95" in res else res["CI95%"][1],
         "effect_size": pg.compute_effsize(x, y, paired=False, eftype="hedges"),
     }
 
 
-def _mwu(x: np.ndarray, y: np.ndarray) -> dict:
-    row = {"model": "mann_whitney_u", "method": "Mann-Whitney U, two-sided (pingouin.mwu)"}
-    row["effect_size_name"] = "rank_biserial"
+def _permutation_facts(result: _exact.PermutationResult) -> dict:
+    return {
+        "p_value": float(result.p_value[0]),
+        "p_method": result.method,
+        "n_permutations": result.n_permutations,
+        "p_low": float(result.p_low[0]),
+        "p_high": float(result.p_high[0]),
+    }
+
+
+def _split(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.concatenate([x, y]), np.r_[np.ones(len(x), bool), np.zeros(len(y), bool)]
+
+
+def _permutation(x: np.ndarray, y: np.ndarray, **options) -> dict:
+    row = {
+        "model": "permutation",
+        "method": "permutation test of the difference in means, two-sided (ties exact)",
+        "effect_size_name": "hedges_g",
+    }
     if _degenerate(x, y):
         return {**row, "estimate": np.nan, "effect_size": np.nan}
-    res = pg.mwu(x, y, alternative="two-sided").iloc[0]
+    diff = float(x.mean() - y.mean())
+    result = _exact.permutation_pvalues(*_split(x, y), statistic="mean", **options)
+    return {
+        **row,
+        "estimate": diff,
+        "statistic": diff,
+        "effect_size": pg.compute_effsize(x, y, paired=False, eftype="hedges"),
+        **_permutation_facts(result),
+    }
+
+
+def _mwu(x: np.ndarray, y: np.ndarray, **options) -> dict:
+    row = {
+        "model": "mann_whitney_u",
+        "method": "Mann-Whitney U (Wilcoxon rank-sum), two-sided, exact permutation p with ties",
+        "effect_size_name": "rank_biserial",
+    }
+    if _degenerate(x, y):
+        return {**row, "estimate": np.nan, "effect_size": np.nan}
+    scores, is_cn = _split(x, y)
+    ranks = _exact.midranks(scores)
+    u = float(ranks[is_cn].sum() - len(x) * (len(x) + 1) / 2)
+    result = _exact.permutation_pvalues(scores, is_cn, statistic="rank", **options)
     return {
         **row,
         "estimate": hodges_lehmann(x, y),
-        "statistic": res["U_val"] if "U_val" in res else res["U-val"],
-        "p_value": res["p_val"] if "p_val" in res else res["p-val"],
-        "effect_size": res["RBC"],
+        "statistic": u,
+        "effect_size": 2.0 * u / (len(x) * len(y)) - 1.0,
+        **_permutation_facts(result),
     }
 
 

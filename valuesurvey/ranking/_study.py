@@ -13,20 +13,22 @@ import pandas as pd
 
 from valuesurvey import _io
 from valuesurvey.errors import DataError
-from valuesurvey.ranking import _cluster, _data, _stats
+from valuesurvey.ranking import _cluster, _data, _equivalence, _exact, _stats
 from valuesurvey.study import Study
 
 log = logging.getLogger(__name__)
 
 INSTRUMENT = "ai_values"
 TOP_K = 5
+OPTIONAL_TABLES = ("mixed", "mixed_steps")
 
 
 @dataclass(frozen=True)
 class RankingResults:
     """Every table the ranking stage writes (``estimates/ranking_<field>.csv``).
 
-    ``mixed`` is None when the R models were not fitted. See the package docstring for the columns.
+    ``mixed`` and ``mixed_steps`` are None when the R models were not fitted. See the package
+    docstring for the columns.
     """
 
     counts: pd.DataFrame
@@ -37,15 +39,18 @@ class RankingResults:
     hierarchy: pd.DataFrame
     agreement: pd.DataFrame
     origin_tests: pd.DataFrame
+    equivalence: pd.DataFrame
     top_bottom: pd.DataFrame
     overlap: pd.DataFrame
     clusters: pd.DataFrame
     cluster_selection: pd.DataFrame
     cluster_stability: pd.DataFrame
+    cluster_validity: pd.DataFrame
     archetypes: pd.DataFrame
     cluster_origin: pd.DataFrame
     linkage: pd.DataFrame
     mixed: pd.DataFrame | None = None
+    mixed_steps: pd.DataFrame | None = None
 
     @classmethod
     def table_names(cls) -> list[str]:
@@ -70,6 +75,8 @@ def analyze_rankings(
     k_max: int = 8,
     mixed: bool = True,
     ddf: str = "Satterthwaite",
+    equivalence_margin: float = _equivalence.DEFAULT_MARGIN,
+    permutations: int = _exact.MONTE_CARLO_DRAWS,
     source: object = "rankings",
 ) -> RankingResults:
     """Run the whole ranking analysis on a ``rankings.parquet`` table.
@@ -90,6 +97,10 @@ def analyze_rankings(
         Fit the R mixed models (needs R, lme4, lmerTest, emmeans).
     ddf : str
         Denominator df of the mixed models.
+    equivalence_margin : float
+        Smallest CN-US difference of interest in mean-rank positions (the TOST margin).
+    permutations : int
+        Monte Carlo splits of the permutation tests when exact enumeration is too large.
     source : object
         Named in error messages.
 
@@ -109,6 +120,31 @@ def analyze_rankings(
     reps = _data.rep_rank_arrays(valid.long, value_ids)
     lists = _stats.top_bottom(means, values, TOP_K)
     clustering = _cluster_all(matrix, dims, origins, reps, n_boot=n_boot, rng=rng, k_max=k_max)
+    levels = (("dimension", dims, "dimension", "score"), ("value", means, "value", "mean_rank"))
+    origin_tests = pd.concat(
+        [
+            _stats.compare_origins(
+                table, level=level, term_column=term, score_column=score, n_draws=permutations, rng=rng
+            )
+            for level, table, term, score in levels
+        ],
+        ignore_index=True,
+    )
+    equivalence = pd.concat(
+        [
+            _equivalence.equivalence_table(
+                table,
+                level=level,
+                term_column=term,
+                score_column=score,
+                margin=equivalence_margin,
+                difference_p=_difference_p(origin_tests, level),
+            )
+            for level, table, term, score in levels
+        ],
+        ignore_index=True,
+    )
+    mixed_tables = _fit_mixed(means, ddf) if mixed else None
     return RankingResults(
         counts=valid.counts,
         exclusions=valid.exclusions,
@@ -117,23 +153,26 @@ def analyze_rankings(
         dimension_scores=dims,
         hierarchy=_stats.hierarchy_table(matrix, values, n_boot=n_boot, rng=rng),
         agreement=_stats.agreement_table(matrix, origins, reps),
-        origin_tests=pd.concat(
-            [
-                _stats.compare_origins(
-                    dims, level="dimension", term_column="dimension", score_column="score"
-                ),
-                _stats.compare_origins(means, level="value", term_column="value", score_column="mean_rank"),
-            ],
-            ignore_index=True,
-        ),
+        origin_tests=origin_tests,
+        equivalence=equivalence,
         top_bottom=lists,
         overlap=_stats.overlap_table(lists, means, len(value_ids), TOP_K),
-        mixed=_fit_mixed(means, ddf) if mixed else None,
+        mixed=mixed_tables[0] if mixed_tables else None,
+        mixed_steps=mixed_tables[1] if mixed_tables else None,
         **clustering,
     )
 
 
-def _fit_mixed(means: pd.DataFrame, ddf: str) -> pd.DataFrame | None:
+#: The difference test whose Holm-adjusted p-value decides "difference detected".
+DIFFERENCE_TEST = "permutation"
+
+
+def _difference_p(origin_tests: pd.DataFrame, level: str) -> dict[str, float]:
+    rows = origin_tests[(origin_tests["level"] == level) & (origin_tests["model"] == DIFFERENCE_TEST)]
+    return dict(zip(rows["term"], rows["p_holm"], strict=True))
+
+
+def _fit_mixed(means: pd.DataFrame, ddf: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     if means["origin"].nunique() < 2:
         log.warning("mixed models skipped: only one origin among the models with valid rankings")
         return None
@@ -152,7 +191,10 @@ def _cluster_all(
     rng: np.random.Generator,
     k_max: int,
 ) -> dict[str, pd.DataFrame]:
-    names = ["clusters", "cluster_selection", "cluster_stability", "archetypes", "cluster_origin", "linkage"]
+    names = [
+        "clusters", "cluster_selection", "cluster_stability", "cluster_validity", "archetypes",
+        "cluster_origin", "linkage",
+    ]  # fmt: skip
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in names}
     if len(matrix) < 4:
         log.warning("clustering skipped: %d models with valid rankings (at least 4 needed)", len(matrix))
@@ -160,31 +202,41 @@ def _cluster_all(
     x = matrix.to_numpy(dtype=float)
     dim_wide = dims.pivot(index="model", columns="dimension", values="score").reindex(matrix.index)
     rep_list = [reps[m] for m in matrix.index]
+    n_ref = min(n_boot, _cluster.GAP_REFERENCES)
     for method in _cluster.METHODS:
         result = _cluster.cluster_models(x, method, k_max=k_max)
         stab, jaccard = _cluster.stability(result, x, rep_list, n_boot=n_boot, rng=rng)
+        gap = _cluster.gap_statistic(x, method, k_max=k_max, n_ref=n_ref, rng=rng)
+        validity = _cluster.assess_structure(result, gap, stab)
         profiles = _cluster.dimension_profiles(dim_wide, result.labels)
-        names_, fit = _cluster.name_archetypes(profiles)
-        parts["clusters"].append(_assignments(matrix.index, origins, result, names_))
-        parts["cluster_selection"].append(
-            pd.DataFrame(
-                {
-                    "method": method,
-                    "k": list(result.silhouettes),
-                    "silhouette": list(result.silhouettes.values()),
-                    "chosen": [k == result.k for k in result.silhouettes],
-                }
-            )
-        )
+        labels = _cluster.label_clusters(profiles)
+        parts["clusters"].append(_assignments(matrix.index, origins, result, labels))
+        parts["cluster_selection"].append(_selection(result, gap))
         parts["cluster_stability"].append(stab)
+        parts["cluster_validity"].append(pd.DataFrame([validity]))
         parts["archetypes"].append(
-            _archetypes(method, result, profiles, dim_wide, origins, names_, fit, jaccard, matrix.index)
+            _archetypes(result, profiles, dim_wide, origins, labels, jaccard, matrix.index, validity)
         )
         parts["cluster_origin"].append(
             _stats.tidy([_cluster.origin_mixing(result.labels, origins.to_numpy(), method)])
         )
         parts["linkage"].append(_linkage_frame(method, result.linkage, list(matrix.index)))
     return {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
+
+
+def _selection(result: _cluster.Clustering, gap: _cluster.Gap) -> pd.DataFrame:
+    ks = [int(k) for k in gap.ks]
+    return pd.DataFrame(
+        {
+            "method": result.method,
+            "k": ks,
+            "silhouette": [result.silhouettes.get(k, np.nan) for k in ks],
+            "gap": gap.gap,
+            "gap_se": gap.se,
+            "chosen": [k == result.k for k in ks],
+            "chosen_gap": [k == gap.k for k in ks],
+        }
+    )
 
 
 def _assignments(
@@ -205,25 +257,25 @@ def _assignments(
 
 
 def _archetypes(
-    method: str,
     result: _cluster.Clustering,
     profiles: pd.DataFrame,
     dim_wide: pd.DataFrame,
     origins: pd.Series,
-    names: dict,
-    fit: dict,
+    labels: dict,
     jaccard: np.ndarray,
     models: pd.Index,
+    validity: dict,
 ) -> pd.DataFrame:
     rows = []
+    poster = _cluster.poster_matches(profiles)
     for cluster in sorted(set(result.labels)):
         members = models[result.labels == cluster]
         up, down, sentence = _cluster.describe(profiles.loc[cluster])
         row = {
-            "method": method,
+            "method": result.method,
             "cluster": int(cluster),
-            "archetype": names[int(cluster)],
-            "name_score": fit[int(cluster)],
+            "archetype": labels[int(cluster)],
+            "structure": bool(validity["structure"]),
             "n_models": len(members),
             "n_cn": int((origins.loc[members] == "CN").sum()),
             "n_us": int((origins.loc[members] == "US").sum()),
@@ -232,6 +284,8 @@ def _archetypes(
             "deprioritised": down,
             "description": sentence,
             "stability_jaccard": jaccard[int(cluster) - 1],
+            "poster_match": poster[int(cluster)][0],
+            "poster_match_score": poster[int(cluster)][1],
         }
         row.update({f"z_{d}": profiles.loc[cluster, d] for d in profiles.columns})
         row.update({f"score_{d}": dim_wide.loc[members, d].mean() for d in dim_wide.columns})
@@ -278,7 +332,8 @@ def write_results(study: Study, results: RankingResults) -> list[Path]:
 def analyze_study(study: Study) -> None:
     """Ranking stage: read ``rankings.parquet``, write ``estimates/ranking_*.csv``.
 
-    Uses ``study.analysis.bootstrap`` resamples, ``study.analysis.seed`` and ``study.analysis.ddf``.
+    Uses ``study.analysis.bootstrap`` resamples, ``study.analysis.seed``, ``study.analysis.ddf`` and
+    ``study.analysis.ranking`` (equivalence margin, Monte Carlo permutations).
     Records the stage in ``manifest.json`` when :mod:`valuesurvey.manifest` is available.
 
     Raises
@@ -300,6 +355,8 @@ def analyze_study(study: Study) -> None:
         n_boot=study.analysis.bootstrap,
         seed=study.analysis.seed,
         ddf=study.analysis.ddf,
+        equivalence_margin=study.analysis.ranking.equivalence_margin,
+        permutations=study.analysis.ranking.permutations,
         source=source,
     )
     outputs = write_results(study, results)
@@ -324,13 +381,13 @@ def load_results(study: Study) -> RankingResults:
     Raises
     ------
     DataError
-        A table is missing (``mixed`` may be absent: it is then None).
+        A table is missing (``mixed`` and ``mixed_steps`` may be absent: they are then None).
     """
     tables: dict[str, pd.DataFrame | None] = {}
     for name in RankingResults.table_names():
         path = _table_path(study, name)
         if not path.exists():
-            if name == "mixed":
+            if name in OPTIONAL_TABLES:
                 tables[name] = None
                 continue
             raise DataError("not found; run `valuesurvey analyze` first", path=path)

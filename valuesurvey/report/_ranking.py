@@ -3,6 +3,13 @@
 Every number here is a cell of ``estimates/ranking_*.csv`` (:func:`valuesurvey.ranking.load_results`);
 nothing is recomputed, so the report cannot disagree with the analysis. Values and dimensions are
 shown by name (the ``ai_values`` instrument's English text), never by id.
+
+Every sentence with a conclusion is generated from the analysis's facts: a CN-US difference is
+"detected" only by the Holm-adjusted exact permutation test, and a difference not detected is
+always qualified by the equivalence test ("equivalence shown / not shown within ±Δ") and the
+minimum detectable effect, never written as "no difference"; archetypes are named only when the
+cluster-validity rule found structure; a mixed model is used for inference only when its fit facts
+say it converged and is not singular (``recommended``), and what each fit's facts are is said.
 """
 
 from __future__ import annotations
@@ -18,9 +25,25 @@ from valuesurvey.ranking import RankingResults
 
 __all__ = ["INFERENCE_MODEL", "RankingContent"]
 
-#: The mixed model the report uses for inference (see valuesurvey.ranking._mixed).
+#: The mixed model the report may use for inference, when its fit is recommended
+#: (see valuesurvey.ranking._mixed).
 INFERENCE_MODEL = "lmer_nested"
 COUNTRY = {"CN": "China", "US": "USA"}
+ALPHA = 0.05
+#: Table wording of each conclusion of ``ranking_equivalence`` (Δ filled in).
+CONCLUSION_CELLS = {
+    "difference": "difference detected",
+    "difference_within_margin": "difference detected, within ±{m}",
+    "equivalence": "none detected; equivalent within ±{m}",
+    "inconclusive": "none detected; equivalence not shown",
+    "not_tested": "not tested",
+}
+RANDOM_NAMES = {
+    "model:dimension": "model × dimension",
+    "value": "value",
+    "model": "model",
+    "Residual": "residual",
+}
 
 
 def _fmt():  # imported late: content.py imports this module
@@ -81,6 +104,39 @@ class RankingContent:
         part = mixed[mixed["model"] == model]
         return part if len(part) else None
 
+    def _recommended(self) -> pd.DataFrame | None:
+        """The inference model's rows when its fit is recommended (converged, not singular)."""
+        part = self._mixed()
+        if part is None or not _flag(part["recommended"].iloc[0]):
+            return None
+        if _flag(part["singular"].iloc[0]) or not _flag(part["converged"].iloc[0]):
+            return None  # never trust a flag that contradicts the facts
+        return part
+
+    def _validity(self, method: str = CLUSTER_METHOD) -> pd.Series:
+        table = self.results.cluster_validity
+        return table[table["method"] == method].iloc[0]
+
+    def structure(self, method: str = CLUSTER_METHOD) -> bool:
+        """Whether the cluster-validity rule found cluster structure (False when not assessed)."""
+        try:
+            return _flag(self._validity(method)["structure"])
+        except (IndexError, KeyError):
+            return False
+
+    def _equivalence(self, level: str) -> pd.DataFrame:
+        table = self.results.equivalence
+        return table[table["level"] == level]
+
+    def _margin(self) -> str:
+        margins = self.results.equivalence["margin"].dropna()
+        return f"{float(margins.iloc[0]):g}" if len(margins) else "NA"
+
+    def _positions(self) -> str:
+        """The margin with its unit: "1 rank position", "0.5 rank positions"."""
+        margin = self._margin()
+        return f"{margin} rank position" + ("" if margin == "1" else "s")
+
     # ---- key numbers -------------------------------------------------------------------------
     def key(self, name: str) -> str:
         """One key number as text.
@@ -89,7 +145,10 @@ class RankingContent:
         (median over models), ``top5_jaccard``, ``bottom5_jaccard``, ``top5_shared``,
         ``bottom5_shared``, ``k``, ``silhouette``, ``ari_models``, ``ari_repetitions``,
         ``cluster_origin_p``, ``cramers_v``, ``valid_rankings``, ``invalid_attempts``,
-        ``excluded_models``, ``interaction_p`` (origin × dimension in the mixed model).
+        ``excluded_models``, ``interaction_p`` (origin × dimension in the recommended mixed model;
+        NA when none is recommended), ``structure`` (yes/no), ``cluster_summary`` (a sentence on
+        the clustering and its validity), ``mde_d`` (minimum detectable standardised CN-US
+        difference), ``equivalence_margin``, ``dimensions_different`` (count by the exact test).
         """
         fmt_num, fmt_p = _fmt()
         counts = self.results.counts
@@ -112,6 +171,13 @@ class RankingContent:
             "invalid_attempts": lambda: f"{int(counts['invalid_attempts'].sum()):,}",
             "excluded_models": lambda: str(len(self.results.exclusions)),
             "interaction_p": self._interaction_p,
+            "structure": lambda: "yes" if self.structure() else "no",
+            "cluster_summary": self._cluster_summary,
+            "mde_d": lambda: fmt_num(self._equivalence("dimension")["mde_d"].dropna().iloc[0], 2),
+            "equivalence_margin": self._margin,
+            "dimensions_different": lambda: str(
+                int(self._equivalence("dimension")["detected"].map(_flag).sum())
+            ),
         }
         if name not in readers:
             raise KeyError(f"unknown ranking key number {name!r}; known: {', '.join(readers)}")
@@ -122,7 +188,7 @@ class RankingContent:
 
     def _interaction_p(self) -> str:
         _, fmt_p = _fmt()
-        mixed = self._mixed()
+        mixed = self._recommended()
         if mixed is None:
             return "NA"
         row = mixed[(mixed["component"] == "anova") & (mixed["term"] == "origin:dimension")]
@@ -149,10 +215,31 @@ class RankingContent:
             table(
                 self.origin_table(),
                 caption="LLMs made in China versus the USA, by dimension: difference in mean rank "
-                "(CN − US; negative = ranked higher by CN models), Welch t with Hedges' g, Mann–Whitney U "
-                f"with rank-biserial r, and the mixed model's contrast ({INFERENCE_MODEL}); p Holm-adjusted.",
+                "(CN − US; negative = ranked higher by CN models) with Hedges' g; p-values of Welch's t, "
+                "the exact permutation test of the difference and the exact Mann–Whitney test, each "
+                f"Holm-adjusted across dimensions; the 90% CI and TOST p of equivalence within ±{self._positions()} "
+                "(Holm); the conclusion (a difference is detected by the permutation test)"
+                + (
+                    f"; and the recommended mixed model's contrast ({INFERENCE_MODEL})."
+                    if self._recommended() is not None
+                    else "."
+                ),
                 label="tbl-rank-origin",
             ),
+            self._mixed_paragraph(),
+        ]
+        steps = self.mixed_steps_table()
+        if steps is not None:
+            parts.append(
+                table(
+                    steps,
+                    caption="The mixed models of the value-level mean ranks: every fit the simplification "
+                    "sequence tried, with its optimizer, the optimizer's return code, whether it converged "
+                    "and is singular, the estimated SDs, and what the sequence did next.",
+                    label="tbl-rank-mixed-steps",
+                )
+            )
+        parts += [
             self._overlap_paragraph(),
             table(
                 self.top_bottom_table(),
@@ -161,12 +248,22 @@ class RankingContent:
             ),
             self._cluster_paragraph(),
             table(
-                self.archetype_table(),
-                caption="Archetypes (Ward clusters of the models' mean-rank profiles): members, "
-                "distinctive dimensions and bootstrap stability (mean Jaccard of the cluster).",
-                label="tbl-archetypes",
+                self.cluster_validity_table(),
+                caption="Cluster validity of the Ward clustering for each number of clusters k: mean "
+                "silhouette and gap statistic (± its SE); * marks the k chosen by each.",
+                label="tbl-rank-cluster-validity",
             ),
         ]
+        if self.structure():
+            parts.append(
+                table(
+                    self.archetype_table(),
+                    caption="Archetypes (Ward clusters of the models' mean-rank profiles), named after "
+                    "their own profile: members, distinctive dimensions, bootstrap stability (mean "
+                    "Jaccard of the cluster) and the closest archetype of the poster.",
+                    label="tbl-archetypes",
+                )
+            )
         return "\n\n".join(parts) + "\n"
 
     def _data_paragraph(self) -> str:
@@ -242,48 +339,158 @@ class RankingContent:
         )
 
     def _origin_paragraph(self) -> str:
-        tests = self.results.origin_tests
-        dims = tests[(tests["level"] == "dimension") & (tests["model"] == "welch_t")]
-        values = tests[(tests["level"] == "value") & (tests["model"] == "welch_t")]
-        n_sig = int((dims["p_holm"] < 0.05).sum())
-        n_sig_values = int((values["p_holm"] < 0.05).sum())
+        fmt_num, _ = _fmt()
+        dims, values = self._equivalence("dimension"), self._equivalence("value")
+        detected = dims[dims["detected"].map(_flag)]
         text = (
-            f"LLMs made in China and the USA differ (Welch t, Holm-adjusted p < 0.05) on {n_sig} of "
-            f"{len(dims)} dimensions and on {n_sig_values} of {len(values)} values (@tbl-rank-origin). "
+            f"LLMs made in China and the USA differ (exact permutation test of the difference in mean rank, "
+            f"Holm-adjusted p < {ALPHA}) on {len(detected)} of {len(dims)} dimensions"
+            + (f" ({', '.join(detected['term'])})" if len(detected) else "")
+            + f" and on {int(values['detected'].map(_flag).sum())} of {len(values)} values (@tbl-rank-origin). "
         )
-        return text + self._mixed_sentence()
-
-    def _mixed_sentence(self) -> str:
-        mixed = self._mixed()
-        if mixed is None:
-            return "The R mixed models were not fitted."
-        formula = mixed["formula"].iloc[0]
-        anova = mixed[(mixed["component"] == "anova") & (mixed["term"] == "origin:dimension")]
-        f_text = ""
-        if len(anova):
-            fmt_num, fmt_p = _fmt()
-            row = anova.iloc[0]
-            f_text = (
-                f" The origin × dimension interaction: F({fmt_num(row['num_df'], 0)}, "
-                f"{fmt_num(row['df'], 1)}) = {fmt_num(row['statistic'], 2)}, p "
-                f"{_p_phrase(fmt_p(row['p_value']))}."
+        rest = dims[~dims["detected"].map(_flag) & (dims["conclusion"] != "not_tested")]
+        shown = rest[rest["conclusion"] == "equivalence"]
+        not_shown = rest[rest["conclusion"] == "inconclusive"]
+        if len(shown):
+            text += (
+                f"{_list(shown['term'])}: no difference detected; equivalence shown within ±{self._positions()} "
+                "(TOST, Holm-adjusted p < 0.05). "
             )
+        if len(not_shown):
+            bounds = not_shown["equivalence_bound"]
+            text += (
+                f"{_list(not_shown['term'])}: no difference detected; equivalence not shown within "
+                f"±{self._positions()} (the data would show equivalence only within ±{fmt_num(bounds.min(), 2)}"
+                + (f" to ±{fmt_num(bounds.max(), 2)}" if len(bounds) > 1 else "")
+                + "). "
+            )
+        return text + self._power_sentence(dims, values)
+
+    def _power_sentence(self, dims: pd.DataFrame, values: pd.DataFrame) -> str:
+        fmt_num, _ = _fmt()
+        tested = dims.dropna(subset=["mde_d"])
+        if tested.empty:
+            return "Too few models of each origin to test."
+        first = tested.iloc[0]
+        mde, power = tested["mde"], tested["power_at_margin"]
+        value_rest = values[values["conclusion"].isin(["equivalence", "inconclusive"])]
+        n_equivalent = int((value_rest["conclusion"] == "equivalence").sum())
         return (
-            f"For inference we report the mixed model `{formula}` ({INFERENCE_MODEL}). The model "
-            "`mean_rank ~ origin * dimension + (1 | model)` is singular by construction: every ranking is "
-            "a permutation, so each model's mean rank over all values is the same constant, the model "
-            "variance is zero and the origin main effect is zero; it also treats the five values of a "
-            "model and dimension as independent. The model × dimension intercept makes the model the "
-            "unit of the origin comparison within a dimension, and values are crossed." + f_text
+            f"With {int(first['n_cn'])} and {int(first['n_us'])} models, the smallest difference a two-sided "
+            f"test at α = {ALPHA} detects with 80% power is d = {fmt_num(first['mde_d'], 2)} standard "
+            f"deviations, {fmt_num(mde.min(), 2)}–{fmt_num(mde.max(), 2)} rank positions for these "
+            f"dimensions; the power to detect a difference of {self._positions()} is "
+            f"{_percent(power.min())}–{_percent(power.max())}. Of the {len(value_rest)} values without a "
+            f"detected difference, equivalence within ±{self._margin()} is shown for {n_equivalent}."
+        )
+
+    def _mixed_paragraph(self) -> str:
+        """What the mixed models' fit facts say, and whether one is used for inference."""
+        if self.results.mixed is None or self.results.mixed.empty:
+            return "The R mixed models were not fitted."
+        parts = [self._record_sentence()]
+        nested = self._mixed()
+        if nested is None:
+            return parts[0]
+        row = nested.iloc[0]
+        steps = self._steps()
+        n_steps = len(steps) if steps is not None else 0
+        recommended = self._recommended()
+        if recommended is not None:
+            parts.append(
+                f"The nested model, simplified by the recorded sequence ({n_steps} fits, "
+                f"@tbl-rank-mixed-steps), ends with `{row['formula']}`: it converged (optimizer "
+                f"{row['optimizer']}, code {_code(row['conv_code'])}) and is not singular "
+                f"({self._variance_text(recommended)}). It is the recommended mixed model: its CN − US "
+                "contrasts are in @tbl-rank-origin" + self._interaction_text(recommended) + "."
+            )
+        else:
+            parts.append(
+                f"No mixed model of the value-level mean ranks is recommended: the recorded simplification "
+                f"({n_steps} fits, @tbl-rank-mixed-steps) ends with `{row['formula']}`, which "
+                f"{_fit_problem(row)} ({self._variance_text(nested)}); the CN–US inference rests on the "
+                "model-level exact tests above."
+            )
+        return " ".join(parts)
+
+    def _record_sentence(self) -> str:
+        record = self._mixed("lmer")
+        if record is None:
+            return ""
+        row = record.iloc[0]
+        sds = _random_sds(record)
+        model_sd = sds.get("model", float("nan"))
+        fmt_num, _ = _fmt()
+        if _flag(row["singular"]):
+            why = f"is singular: its model SD is estimated as {fmt_num(model_sd, 3)}"
+            if model_sd < 1e-6:
+                why += (
+                    " (every ranking is a permutation, so each model's mean rank over all values is the same "
+                    "constant and there is no model variance to estimate)"
+                )
+        elif not _flag(row["converged"]):
+            why = f"did not converge (optimizer {row['optimizer']}, code {_code(row['conv_code'])})"
+        else:
+            why = f"converged and is not singular (model SD {fmt_num(model_sd, 3)})"
+        return (
+            f"The mixed model as first specified, `{row['formula']}`, {why}; it treats the five values of a "
+            "model and dimension as independent rows, so it is kept for the record and not used for inference."
+        )
+
+    def _steps(self) -> pd.DataFrame | None:
+        steps = self.results.mixed_steps
+        if steps is None or steps.empty:
+            return None
+        part = steps[steps["model"] == INFERENCE_MODEL]
+        return part if len(part) else None
+
+    @staticmethod
+    def _variance_text(rows: pd.DataFrame) -> str:
+        fmt_num, _ = _fmt()
+        sds = _random_sds(rows)
+        return "SDs: " + ", ".join(f"{RANDOM_NAMES.get(g, g)} {fmt_num(v, 3)}" for g, v in sds.items())
+
+    @staticmethod
+    def _interaction_text(rows: pd.DataFrame) -> str:
+        fmt_num, fmt_p = _fmt()
+        anova = rows[(rows["component"] == "anova") & (rows["term"] == "origin:dimension")]
+        if anova.empty:
+            return ""
+        row = anova.iloc[0]
+        return (
+            f"; the origin × dimension interaction: F({fmt_num(row['num_df'], 0)}, {fmt_num(row['df'], 1)}) = "
+            f"{fmt_num(row['statistic'], 2)}, p {_p_phrase(fmt_p(row['p_value']))}"
+        )
+
+    def mixed_steps_table(self) -> pd.DataFrame | None:
+        """Every fit of the simplification sequence (and the record fit), or None."""
+        steps = self.results.mixed_steps
+        if steps is None or steps.empty:
+            return None
+        return pd.DataFrame(
+            {
+                "Model": steps["model"].to_numpy(),
+                "Step": steps["step"].astype(int).to_numpy(),
+                "Random effects": [_random_part(f) for f in steps["formula"]],
+                "Optimizer": steps["optimizer"].to_numpy(),
+                "Code": [_code(c) for c in steps["conv_code"]],
+                "Converged": ["yes" if _flag(v) else "no" for v in steps["converged"]],
+                "Singular": ["yes" if _flag(v) else "no" for v in steps["singular"]],
+                "SDs": steps["variance"].fillna("").to_numpy(),
+                "Action": steps["action"].to_numpy(),
+            }
         )
 
     def origin_table(self) -> pd.DataFrame:
         fmt_num, fmt_p = _fmt()
         tests = self.results.origin_tests
         dims = tests[tests["level"] == "dimension"]
-        welch = dims[dims["model"] == "welch_t"].set_index("term")
-        mwu = dims[dims["model"] == "mann_whitney_u"].set_index("term")
-        mixed = self._mixed()
+        by_test = {
+            name: dims[dims["model"] == name].set_index("term")
+            for name in ("welch_t", "permutation", "mann_whitney_u")
+        }
+        equivalence = self._equivalence("dimension").set_index("term")
+        mixed = self._recommended()
         contrasts = (
             mixed[mixed["component"] == "contrast"].assign(
                 dimension=lambda d: d["term"].str.split("|").str[-1].str.strip()
@@ -291,18 +498,28 @@ class RankingContent:
             if mixed is not None
             else pd.DataFrame(columns=["dimension"])
         ).set_index("dimension")
+        margin = self._margin()
         rows = []
-        for dim in welch.index:
-            w, u = welch.loc[dim], mwu.loc[dim] if dim in mwu.index else None
+        for dim in by_test["welch_t"].index:
+            w = by_test["welch_t"].loc[dim]
+
+            def p_of(name: str, dim: str = dim) -> str:
+                table = by_test[name]
+                return fmt_p(table.loc[dim, "p_holm"]) if dim in table.index else "NA"
+
+            e = equivalence.loc[dim] if dim in equivalence.index else None
             row = {
                 "Dimension": dim,
                 "CN − US": fmt_num(w["estimate"], 2),
-                "t": fmt_num(w["statistic"], 2),
-                "p (t)": fmt_p(w["p_holm"]),
                 "g": fmt_num(w["effect_size"], 2),
-                "U": "NA" if u is None else fmt_num(u["statistic"], 0),
-                "p (U)": "NA" if u is None else fmt_p(u["p_holm"]),
-                "r": "NA" if u is None else fmt_num(u["effect_size"], 2),
+                "p (t)": p_of("welch_t"),
+                "p (perm.)": p_of("permutation"),
+                "p (U)": p_of("mann_whitney_u"),
+                "90% CI": "NA"
+                if e is None
+                else f"{fmt_num(e['conf_low'], 2)} to {fmt_num(e['conf_high'], 2)}",
+                "p (TOST)": "NA" if e is None else fmt_p(e["p_holm"]),
+                "Conclusion": "NA" if e is None else CONCLUSION_CELLS[str(e["conclusion"])].format(m=margin),
             }
             if dim in contrasts.index:
                 c = contrasts.loc[dim]
@@ -341,28 +558,91 @@ class RankingContent:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def _cluster_summary(self) -> str:
+        """One sentence: the clustering's validity and whether it is cluster structure."""
+        fmt_num, _ = _fmt()
+        v = self._validity()
+        evidence = (
+            f"silhouette {fmt_num(v['silhouette'], 2)} at k = {int(v['k'])}, the gap statistic "
+            + (f"choosing k = {int(v['gap_k'])}" if v["gap_k"] == v["gap_k"] else "not computed")
+            + f", bootstrap ARI {fmt_num(v['ari_models'], 2)} resampling models and "
+            f"{fmt_num(v['ari_repetitions'], 2)} resampling repetitions"
+        )
+        if self.structure():
+            return f"By the stated validity rule the models fall into {int(v['k'])} clusters ({evidence})"
+        return (
+            f"By the stated validity rule the models show no cluster structure ({evidence}), so no "
+            "archetypes are named"
+        )
+
     def _cluster_paragraph(self) -> str:
+        fmt_num, _ = _fmt()
+        try:
+            v = self._validity()
+        except (IndexError, KeyError):
+            return "Too few models with valid rankings to cluster."
+        rule = (
+            "The rule: a partition counts as cluster structure only when the gap "
+            "statistic (global 1-SE rule, uniform reference in the data's principal-component box) chooses "
+            "k ≥ 2, the mean silhouette is at least 0.25 (below it, no substantial structure) and the mean "
+            "bootstrap adjusted Rand index is at least 0.75 when resampling models and when resampling "
+            "repetitions."
+        )
+        head = (
+            f"Ward clustering of the models' mean-rank profiles; the silhouette chooses k = {int(v['k'])} "
+            f"(silhouette {fmt_num(v['silhouette'], 2)}; best over k {fmt_num(v['silhouette_max'], 2)}; "
+            f"@tbl-rank-cluster-validity). {rule} "
+        )
+        if not self.structure():
+            return head + (
+                f"By this rule the models show no cluster structure: {v['reason']}. We therefore name no "
+                f"archetypes; the dendrogram and the heatmap ({self._figure_refs()}) show the models' "
+                "profiles without a partition." + self._alternative_sentence()
+            )
         archetypes = self.results.archetypes
         names = "; ".join(archetypes.loc[archetypes["method"] == CLUSTER_METHOD, "archetype"])
-        alt = ""
-        try:
-            alt_k = int(self._cluster_origin("spearman")["k"])
-            alt = f" The Spearman-distance clustering (the alternative) finds {alt_k} clusters."
-        except IndexError:
-            pass
-        return (
-            f"Ward clustering of the models' mean-rank profiles; the silhouette chooses "
-            f"k = {self.key('k')} (silhouette {self.key('silhouette')}). The archetypes are {names} "
-            f"(@tbl-archetypes, {self._figure_refs()}). Stability by bootstrap: mean adjusted Rand index "
+        return head + (
+            f"All three criteria are met (gap statistic k = {int(v['gap_k'])}; bootstrap ARI "
             f"{self.key('ari_models')} resampling models and {self.key('ari_repetitions')} resampling "
-            "repetitions. Whether clusters mix nationalities: Fisher–Freeman–Halton exact test of "
-            f"cluster × origin, p {_p_phrase(self.key('cluster_origin_p'))} (Cramér's V "
-            f"{self.key('cramers_v')})." + alt
+            f"repetitions). The clusters, named after their own profiles, are {names} (@tbl-archetypes, "
+            f"{self._figure_refs()}). Whether clusters mix nationalities: Fisher–Freeman–Halton exact test "
+            f"of cluster × origin, p {_p_phrase(self.key('cluster_origin_p'))} (Cramér's V "
+            f"{self.key('cramers_v')})." + self._alternative_sentence()
         )
+
+    def _alternative_sentence(self) -> str:
+        try:
+            alt = self._validity("spearman")
+        except (IndexError, KeyError):
+            return ""
+        verdict = (
+            f"finds cluster structure with {int(alt['k'])} clusters"
+            if _flag(alt["structure"])
+            else "finds no cluster structure by the same rule"
+        )
+        return f" The Spearman-distance clustering (the alternative) {verdict}."
 
     @staticmethod
     def _figure_refs() -> str:
         return "@fig-f3-dendrogram, @fig-f4-heatmap"
+
+    def cluster_validity_table(self) -> pd.DataFrame:
+        fmt_num, _ = _fmt()
+        table = self.results.cluster_selection
+        table = table[table["method"] == CLUSTER_METHOD].sort_values("k")
+        return pd.DataFrame(
+            {
+                "k": table["k"].astype(int).to_numpy(),
+                "Silhouette": [
+                    fmt_num(v, 2) + (" *" if _flag(c) else "")
+                    for v, c in zip(table["silhouette"], table["chosen"], strict=True)
+                ],
+                "Gap (SE)": [
+                    f"{fmt_num(g, 2)} ({fmt_num(se, 2)})" + (" *" if _flag(c) else "")
+                    for g, se, c in zip(table["gap"], table["gap_se"], table["chosen_gap"], strict=True)
+                ],
+            }
+        )
 
     def archetype_table(self) -> pd.DataFrame:
         fmt_num, _ = _fmt()
@@ -378,6 +658,7 @@ class RankingContent:
                 "Prioritises": [_joined(v) for v in table["prioritised"]],
                 "Deprioritises": [_joined(v) for v in table["deprioritised"]],
                 "Stability": [fmt_num(v, 2) for v in table["stability_jaccard"]],
+                "Closest poster archetype": table["poster_match"].to_numpy(),
             }
         )
 
@@ -389,3 +670,46 @@ def _joined(value: object) -> str:
 def _p_phrase(p: str) -> str:
     """``= 0.034`` or ``<\u00a00.001``, for "p …" in running text."""
     return p if p.startswith("<") else f"= {p}"
+
+
+def _flag(value: object) -> bool:
+    """A boolean cell as written to CSV and read back (True/False, "True"/"False", NaN = False)."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value) if value == value else False
+
+
+def _code(value: object) -> str:
+    return "NA" if value != value else str(int(value))  # type: ignore[call-overload]
+
+
+def _percent(value: float) -> str:
+    return "NA" if value != value else f"{100 * value:.0f}%"
+
+
+def _list(names: pd.Series) -> str:
+    items = list(names)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _random_part(formula: str) -> str:
+    return " + ".join(part.strip() for part in formula.split("+") if "|" in part)
+
+
+def _random_sds(rows: pd.DataFrame) -> dict[str, float]:
+    """Grouping factor to SD, from the ``random`` rows of one fit (term "<group> sd__...")."""
+    random = rows[(rows["component"] == "random") & rows["term"].str.contains("sd__", regex=False)]
+    return {
+        term.split(" sd__")[0]: float(est)
+        for term, est in zip(random["term"], random["estimate"], strict=True)
+    }
+
+
+def _fit_problem(row: pd.Series) -> str:
+    """What is wrong with a fit that is not recommended, from its facts."""
+    problems = []
+    if _flag(row["singular"]):
+        problems.append("is singular")
+    if not _flag(row["converged"]):
+        problems.append(f"did not converge (optimizer {row['optimizer']}, code {_code(row['conv_code'])})")
+    return " and ".join(problems) if problems else "was not recommended by the sequence"
