@@ -3,21 +3,22 @@
 The Quarto sources in ``reports/`` stay short: a cell prints ``doc.rq_section(1)`` with
 ``output: asis`` and Quarto (or our fallback renderer) resolves the cross-references in it. Each
 method reads only the study directory; a missing instrument or analysis becomes a sentence.
-Figures are referenced relative to the working directory when a ``figures/`` copy sits there (the
-render step stages one), else by their path in the study directory.
+Figures are referenced relative to the working directory, in ``_figures/`` (the render step stages
+a copy there; a by-hand ``quarto render`` gets one on first use).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from valuesurvey._io import sha256_file
+from valuesurvey._io import atomic_path, sha256_file
 from valuesurvey.figures import FIGURES, available_figures
 from valuesurvey.figures._data import StudyTables, synthetic_label
 from valuesurvey.report._ranking import RankingContent
@@ -27,6 +28,8 @@ from valuesurvey.study import Study, load_study
 __all__ = ["KEY_TERMS", "Inline", "ReportContent", "fmt_num", "fmt_p", "markdown_table", "open_study"]
 
 STUDY_ENV = "VALUESURVEY_STUDY"
+#: Where the figures are, relative to the manuscript's folder (the render step stages them there).
+FIGURES_DIR = "_figures"
 INSTRUMENT_NAMES = {"mfq2": "MFQ-2", "wvs7": "WVS-7 (Q177–Q195)", "ai_values": "AI values (25 values)"}
 COUNTRY = {"CN": "China", "US": "USA"}
 #: The terms each research question's key sentence reports, by R's names (R/rq_models.R coding).
@@ -151,8 +154,12 @@ class ReportContent:
         return self.study.title or self.study.name
 
     def synthetic_banner(self) -> Inline:
+        """The synthetic-data note: a callout here, and a Div that ``reports/valuesurvey.lua`` turns
+        into the HTML page's top banner and the PDF's footer on every page."""
         note = synthetic_label(self.study, self.tables)
-        return Inline(f"::: {{.callout-warning}}\n**{note}**\n:::\n" if note else "")
+        if not note:
+            return Inline("")
+        return Inline(f"::: {{.synthetic-note}}\n{note}\n:::\n\n::: {{.callout-warning}}\n**{note}**\n:::\n")
 
     def n_models(self, origin: str | None = None) -> Inline:
         models = self.models()
@@ -186,10 +193,18 @@ class ReportContent:
         return name in self._figures
 
     def figure_path(self, name: str) -> str:
-        staged = Path("figures") / f"{name}.png"
-        if staged.exists():
-            return staged.as_posix()
-        return (self.study.paths.figures_dir / f"{name}.png").as_posix()
+        """The figure's path relative to the working directory (the manuscript's folder).
+
+        ``valuesurvey report`` stages a copy of the study's figures in ``_figures/``; a by-hand
+        ``quarto render`` of the repository's manuscript gets the same copy here, made on first
+        use, because Quarto and typst refuse figures outside the project.
+        """
+        local = Path(FIGURES_DIR) / f"{name}.png"
+        source = self.study.paths.figures_dir / f"{name}.png"
+        if source.is_file() and (not local.is_file() or sha256_file(local) != sha256_file(source)):
+            with atomic_path(local) as tmp:
+                shutil.copyfile(source, tmp)
+        return local.as_posix()
 
     def ref(self, name: str) -> Inline:
         """A cross-reference to a figure, or words saying it was not drawn."""
