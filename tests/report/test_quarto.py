@@ -108,7 +108,8 @@ def test_synthetic_banner_and_footer(quarto_rendered: dict[str, Path]) -> None:
     banner = body.index(f'<div class="synthetic-banner" role="note">{NOTE}</div>')
     # Quarto puts it first in the main column, after its title block; style.css fixes it to the
     # top of the window, above the title and the table of contents.
-    assert banner < body.index(">Abstract<")
+    main = body.index("<main")
+    assert main < banner < body.index(">Abstract<", main)
     assert re.search(r"\.synthetic-banner\s*\{[^}]*position:\s*fixed", raw)
     pages = pdf_pages_text(quarto_rendered["pdf"])
     assert len(pages) > 3

@@ -28,6 +28,7 @@ __all__ = [
     "LABEL_COLUMNS",
     "FileHeader",
     "detect_format",
+    "file_synthetic_evidence",
     "read_columns",
     "read_header",
     "synthetic_evidence",
@@ -103,6 +104,25 @@ def synthetic_evidence(header: FileHeader, labels: dict[str, list[str]] | None =
             if _SYNTHETIC.search(value):
                 return f"column {column} {value!r}"
     return None
+
+
+def file_synthetic_evidence(path: Path, format: str = "auto") -> str | None:
+    """:func:`synthetic_evidence` of a file, reading its header and label columns only.
+
+    Raises
+    ------
+    DataError
+        The file is missing or unreadable.
+    """
+    header = read_header(path, format)
+    columns = [c for c in (header.resolve(name) for name in LABEL_COLUMNS) if c]
+    labels: dict[str, list[str]] = {}
+    if columns:
+        frame = read_columns(header, columns)
+        for column in columns:
+            values = [str(v).strip() for v in pd.unique(frame[column].dropna()) if str(v).strip()]
+            labels[column.casefold()] = values[:3]
+    return synthetic_evidence(header, labels)
 
 
 def detect_format(path: Path, format: str = "auto") -> str:
