@@ -226,6 +226,18 @@ class ReportContent:
             return compact_items(ids) if instrument == "wvs7" else f"{len(ids)} items"
         return f"{len(ids)} items: {compact_items(ids)}"
 
+    def models(self) -> pd.DataFrame:
+        """Models with origin and company, from study.yaml completed by the ratings/rankings tables."""
+        rows = [(m.display_name or m.id, m.id, m.origin, m.company) for m in self.study.models]
+        frame = pd.DataFrame(rows, columns=["name", "model", "origin", "company"])
+        for data in (self.tables.llm_ratings(), self.tables.rankings()):
+            if data is not None:
+                known = data.drop_duplicates("model").set_index("model")
+                frame["origin"] = frame["origin"].fillna(frame["model"].map(known["origin"]))
+                frame["company"] = frame["company"].fillna(frame["model"].map(known["company"]))
+        frame["origin"] = frame["origin"].astype(str)
+        return frame
+
     # ---- figures -----------------------------------------------------------------------------
     def has_figure(self, name: str) -> bool:
         return name in self._figures
