@@ -577,7 +577,9 @@ class ReportContent:
                 )
                 if len(used):
                     return ", ".join(used)
-        column = (report or {}).get("weight_column")
+        if report is None:
+            return "none (the models are unweighted)"
+        column = report.get("weight_column")
         return (
             f"none (the models are unweighted; {column} not applied)" if column else "none (no weight column)"
         )
