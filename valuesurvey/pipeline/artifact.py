@@ -314,13 +314,13 @@ def _study_entries(
             continue
         if resolved in person_tables:
             path = _pseudonymised(path, person_tables[resolved], pseudonyms, scratch / "p", relative)
-            notes.pseudonymised.append(name)
+            notes.pseudonymised.append(f"`{name}`")
         elif resolved in zscores:
             path = _llm_rows_only(path, scratch / "p", relative)
-            notes.pseudonymised.append(f"{name} (LLM rows only)")
+            notes.pseudonymised.append(f"`{name}` (LLM rows only)")
         elif resolved in person_rows and private:
             path = _person_rows_pseudonymised(path, private, pseudonyms, scratch / "p", relative)
-            notes.pseudonymised.append(name)
+            notes.pseudonymised.append(f"`{name}` (person rows)")
         elif (
             private
             and resolved not in known
@@ -495,7 +495,7 @@ def _human_data_section(study: Study, notes: _HumanNotes, include_human_data: bo
         "pseudonymous participant ids (a keyed hash whose random key existed only while this zip was",
         "written, so nobody can map them back to the release's ids), rows ordered by pseudonym:",
         "",
-        *[f"- `{name}`" for name in notes.pseudonymised],
+        *[f"- {name}" for name in notes.pseudonymised],
         "",
         "These rows are pseudonymous, not anonymous: with the LLM ratings shipped here, a person's",
         "cosines across many LLM conditions determine the direction of that person's z-scored answers.",
