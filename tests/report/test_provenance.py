@@ -65,16 +65,18 @@ def test_provenance_comes_from_the_load_report(tmp_path: Path) -> None:
     assert row["File"] == "wvs_file.sav"
     assert row["Layout"] == "WVS-7 cross-national release"
     assert row["Release"] == "version SYNTHETIC 1.0"
-    assert row["Synthetic (file)"].startswith("yes: file label 'SYNTHETIC WVS-7 layout")
+    assert row["Synthetic (file)"] == "yes (file label)"
+    assert row["Evidence"].startswith("file label 'SYNTHETIC WVS-7 layout")
     assert row["Synthetic (study.yaml)"] == "no"
     assert row["Weighting"] == "none (the models are unweighted; W_WEIGHT not applied)"
     assert row["sha256 (16)"] == sha256_file(root / "data" / "wvs_file.sav")[:16]
     (warning,) = content.provenance_warnings()
     assert "does not say synthetic: true" in warning
     section = content.provenance_section()
-    assert (
-        "{#tbl-provenance}" in section and "**Warning:** WVS-7: wvs_file.sav: the file is labelled" in section
-    )
+    assert "{#tbl-provenance}" in section
+    assert "**Warning:** WVS-7: wvs_file.sav: the file is labelled" in section
+    assert "| File | wvs_\u200bfile.sav |" in section  # one column per file; long names may wrap
+    assert "WVS-7: the file says it is synthetic, file label 'SYNTHETIC WVS-7 layout" in section
     # the file's own label puts the synthetic banner on the report although study.yaml is silent
     assert synthetic_label(study) == DEFAULT_SYNTHETIC_NOTE
     assert content.synthetic_banner().startswith("::: {.synthetic-note}")

@@ -597,15 +597,16 @@ class ReportContent:
                 rows.append(
                     (INSTRUMENT_NAMES.get(instrument, instrument), f"humans/{instrument}.parquet", "no load report "
                      "(the table was put into the study directory)", "not stated", "unknown",
-                     "yes" if spec is not None and spec.synthetic else "no", self._weighting(instrument, None), "")
+                     "yes" if spec is not None and spec.synthetic else "no", self._weighting(instrument, None), "", "")
                 )  # fmt: skip
                 continue
             in_file = report.get("synthetic_in_file")
-            file_says = (
-                "not recorded"
-                if in_file is None
-                else ("yes: " + str(report.get("synthetic_evidence")) if in_file else "no")
-            )
+            evidence = str(report.get("synthetic_evidence") or "")
+            file_says = "not recorded" if in_file is None else "no"
+            if in_file:
+                file_says = (
+                    "yes (" + (evidence.split(" '")[0] or "label") + ")"
+                )  # "file label", "column data_label"
             digest = str(hashes.get(f"{instrument}_file", ""))[:16]
             rows.append(
                 (
@@ -617,10 +618,11 @@ class ReportContent:
                     "yes" if report.get("synthetic_flag", spec is not None and spec.synthetic) else "no",
                     self._weighting(instrument, report),
                     digest,
+                    evidence,
                 )
             )
         columns = ["Instrument", "File", "Layout", "Release", "Synthetic (file)", "Synthetic (study.yaml)",
-                   "Weighting", "sha256 (16)"]  # fmt: skip
+                   "Weighting", "sha256 (16)", "Evidence"]  # fmt: skip
         return pd.DataFrame(rows, columns=columns)
 
     def provenance_warnings(self) -> list[str]:
@@ -634,16 +636,25 @@ class ReportContent:
         return found
 
     def provenance_section(self) -> str:
-        """The data provenance table (@tbl-provenance) with the load reports' warnings."""
+        """The data provenance table (@tbl-provenance), one column per file, with the evidence of
+        synthetic files and the load reports' warnings."""
         rows = self.provenance_rows()
         if rows.empty:
             return ""
+        shown = rows.drop(columns="Evidence").assign(
+            File=rows["File"].str.replace("_", "_\u200b", regex=False)  # long file names may wrap
+        )
+        shown = shown.set_index("Instrument").T.reset_index(names="")
+        shown.columns = [str(c) for c in shown.columns]
         text = (
             "Where the human data come from, as the humans stage read them: file, layout, the release "
             "the file states, whether the file itself and study.yaml say it is synthetic, and the "
             "weighting of the analyses (@tbl-provenance).\n\n"
-            + markdown_table(rows, caption="Human data files as loaded.", label="tbl-provenance")
+            + markdown_table(shown, caption="Human data files as loaded.", label="tbl-provenance")
         )
+        for name, evidence in zip(rows["Instrument"], rows["Evidence"], strict=True):
+            if evidence:
+                text += f"\n\n{name}: the file says it is synthetic, {evidence}."
         for warning in self.provenance_warnings():
             text += f"\n\n**Warning:** {warning}."
         return text
