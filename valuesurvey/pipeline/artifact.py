@@ -208,13 +208,30 @@ def _write_table(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+#: Columns that identify a row of a person × LLM table besides the participant.
+_ROW_KEYS = ("nationality", "model", "origin", "language", "persona", "removed", "source", "group")
+
+
+def _canonical_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows nested as before (the slowest-changing key outermost, each key's levels in their
+    original order of appearance), with the participants innermost, in pseudonym order.
+
+    The release's order of respondents does not survive, and every other column keeps the order in
+    which its levels first appear, which R uses for factor levels and so for the order of terms.
+    """
+    keys = [c for c in _ROW_KEYS if c in frame.columns]
+    runs = {c: int((frame[c] != frame[c].shift()).sum()) for c in keys}
+    keys.sort(key=runs.__getitem__)
+    ranks = {f"_rank_{c}": pd.Categorical(frame[c], categories=pd.unique(frame[c])).codes for c in keys}
+    ordered = frame.assign(**ranks).sort_values([*ranks, "participant"], kind="stable")
+    return ordered.drop(columns=list(ranks)).reset_index(drop=True)
+
+
 def _pseudonymised(path: Path, instrument: str, pseudonyms: _Pseudonyms, scratch: Path, name: str) -> Path:
-    """A copy of a person × LLM table with pseudonyms, rows ordered by pseudonym (the release's
-    order of respondents would otherwise survive)."""
+    """A copy of a person × LLM table with pseudonyms, in :func:`_canonical_order`."""
     frame = _read_table(path)
     frame["participant"] = pseudonyms(instrument, frame["participant"])
-    frame = frame.sort_values("participant", kind="stable").reset_index(drop=True)
-    return _write_table(frame, scratch / name)
+    return _write_table(_canonical_order(frame), scratch / name)
 
 
 def _person_rows_pseudonymised(
