@@ -138,13 +138,16 @@ def _pandoc() -> Component:
 
 def _quarto() -> Component:
     output = _run(["quarto", "--version"])
+    numbers = tuple(int(n) for n in re.findall(r"\d+", output or "")[:2])
+    usable = output is not None and numbers >= (1, 4)
+    if output is None:
+        note = "reports render with pandoc + typst instead"
+    elif not usable:
+        note = "older than 1.4: reports render with pandoc + typst instead"
+    else:
+        note = "valuesurvey runs it with this Python (QUARTO_PYTHON), which needs papermill and ipykernel"
     return Component(
-        "Quarto (>= 1.4)",
-        Need.optional,
-        output is not None,
-        output or "",
-        "https://quarto.org/docs/get-started/",
-        "" if output else "reports render with pandoc + typst instead",
+        "Quarto (>= 1.4)", Need.optional, usable, output or "", "https://quarto.org/docs/get-started/", note
     )
 
 
@@ -184,6 +187,8 @@ def check_components() -> list[Component]:
         ("typst", Need.demo, None),
         ("jupyter-client", Need.demo, None),
         ("ipykernel", Need.demo, None),
+        ("nbclient", Need.demo, None),
+        ("papermill (quarto render -P)", Need.optional, "papermill"),
     ]
     components = [_python_package(name, need, distribution) for name, need, distribution in python]
     components.append(_rpy2())

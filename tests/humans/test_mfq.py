@@ -93,7 +93,7 @@ def test_validation_errors(tmp_path, files):
         load_mfq2(path)
     # the 14 dropped item columns are not needed
     raw.drop(columns=list(MFQ2_DROPPED_COLUMNS)).to_csv(path, index=False)
-    assert load_mfq2(path).report.columns_in_file == 62 - 14
+    assert load_mfq2(path).report.columns_in_file == 63 - 14  # 62 columns and the data_label
 
 
 def test_study2_columns_come_from_the_instrument():

@@ -69,7 +69,7 @@ def test_only_needed_columns_are_read(files, monkeypatch):
     data_reads = [c for c in calls if not c.get("metadataonly")]
     assert len(data_reads) == 1
     used = set(data_reads[0]["usecols"])
-    assert used == {"B_COUNTRY_ALPHA", "D_INTERVIEW", "W_WEIGHT", "S018", *WVS7_ITEMS}
+    assert used == {"B_COUNTRY_ALPHA", "D_INTERVIEW", "W_WEIGHT", "S018", "version", *WVS7_ITEMS}
     assert "Q260" not in data.report.columns_read
 
 

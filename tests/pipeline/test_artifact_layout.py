@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
 import zipfile
 from pathlib import Path
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from valuesurvey.humans.synthetic import shipped_files
 from valuesurvey.pipeline import build_artifact
 from valuesurvey.study import load_study
 
@@ -23,7 +25,8 @@ def finished_study(tmp_path: Path) -> Path:
     licensed.write_bytes(b"pretend licensed microdata")
     root = tmp_path / "study"
     (root / "data").mkdir(parents=True)
-    (root / "data" / "mfq2_SYNTHETIC.csv").write_text("id,x\n1,2\n")
+    # synthetic files ship only when the file itself says so (here: the shipped file's data_label)
+    shutil.copy2(shipped_files()["mfq2_csv"], root / "data" / "mfq2_SYNTHETIC.csv")
     study = {
         "name": "tiny",
         "instruments": ["wvs7", "mfq2"],

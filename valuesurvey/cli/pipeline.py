@@ -104,7 +104,11 @@ def artifact(
     out: Annotated[Path | None, typer.Option("--out", help="Zip file to write.")] = None,
     verbose: Verbose = False,
 ) -> None:
-    """Package the study for journal submission: code, data, environment, report, checksums."""
+    """Package the study for journal submission: code, data, environment, report, checksums.
+
+    Human microdata are left out unless --include-human-data: the person x LLM similarity rows
+    ship under pseudonymous ids, enough to re-fit the models (the zip's README says how).
+    """
     from valuesurvey.pipeline import build_artifact
 
     setup_logging(verbose)

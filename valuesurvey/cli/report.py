@@ -23,7 +23,10 @@ Formats = Annotated[
 ]
 RendererOption = Annotated[
     Renderer | None,
-    typer.Option(help="quarto (needs Quarto >= 1.4), pandoc (pandoc + typst wheels), or auto."),
+    typer.Option(
+        help="quarto (needs Quarto >= 1.4; run with this Python as QUARTO_PYTHON), "
+        "pandoc (pandoc + typst wheels), or auto (quarto when installed)."
+    ),
 ]
 
 

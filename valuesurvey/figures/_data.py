@@ -183,12 +183,23 @@ def value_names(instrument: str = "ai_values") -> dict[str, str]:
     return {item.id: item.text["en"] for item in instruments.get(instrument).items}
 
 
+def _labelled_synthetic(study: Study, instrument: str) -> bool:
+    """The humans stage's load report found a synthetic label in the file itself."""
+    path = study.paths.humans_dir / f"{instrument}_load_report.json"
+    try:
+        return bool(json.loads(path.read_text(encoding="utf-8")).get("synthetic_in_file"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def synthetic_label(study: Study, tables: StudyTables | None = None) -> str | None:
     """The footer text when any data are synthetic or simulated, else ``None``."""
     if study.synthetic_note:
         return study.synthetic_note
     if any(spec.synthetic for spec in study.humans.values()):
         return DEFAULT_SYNTHETIC_NOTE
+    if any(_labelled_synthetic(study, instrument) for instrument in study.instruments):
+        return DEFAULT_SYNTHETIC_NOTE  # the file says so though study.yaml does not
     if any((m.company or "").upper() == "SIMULATED" or m.provider == "simulated" for m in study.models):
         return DEFAULT_SYNTHETIC_NOTE
     if tables is not None:

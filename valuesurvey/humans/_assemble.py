@@ -13,7 +13,7 @@ import pandas as pd
 
 from valuesurvey.errors import DataError
 from valuesurvey.humans._countries import Country, lookup
-from valuesurvey.humans._readers import FileHeader
+from valuesurvey.humans._readers import FileHeader, synthetic_evidence
 from valuesurvey.humans._report import HUMANS_COLUMNS, CountryCounts, HumanData, LoadReport
 
 
@@ -32,12 +32,17 @@ class Layout:
     weight_column: str | None = None
     #: respondent-level columns kept beside the table: file column -> name in ``respondents``.
     extra_columns: Mapping[str, str] = field(default_factory=dict)
+    #: What the loader recognised the file as, for the load report ("WVS-7 cross-national release").
+    name: str = ""
+    #: Columns that label the file itself (``version``, ``doi``, ``data_label``; file spellings).
+    label_columns: tuple[str, ...] = ()
 
     @property
     def columns(self) -> list[str]:
         wanted = [self.country_column, *self.items]
         wanted += [c for c in (self.id_column, self.weight_column) if c]
         wanted += list(self.extra_columns)
+        wanted += list(self.label_columns)
         return list(dict.fromkeys(wanted))
 
 
@@ -179,6 +184,35 @@ def _counts(ratings: np.ndarray) -> CountryCounts:
     )
 
 
+def _labels(frame: pd.DataFrame, layout: Layout) -> dict[str, list[str]]:
+    """Distinct values (at most three, in file order) of each label column."""
+    labels = {}
+    for column in layout.label_columns:
+        values = [str(v).strip() for v in pd.unique(frame[column].dropna()) if str(v).strip()]
+        if values:
+            labels[column.casefold()] = values[:3]
+    return labels
+
+
+def _release(labels: Mapping[str, list[str]]) -> str | None:
+    parts = [f"{name} {', '.join(labels[name])}" for name in ("version", "doi") if name in labels]
+    return "; ".join(parts) or None
+
+
+def _synthetic_warnings(path: Path, flag: bool, evidence: str | None) -> tuple[str, ...]:
+    if flag and evidence is None:
+        return (
+            f"{path.name}: study.yaml says synthetic, but the file carries no synthetic label; "
+            "the report labels it synthetic, the artifact treats it as microdata",
+        )
+    if evidence is not None and not flag:
+        return (
+            f"{path.name}: the file is labelled synthetic ({evidence}) but study.yaml does not say "
+            "synthetic: true; the report labels it synthetic",
+        )
+    return ()
+
+
 def assemble(
     header: FileHeader,
     frame: pd.DataFrame,
@@ -233,6 +267,8 @@ def assemble(
         all_notes.append("no weight column: every respondent has weight 1")
     if layout.id_column is None:
         all_notes.append("no respondent id column: participant is the 1-based row number in the file")
+    labels = _labels(frame, layout)
+    evidence = synthetic_evidence(header, labels)
     report = LoadReport(
         file=str(header.path),
         format=header.format,
@@ -252,12 +288,17 @@ def assemble(
         weight_column=layout.weight_column,
         id_column=layout.id_column,
         country_column=layout.country_column,
-        synthetic=synthetic
-        or "SYNTHETIC" in Path(header.path).name
-        or "SYNTHETIC" in (header.file_label or ""),
+        synthetic=synthetic or evidence is not None,
         file_label=header.file_label,
         notes=tuple(all_notes),
         seconds=round(time.perf_counter() - started, 3) if started is not None else 0.0,
+        layout=layout.name,
+        release=_release(labels),
+        labels=labels,
+        synthetic_flag=synthetic,
+        synthetic_in_file=evidence is not None,
+        synthetic_evidence=evidence,
+        warnings=_synthetic_warnings(Path(header.path), synthetic, evidence),
     )
     metadata = {
         "file_label": header.file_label,

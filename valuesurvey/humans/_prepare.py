@@ -62,6 +62,8 @@ def prepare_study_humans(study: Study) -> dict[str, Path]:
         _io.write_json(study.paths.humans_dir / f"{instrument}_load_report.json", data.report.to_dict())
         written[instrument] = table_path
         log.info("humans %s: %d respondents from %s", instrument, len(data.respondents), data.report.file)
+        for warning in data.report.warnings:
+            log.warning("humans %s: %s", instrument, warning)
     _record(study, loaded, written, time.perf_counter() - started)
     return written
 

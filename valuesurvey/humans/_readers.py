@@ -8,6 +8,7 @@ only). A full WVS-7 release is ~97,000 rows x 600+ columns; the loaders need ~25
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import subprocess
 import tempfile
@@ -22,7 +23,16 @@ import pyreadstat
 
 from valuesurvey.errors import DataError, MissingComponentError
 
-__all__ = ["FORMATS", "FileHeader", "detect_format", "read_columns", "read_header"]
+__all__ = [
+    "FORMATS",
+    "LABEL_COLUMNS",
+    "FileHeader",
+    "detect_format",
+    "file_synthetic_evidence",
+    "read_columns",
+    "read_header",
+    "synthetic_evidence",
+]
 
 FORMATS = ("sav", "dta", "csv", "rds")
 _SUFFIXES = {
@@ -50,6 +60,8 @@ class FileHeader:
     #: SPSS user-missing definitions: column -> list of (lo, hi) ranges (a single value has lo == hi).
     missing_ranges: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     delimiter: str = ","
+    #: Document notes (SPSS ``DOCUMENT`` records), e.g. where the file came from.
+    notes: tuple[str, ...] = ()
 
     def resolve(self, name: str) -> str | None:
         """The file's own spelling of column ``name`` (matched case-insensitively), or ``None``."""
@@ -60,6 +72,57 @@ class FileHeader:
             if column.casefold() == folded:
                 return column
         return None
+
+
+#: Columns whose values label the file itself (the same in every row): the WVS releases' ``version``
+#: and ``doi``; ``data_label`` of the shipped synthetic CSV (a CSV has no file label).
+LABEL_COLUMNS = ("version", "doi", "data_label")
+_SYNTHETIC = re.compile(r"\bsynthetic\b", re.IGNORECASE)
+
+
+def synthetic_evidence(header: FileHeader, labels: dict[str, list[str]] | None = None) -> str | None:
+    """Where the file itself says it is synthetic (its file label, notes or label columns), or None.
+
+    The file name is not evidence: a renamed file keeps its label, and a real file may be named
+    anything.
+
+    Examples
+    --------
+    >>> header = FileHeader(Path("x.sav"), "sav", ("Q1",), 1, file_label="SYNTHETIC WVS-7 layout")
+    >>> synthetic_evidence(header)
+    "file label 'SYNTHETIC WVS-7 layout'"
+    >>> synthetic_evidence(FileHeader(Path("SYNTHETIC.csv"), "csv", ("Q1",), None)) is None
+    True
+    """
+    if header.file_label and _SYNTHETIC.search(header.file_label):
+        return f"file label {header.file_label!r}"
+    for note in header.notes:
+        if _SYNTHETIC.search(note):
+            return f"file note {note!r}"
+    for column, values in (labels or {}).items():
+        for value in values:
+            if _SYNTHETIC.search(value):
+                return f"column {column} {value!r}"
+    return None
+
+
+def file_synthetic_evidence(path: Path, format: str = "auto") -> str | None:
+    """:func:`synthetic_evidence` of a file, reading its header and label columns only.
+
+    Raises
+    ------
+    DataError
+        The file is missing or unreadable.
+    """
+    header = read_header(path, format)
+    columns = [c for c in (header.resolve(name) for name in LABEL_COLUMNS) if c]
+    labels: dict[str, list[str]] = {}
+    if columns:
+        frame = read_columns(header, columns)
+        for column in columns:
+            values = [str(v).strip() for v in pd.unique(frame[column].dropna()) if str(v).strip()]
+            labels[column.casefold()] = values[:3]
+    return synthetic_evidence(header, labels)
 
 
 def detect_format(path: Path, format: str = "auto") -> str:
@@ -136,6 +199,7 @@ def _meta_header(path: Path, fmt: str, meta: Any) -> FileHeader:
         column_labels={k: v for k, v in meta.column_names_to_labels.items() if v},
         value_labels=dict(meta.variable_value_labels),
         missing_ranges=_missing_ranges(meta),
+        notes=tuple(str(note) for note in (getattr(meta, "notes", None) or []) if str(note).strip()),
     )
 
 

@@ -52,6 +52,19 @@ class LoadReport:
     file_label: str | None = None
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
+    #: The layout the loader recognised (e.g. "WVS-7 cross-national release").
+    layout: str = ""
+    #: Release or version the file states about itself (WVS ``version`` and ``doi``), else None.
+    release: str | None = None
+    #: Distinct values of the file's label columns (``version``, ``doi``, ``data_label``).
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    #: ``synthetic:`` of study.yaml (or the loader's ``synthetic=`` argument).
+    synthetic_flag: bool = False
+    #: What the file itself says (file label, notes, label columns); see ``synthetic_evidence``.
+    synthetic_in_file: bool = False
+    synthetic_evidence: str | None = None
+    #: Disagreements a reader must know of (flag vs file), also logged as warnings.
+    warnings: tuple[str, ...] = ()
 
     @property
     def complete(self) -> int:
@@ -67,12 +80,21 @@ class LoadReport:
         data["items"] = list(self.items)
         data["columns_read"] = list(self.columns_read)
         data["notes"] = list(self.notes)
+        data["warnings"] = list(self.warnings)
         return data
 
     def format_text(self) -> str:
         """A short human-readable summary (what ``valuesurvey humans load`` prints)."""
         lines = [
             f"file: {self.file}" + ("  [SYNTHETIC]" if self.synthetic else ""),
+            f"layout: {self.layout or 'unknown'}; release: {self.release or 'not stated in the file'}",
+            "synthetic: "
+            + (
+                f"yes, the file says so ({self.synthetic_evidence})"
+                if self.synthetic_in_file
+                else "not labelled in the file"
+            )
+            + f"; study.yaml synthetic: {str(self.synthetic_flag).lower()}",
             f"format: {self.format}; instrument: {self.instrument}; {len(self.items)} items; "
             f"read {len(self.columns_read)} of {self.columns_in_file} columns, "
             f"{self.rows_in_file} rows in file",
@@ -90,6 +112,7 @@ class LoadReport:
         if self.user_missing_definitions:
             lines.append(f"user-missing definitions applied to {len(self.user_missing_definitions)} columns")
         lines.extend(f"note: {note}" for note in self.notes)
+        lines.extend(f"WARNING: {warning}" for warning in self.warnings)
         lines.append(f"seconds: {self.seconds:.2f}")
         return "\n".join(lines)
 

@@ -13,7 +13,7 @@ from valuesurvey._config import read_yaml_mapping, validation_message
 from valuesurvey.errors import ConfigError, DataError
 from valuesurvey.humans._assemble import Layout, assemble
 from valuesurvey.humans._countries import lookup, parse_countries
-from valuesurvey.humans._readers import read_columns, read_header
+from valuesurvey.humans._readers import LABEL_COLUMNS, read_columns, read_header
 from valuesurvey.humans._report import HumanData
 
 __all__ = [
@@ -135,6 +135,14 @@ def load_mapping(path: str | Path) -> ColumnMapping:
     return mapping
 
 
+def _layout_name(mapping: str | Path | ColumnMapping | None) -> str:
+    if mapping is None:
+        return "MFQ-2, OSF Study-2 CSV layout"
+    if isinstance(mapping, ColumnMapping):
+        return "MFQ-2, column mapping given in code"
+    return f"MFQ-2, column mapping {Path(mapping).name}"
+
+
 def load_mfq2(
     path: str | Path,
     *,
@@ -211,6 +219,8 @@ def load_mfq2(
         country_values={k.casefold(): lookup(v) for k, v in spec.countries.items()},  # type: ignore[misc]
         id_column=resolved[spec.id_column] if spec.id_column else None,
         weight_column=resolved[spec.weight_column] if spec.weight_column else None,
+        name=_layout_name(mapping),
+        label_columns=tuple(c for c in (header.resolve(n) for n in LABEL_COLUMNS) if c),
     )
     notes = [] if mapping is not None else ["OSF Study-2 layout: 36 of the item columns kept"]
     frame = read_columns(header, layout.columns)

@@ -1,7 +1,8 @@
 """Deterministic SYNTHETIC human data files in the real layouts (WVS-7 .sav/.dta, MFQ-2 OSF CSV/.sav).
 
 The real files cannot be redistributed (see ``data/README.md``), so the project ships these instead.
-They are simulated respondents, labelled SYNTHETIC in every file name and file label, and calibrated
+They are simulated respondents, labelled SYNTHETIC in every file name and inside every file (the file
+label of .sav and .dta files, the WVS ``version`` column, the ``data_label`` column of the CSV), and calibrated
 to public aggregates in ``valuesurvey/humans/reference/``:
 
 - WVS-7: each item's marginal distribution on 1-10 is the maximum-entropy distribution with the
@@ -311,7 +312,8 @@ def mfq2_synthetic_frame(seed: int = DEFAULT_SEED) -> pd.DataFrame:
             "status": rng.integers(1, 11, size=n),
         }
         frames.append(pd.DataFrame({**data, **meta}))
-    return pd.concat(frames, ignore_index=True)
+    # A CSV has no file label: this column carries it (read as the file's label by the loader).
+    return pd.concat(frames, ignore_index=True).assign(data_label=MFQ_LABEL)
 
 
 def _mfq_names_variant(study2: pd.DataFrame, seed: int) -> pd.DataFrame:

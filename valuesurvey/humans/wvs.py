@@ -9,7 +9,7 @@ from pathlib import Path
 from valuesurvey.errors import DataError
 from valuesurvey.humans._assemble import Layout, assemble
 from valuesurvey.humans._countries import parse_countries
-from valuesurvey.humans._readers import read_columns, read_header
+from valuesurvey.humans._readers import LABEL_COLUMNS, read_columns, read_header
 from valuesurvey.humans._report import HumanData
 
 __all__ = ["WVS7_ITEMS", "WVS7_MISSING_CODES", "WVS7_SCALE", "load_wvs7"]
@@ -96,6 +96,8 @@ def load_wvs7(
         id_column=header.resolve("D_INTERVIEW"),
         weight_column=header.resolve("W_WEIGHT"),
         extra_columns={s018: "s018"} if s018 else {},
+        name="WVS-7 cross-national release",
+        label_columns=tuple(c for c in (header.resolve(n) for n in LABEL_COLUMNS) if c),
     )
     frame = read_columns(header, layout.columns)
     return assemble(header, frame, layout, selected, synthetic=synthetic, notes=notes, started=started)

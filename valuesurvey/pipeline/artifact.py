@@ -11,17 +11,28 @@ Layout (every path below the top folder ``<study>-artifact/``)::
     instruments/              each instrument as JSON, and hashes.json (content hash per instrument)
     environment/              pip-freeze.txt, R-sessionInfo.txt, dpkg-packages.txt, platform.json
 
-Human microdata (the files named in ``study.humans`` and their copies in ``study/humans/``) are left
-out unless ``include_human_data=True``, because their licences usually forbid redistribution.
-Files marked ``synthetic: true`` in study.yaml are ours and always included.
+Human microdata never leave the machine unless ``include_human_data=True``: not the files named
+in ``study.humans``, not ``humans/<instrument>.parquet``, no answer, mean or z-score of a person
+and no respondent id of the release (``D_INTERVIEW``, MFQ-2 ids). What a reviewer needs to re-fit
+the models without them, the person × LLM similarity rows (``similarity/<instrument>.parquet``,
+``_rq.csv``, ``_reference.parquet``, the person rows of ``exclusions.csv`` and
+``zero_variance.csv``), ships under pseudonymous participant ids: a keyed hash whose random key
+exists only while the zip is written. ``similarity/<instrument>_zscores.parquet`` keeps the LLMs'
+rows only. A human file ships as is only when the file itself is labelled synthetic (its file
+label, notes or label column; the ``synthetic:`` flag of study.yaml alone is not enough, because a
+copied flag must not publish real data).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import importlib
 import json
+import logging
 import platform
+import secrets
 import shutil
 import sqlite3
 import subprocess
@@ -32,6 +43,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
 from valuesurvey._io import atomic_path, sha256_file
@@ -41,10 +54,15 @@ from valuesurvey.study import Study, load_study
 
 __all__ = ["build_artifact"]
 
+log = logging.getLogger(__name__)
+
 _CODE_FILES = ("pyproject.toml", "Makefile", "README.md", "_quarto.yml", "scripts/setup.sh", "data/README.md")
 _CODE_DIRS = ("R", "reports", "benchmarks")
 _SKIPPED_SUFFIXES = (".pyc", ".tmp", ".lock", "-wal", "-shm", "-journal", ".zip")
-_SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache", "_freeze", ".quarto", ".ipynb_checkpoints"}
+_SKIPPED_PARTS = {
+    "__pycache__", ".pytest_cache", ".ruff_cache", "_freeze", ".quarto", ".ipynb_checkpoints", "_figures",
+    "_manuscript",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -107,9 +125,144 @@ def _code_entries() -> Iterator[_Entry]:
 # ----------------------------------------------------------------------------------------------- study
 
 
-def _human_files(study: Study) -> dict[str, tuple[Path, bool]]:
-    """instrument → (resolved source file, synthetic?)."""
-    return {name: (study.resolve(spec.path).resolve(), spec.synthetic) for name, spec in study.humans.items()}
+@dataclass(frozen=True)
+class _HumanSource:
+    """One human data file named in study.yaml, and whether it may ship."""
+
+    instrument: str
+    path: Path
+    shippable: bool
+    why: str
+
+
+def _synthetic_in_file(study: Study, instrument: str, path: Path) -> str | None:
+    """The file's own synthetic label: from its load report when it describes this file, else read."""
+    report_path = study.paths.humans_dir / f"{instrument}_load_report.json"
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        if Path(report.get("file", "")).resolve() == path and "synthetic_in_file" in report:
+            return report.get("synthetic_evidence") if report["synthetic_in_file"] else None
+    except (OSError, ValueError):
+        pass
+    try:
+        from valuesurvey.humans._readers import file_synthetic_evidence
+
+        return file_synthetic_evidence(path, study.humans[instrument].format)
+    except Exception as exc:  # a missing or unreadable file is treated as microdata: never shipped
+        log.info("%s: cannot read its label (%s); treated as microdata", path, exc)
+        return None
+
+
+def _human_sources(study: Study, include_human_data: bool) -> dict[str, _HumanSource]:
+    sources = {}
+    for name, spec in study.humans.items():
+        path = study.resolve(spec.path).resolve()
+        if include_human_data:
+            sources[name] = _HumanSource(name, path, True, "included with --include-human-data")
+            continue
+        evidence = _synthetic_in_file(study, name, path)
+        if evidence is not None:
+            sources[name] = _HumanSource(name, path, True, f"synthetic: {evidence}")
+        elif spec.synthetic:
+            why = "study.yaml says synthetic, but the file carries no synthetic label: treated as microdata"
+            log.warning("artifact: humans.%s: %s", name, why)
+            sources[name] = _HumanSource(name, path, False, why)
+        else:
+            sources[name] = _HumanSource(name, path, False, "microdata")
+    return sources
+
+
+class _Pseudonyms:
+    """Participant id → pseudonym, a keyed hash (HMAC-SHA256) whose key is random and never stored."""
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+
+    def __call__(self, instrument: str, ids: pd.Series) -> pd.Series:
+        text = ids.astype("string")
+        mapping = {
+            value: "p"
+            + hmac.new(self._key, f"{instrument}\0{value}".encode(), hashlib.sha256).hexdigest()[:16]
+            for value in pd.unique(text.dropna())
+        }
+        if len(set(mapping.values())) != len(mapping):  # 64 bits: a collision is a bug, never silent
+            raise DataError(f"{instrument}: two participants got the same pseudonym; build again")
+        return text.map(mapping).astype(object)
+
+
+_PERSON_TABLES = ("{i}.parquet", "{i}_reference.parquet", "{i}_rq.csv")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if path.suffix == ".csv":
+        return pd.read_csv(path, dtype={"participant": "string"}, keep_default_na=True)
+    return pd.read_parquet(path)
+
+
+def _write_table(frame: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False, float_format="%.17g")
+    else:
+        frame.to_parquet(path, index=False)
+    return path
+
+
+#: Columns that identify a row of a person × LLM table besides the participant.
+_ROW_KEYS = ("nationality", "model", "origin", "language", "persona", "removed", "source", "group")
+
+
+def _canonical_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows nested as before (the slowest-changing key outermost, each key's levels in their
+    original order of appearance), with the participants innermost, in pseudonym order.
+
+    The release's order of respondents does not survive, and every other column keeps the order in
+    which its levels first appear, which R uses for factor levels and so for the order of terms.
+    """
+    keys = [c for c in _ROW_KEYS if c in frame.columns]
+    runs = {c: int((frame[c] != frame[c].shift()).sum()) for c in keys}
+    keys.sort(key=runs.__getitem__)
+    ranks = {f"_rank_{c}": pd.Categorical(frame[c], categories=pd.unique(frame[c])).codes for c in keys}
+    ordered = frame.assign(**ranks).sort_values([*ranks, "participant"], kind="stable")
+    return ordered.drop(columns=list(ranks)).reset_index(drop=True)
+
+
+def _pseudonymised(path: Path, instrument: str, pseudonyms: _Pseudonyms, scratch: Path, name: str) -> Path:
+    """A copy of a person × LLM table with pseudonyms, in :func:`_canonical_order`."""
+    frame = _read_table(path)
+    frame["participant"] = pseudonyms(instrument, frame["participant"])
+    return _write_table(_canonical_order(frame), scratch / name)
+
+
+def _person_rows_pseudonymised(
+    path: Path, private: set[str], pseudonyms: _Pseudonyms, scratch: Path, name: str
+) -> Path:
+    """exclusions.csv / zero_variance.csv: the person rows of private instruments get pseudonyms."""
+    frame = pd.read_csv(path, dtype={"participant": "string"})
+    if "participant" in frame.columns and not frame.empty:
+        person = frame["participant"].notna() & frame["instrument"].astype(str).isin(private)
+        for instrument in private:
+            rows = person & (frame["instrument"].astype(str) == instrument)
+            if rows.any():
+                frame.loc[rows, "participant"] = pseudonyms(instrument, frame.loc[rows, "participant"])
+    return _write_table(frame, scratch / name)
+
+
+def _llm_rows_only(path: Path, scratch: Path, name: str) -> Path:
+    frame = pd.read_parquet(path)
+    return _write_table(frame[frame["source"] != "human"].reset_index(drop=True), scratch / name)
+
+
+def _has_participant_column(path: Path) -> bool:
+    try:
+        if path.suffix == ".parquet":
+            return "participant" in pq.read_schema(path).names
+        if path.suffix == ".csv":
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                return "participant" in [c.strip().strip('"') for c in handle.readline().split(",")]
+    except (OSError, ValueError):
+        return True  # unreadable: cannot tell, so not shipped
+    return False
 
 
 def _sqlite_snapshot(path: Path, scratch: Path) -> Path:
@@ -123,32 +276,80 @@ def _sqlite_snapshot(path: Path, scratch: Path) -> Path:
     return target
 
 
+@dataclass
+class _HumanNotes:
+    """What the README says about human data: left out, pseudonymised, shipped."""
+
+    left_out: list[str]
+    pseudonymised: list[str]
+    sources: dict[str, _HumanSource]
+    private: set[str]
+
+
 def _study_entries(
     study: Study, include_human_data: bool, scratch: Path, exclude: Path | None
-) -> tuple[list[_Entry], list[str]]:
-    """The study directory's files, human data filtered, and notes on what was left out."""
+) -> tuple[list[_Entry], _HumanNotes]:
+    """The study directory's files with human data left out or pseudonymised (see the module doc)."""
     root = study.root.resolve()
-    humans = _human_files(study)
-    private_sources = {path for path, synthetic in humans.values() if not synthetic}
-    # humans/<instrument>.parquet are copies of microdata: private unless built from a synthetic file.
-    synthetic_tables = {study.paths.humans(name).resolve() for name, (_, synth) in humans.items() if synth}
-    private_tables = {
-        p.resolve() for p in study.paths.humans_dir.glob("*.parquet") if p.resolve() not in synthetic_tables
+    paths = study.paths
+    sources = _human_sources(study, include_human_data)
+    rating = [i for i in study.instruments if i != "ai_values"]
+    # Tables built from a file that may ship are ours; a table put in humans/ by hand is not.
+    present = {i for i in rating if i in sources or paths.humans(i).exists() or paths.similarity(i).exists()}
+    private = (
+        set() if include_human_data else {i for i in present if not (i in sources and sources[i].shippable)}
+    )
+    private_sources = {src.path for src in sources.values() if not src.shippable}
+    similarity = paths.similarity_dir.resolve()
+    person_tables = {
+        (similarity / pattern.format(i=i)).resolve(): i for i in private for pattern in _PERSON_TABLES
     }
+    zscores = {(similarity / f"{i}_zscores.parquet").resolve() for i in private}
+    person_rows = {(similarity / "exclusions.csv").resolve(), (similarity / "zero_variance.csv").resolve()}
+    shared = {i for i in rating if i not in private}  # per-person tables that ship as they are
+    known = {
+        *(
+            (similarity / p.format(i=i)).resolve()
+            for i in shared
+            for p in (*_PERSON_TABLES, "{i}_zscores.parquet")
+        ),
+        *(paths.humans(i).resolve() for i in shared),
+    }
+    build_dir = (paths.report_dir / "_build").resolve()
+    pseudonyms = _Pseudonyms()
+    notes = _HumanNotes([], [], sources, private)
     entries: list[_Entry] = []
-    notes: list[str] = []
     for path in sorted(root.rglob("*")):
         resolved = path.resolve()
-        if not _wanted(path) or resolved == exclude:
+        if not _wanted(path) or resolved == exclude or resolved.is_relative_to(build_dir):
             continue
-        name = f"study/{path.relative_to(root).as_posix()}"
-        if not include_human_data and (resolved in private_sources or resolved in private_tables):
-            notes.append(name)
+        relative = path.relative_to(root).as_posix()
+        name = f"study/{relative}"
+        humans_table = resolved.parent == paths.humans_dir.resolve() and path.suffix == ".parquet"
+        if resolved in private_sources or (humans_table and not include_human_data and resolved not in known):
+            notes.left_out.append(name)
             continue
-        if path.suffix == ".sqlite":
+        if resolved in person_tables:
+            path = _pseudonymised(path, person_tables[resolved], pseudonyms, scratch / "p", relative)
+            notes.pseudonymised.append(f"`{name}`")
+        elif resolved in zscores:
+            path = _llm_rows_only(path, scratch / "p", relative)
+            notes.pseudonymised.append(f"`{name}` (LLM rows only)")
+        elif resolved in person_rows and private:
+            path = _person_rows_pseudonymised(path, private, pseudonyms, scratch / "p", relative)
+            notes.pseudonymised.append(f"`{name}` (person rows)")
+        elif (
+            private
+            and resolved not in known
+            and path.suffix in (".csv", ".parquet")
+            and _has_participant_column(path)
+        ):
+            notes.left_out.append(f"{name} (a per-person table the artifact does not know)")
+            continue
+        elif path.suffix == ".sqlite":
             path = _sqlite_snapshot(path, scratch)
         entries.append(_Entry(name, path))
-    rewritten = _external_human_files(study, humans, include_human_data, entries, notes)
+    rewritten = _external_human_files(study, sources, entries, notes.left_out)
     entries = [e for e in entries if e.name != "study/study.yaml"]
     entries.insert(0, _Entry("study/study.yaml", data=rewritten.encode("utf-8")))
     if rewritten != study.paths.study_yaml.read_text(encoding="utf-8"):
@@ -157,13 +358,9 @@ def _study_entries(
 
 
 def _external_human_files(
-    study: Study,
-    humans: dict[str, tuple[Path, bool]],
-    include_human_data: bool,
-    entries: list[_Entry],
-    notes: list[str],
+    study: Study, sources: dict[str, _HumanSource], entries: list[_Entry], left_out: list[str]
 ) -> str:
-    """Copy human files that live outside the study directory into ``study/human-data/``.
+    """Copy shippable human files that live outside the study directory into ``study/human-data/``.
 
     Returns the study.yaml text to ship, with those paths rewritten to the copies.
     """
@@ -171,17 +368,17 @@ def _external_human_files(
     data = yaml.safe_load(text)
     root = study.root.resolve()
     changed = False
-    for name, (source, synthetic) in sorted(humans.items()):
-        if source.is_relative_to(root):
+    for name, source in sorted(sources.items()):
+        if source.path.is_relative_to(root):
             continue
-        if not (include_human_data or synthetic):
-            notes.append(str(source))
+        if not source.shippable:
+            left_out.append(str(source.path))
             continue
-        if not source.is_file():
-            notes.append(f"{source} (missing)")
+        if not source.path.is_file():
+            left_out.append(f"{source.path} (missing)")
             continue
-        target = f"human-data/{name}-{source.name}"
-        entries.append(_Entry(f"study/{target}", source))
+        target = f"human-data/{name}-{source.path.name}"
+        entries.append(_Entry(f"study/{target}", source.path))
         data["humans"][name]["path"] = target
         changed = True
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True) if changed else text
@@ -256,7 +453,91 @@ def _capture_environment() -> Iterator[_Entry]:
 # -------------------------------------------------------------------------------------------- README
 
 
-def _readme(study: Study, entries: list[_Entry], notes: list[str], include_human_data: bool) -> str:
+def _source_facts(study: Study, instrument: str) -> str:
+    """File name, release and sha256 of a human file, from its load report and the manifest."""
+    facts = []
+    try:
+        report = json.loads((study.paths.humans_dir / f"{instrument}_load_report.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        report = {}
+    if report.get("release"):
+        facts.append(f"release: {report['release']}")
+    if report.get("layout"):
+        facts.append(f"layout: {report['layout']}")
+    try:
+        manifest = json.loads(study.paths.manifest.read_text(encoding="utf-8"))
+        digest = manifest["stages"]["humans"]["inputs"][f"{instrument}_file"]
+        facts.append(f"sha256 {digest}")
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return "; ".join(facts)
+
+
+def _human_data_section(study: Study, notes: _HumanNotes, include_human_data: bool) -> list[str]:
+    lines = ["## Human data", ""]
+    if include_human_data:
+        return [
+            *lines,
+            "Human microdata are included (built with `--include-human-data`): check their licences",
+            "before you share this file.",
+            "",
+        ]
+    shipped = [src for src in notes.sources.values() if src.shippable]
+    for src in shipped:
+        lines.append(f"- `{src.instrument}`: `{src.path.name}` is included ({src.why}).")
+    if shipped:
+        lines.append("")
+    if not notes.private:
+        return lines
+    lines += [
+        "Human microdata are licensed to their users and are not in this artifact: no answer, mean or",
+        "z-score of a person, and no respondent id of the release. Left out:",
+        "",
+        *[f"- `{note}`" for note in notes.left_out],
+        "",
+    ]
+    for instrument in sorted(notes.private):
+        src = notes.sources.get(instrument)
+        if src is None:
+            lines.append(
+                f"- `{instrument}`: the humans table was put into `humans/` by hand (no source file)."
+            )
+            continue
+        facts = _source_facts(study, instrument)
+        lines.append(f"- `{instrument}`: `{src.path.name}` ({src.why}{'; ' + facts if facts else ''}).")
+    lines += [
+        "",
+        "What ships instead is what the models need: one row per person × LLM condition (× removed",
+        "dimension or question) with the person's nationality and the cosine similarity, under",
+        "pseudonymous participant ids (a keyed hash whose random key existed only while this zip was",
+        "written, so nobody can map them back to the release's ids), rows ordered by pseudonym:",
+        "",
+        *[f"- {name}" for name in notes.pseudonymised],
+        "",
+        "These rows are pseudonymous, not anonymous: with the LLM ratings shipped here, a person's",
+        "cosines across many LLM conditions determine the direction of that person's z-scored answers.",
+        "Treat them as derived personal data under the data's licence.",
+        "",
+        "`Rscript code/R/run_models.R study OUT` re-fits every RQ1-RQ3 model (lm and lmer) from",
+        "`similarity/<instrument>_rq.csv` and writes the tables of `estimates/` into `OUT`. To rebuild",
+        "everything else (humans tables, z-scores, similarity, figures, report), obtain the files from the",
+        "archives (`code/data/README.md` says where and how: WVS-7 from the World Values Survey archive,",
+        "MFQ-2 from OSF), put each where `study/study.yaml` names it under `humans:` (or edit that path),",
+        "and run:",
+        "",
+        "```sh",
+        "code/.venv/bin/valuesurvey run study/study.yaml --stages analyze,figures,report --force",
+        "```",
+        "",
+        "The humans stage checks the file's layout and prints its release; the sha256 above tells you",
+        "whether you have the same file. The pseudonymised files above differ from the originals whose",
+        "hashes `study/manifest.json` records.",
+        "",
+    ]
+    return lines
+
+
+def _readme(study: Study, entries: list[_Entry], notes: _HumanNotes, include_human_data: bool) -> str:
     names = [e.name for e in entries]
     estimates = [n.removeprefix("study/") for n in names if n.startswith("study/estimates/")]
     figures = [n.removeprefix("study/") for n in names if n.startswith("study/figures/")]
@@ -283,26 +564,7 @@ def _readme(study: Study, entries: list[_Entry], notes: list[str], include_human
         "- `environment/`: `pip freeze`, R `sessionInfo()`, Debian package versions, platform.",
         "- `SHA256SUMS`: checksums of every file. Check with `sha256sum -c SHA256SUMS` from this folder.",
         "",
-        "## Human data",
-        "",
-    ]
-    if notes:
-        lines += [
-            "These files were left out because human microdata are licensed to their users; obtain them",
-            "from the original archives (see `code/data/README.md`) and put them where `study/study.yaml`",
-            "names them before re-running the `analyze` stage:",
-            "",
-            *[f"- `{note}`" for note in notes],
-            "",
-        ]
-    elif include_human_data:
-        lines += [
-            "Human microdata are included (built with `--include-human-data`): check their licences.",
-            "",
-        ]
-    else:
-        lines += ["The study's human data files are synthetic and included.", ""]
-    lines += [
+        *_human_data_section(study, notes, include_human_data),
         "## Reproduce",
         "",
         "```sh",
@@ -311,11 +573,12 @@ def _readme(study: Study, entries: list[_Entry], notes: list[str], include_human
         "                                             # (elsewhere: bash code/scripts/setup.sh prints what to install)",
         "PY=code/.venv/bin",
         "# The analysis from the shipped responses: similarity, RQ1-RQ3 (lm and lmer), ranking analysis",
+        "# (needs the human data files: see Human data above when they are not included)",
         "$PY/valuesurvey run study/study.yaml --stages analyze --force",
         "# The figures and the report (HTML and PDF)",
         "$PY/valuesurvey run study/study.yaml --stages figures,report --force",
-        "# The R models without Python, from the exported data (for reviewers who prefer R):",
-        "Rscript code/R/run_models.R study",
+        "# The R models without Python, from the exported similarity rows (no human file needed):",
+        "Rscript code/R/run_models.R study refit",
         "# Re-asking the models (needs the API keys named in study.yaml; completed answers in",
         "# responses.sqlite are reused, so this sends only what is missing):",
         "$PY/valuesurvey resume study/study.yaml",

@@ -1,9 +1,10 @@
 """The manuscript: a Quarto document in ``reports/`` rendered to HTML and PDF from the study directory.
 
 ``render_report`` draws the figures that are missing or stale, then renders ``reports/manuscript.qmd`` with Quarto (≥ 1.4,
-when on PATH) or with our fallback: the code cells run in a Jupyter kernel, Quarto
-cross-references are resolved, pandoc 3 writes HTML (self-contained) and typst, and the typst
-wheel writes the PDF. Outputs: ``STUDY_DIR/report/<study name>.html`` and ``.pdf``.
+when on PATH; run with this Python as ``QUARTO_PYTHON``) or with our fallback: the code cells run
+in a Jupyter kernel, Quarto cross-references are resolved, pandoc 3 writes HTML (self-contained)
+and typst, and the typst wheel writes the PDF. Both use ``reports/valuesurvey.lua`` and one CSL
+style. Outputs: ``STUDY_DIR/report/<study name>.html`` and ``.pdf``.
 
 The manuscript finds its study through the Quarto parameter ``study_dir`` (``quarto render
 reports/manuscript.qmd -P study_dir:/path/to/study``) or, failing that, the environment variable
@@ -23,6 +24,7 @@ from valuesurvey.figures import make_figures
 from valuesurvey.report._execute import RenderError
 from valuesurvey.report._render import (
     choose_renderer,
+    quarto_error,
     quarto_version,
     render_with_pandoc,
     render_with_quarto,
@@ -36,6 +38,7 @@ __all__ = [
     "RenderError",
     "ReportContent",
     "open_study",
+    "quarto_error",
     "quarto_version",
     "render_report",
     "sources_dir",

@@ -1,18 +1,25 @@
 """Render the manuscript: ``quarto render`` when Quarto ≥ 1.4 is installed, else pandoc 3 + typst.
 
 Both renderers work on a staged copy in ``STUDY_DIR/report/_build/`` (the Quarto sources, the
-bibliography and a copy of ``STUDY_DIR/figures/``), so nothing is written into the repository and
-typst, which refuses files outside its root, sees every figure. Finished HTML and PDF are moved
-into ``STUDY_DIR/report/`` atomically.
+bibliography, the CSL style, ``_quarto.yml`` and a copy of ``STUDY_DIR/figures/`` as
+``reports/_figures/``), so nothing is written into the repository and typst, which refuses files
+outside its root, sees every figure. Finished HTML and PDF are moved into ``STUDY_DIR/report/``
+atomically, named after the study.
+
+What both routes share lives in the sources, not here: the citation style (the front matter's
+``csl``), and ``reports/valuesurvey.lua``, which turns the synthetic-data note into the HTML
+banner and the PDF footer, lets long tables break across PDF pages and keeps a ";" after a typst
+cross-reference.
 """
 
 from __future__ import annotations
 
-import html
 import logging
+import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -21,17 +28,25 @@ import yaml
 
 from valuesurvey._io import atomic_path
 from valuesurvey.errors import ConfigError, MissingComponentError
-from valuesurvey.figures._data import StudyTables, synthetic_label
 from valuesurvey.report._crossref import resolve_crossrefs
 from valuesurvey.report._execute import RenderError, execute_document
 from valuesurvey.report._qmd import parse_qmd
+from valuesurvey.report.content import FIGURES_DIR
 from valuesurvey.study import Study
 
-__all__ = ["MANUSCRIPT", "quarto_version", "render_with_pandoc", "render_with_quarto", "sources_dir"]
+__all__ = [
+    "MANUSCRIPT",
+    "quarto_error",
+    "quarto_version",
+    "render_with_pandoc",
+    "render_with_quarto",
+    "sources_dir",
+]
 
 log = logging.getLogger(__name__)
 
 MANUSCRIPT = "manuscript.qmd"
+LUA_FILTER = "valuesurvey.lua"
 MIN_QUARTO = (1, 4)
 #: Front-matter keys pandoc understands; Quarto-only keys (format, execute, jupyter…) are dropped.
 PANDOC_META = (
@@ -45,28 +60,10 @@ PANDOC_META = (
     "link-citations",
     "toc-title",
 )
+#: The pandoc route numbers figures itself (_crossref.py), so typst must not number them again.
 TYPST_HEADER = "#set figure(numbering: none)\n#set par(justify: true)\n"
-
-
-def typst_footer(note: str | None) -> str:
-    """A page footer stamping ``note`` on every page (with the page number), as a typst set rule.
-
-    It goes into the header, before the template's ``#show`` rule: a page set rule inside the
-    body would start a new page (and is refused inside containers).
-
-    Examples
-    --------
-    >>> print(typst_footer('SIMULATED "demo"'))
-    #set page(footer: [#set text(size: 7pt, fill: rgb("#D55E00"), weight: "bold"); #"SIMULATED \\"demo\\"" #h(1fr) #context counter(page).display()])
-    <BLANKLINE>
-    """
-    if not note:
-        return ""
-    literal = '"' + note.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
-    return (
-        f'#set page(footer: [#set text(size: 7pt, fill: rgb("#D55E00"), weight: "bold"); '
-        f"#{literal} #h(1fr) #context counter(page).display()])\n"
-    )
+#: The pandoc route's page layout (Quarto's HTML has its own grid, which these rules would squeeze).
+PANDOC_CSS = "pandoc.css"
 
 
 def sources_dir() -> Path:
@@ -97,17 +94,22 @@ def quarto_version() -> tuple[int, ...] | None:
 
 
 def _stage(study: Study, build: Path) -> Path:
-    """Copy the sources and the study's figures into ``build``; return the staged reports dir."""
+    """Copy the sources, ``_quarto.yml`` and the study's figures into ``build``; return the staged
+    reports dir."""
     if build.exists():
         shutil.rmtree(build)
     source = sources_dir()
     reports = build / "reports"
-    shutil.copytree(source, reports, ignore=shutil.ignore_patterns("_freeze", "*_files", ".quarto"))
+    shutil.copytree(
+        source,
+        reports,
+        ignore=shutil.ignore_patterns("_freeze", "*_files", ".quarto", FIGURES_DIR, "*.quarto_ipynb"),
+    )
     config = source.parent / "_quarto.yml"
     if config.exists():
         shutil.copy2(config, build / "_quarto.yml")
     if study.paths.figures_dir.is_dir():
-        shutil.copytree(study.paths.figures_dir, reports / "figures")
+        shutil.copytree(study.paths.figures_dir, reports / FIGURES_DIR)
     return reports
 
 
@@ -126,17 +128,29 @@ def _pandoc() -> str:
         raise MissingComponentError("pandoc 3 (pypandoc-binary)", "pip install pypandoc-binary") from exc
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _tool_message(output: str, limit: int = 6) -> str:
+    """The lines of a tool's output that say what went wrong (pandoc, typst)."""
+    lines = [line.strip() for line in _ANSI.sub("", output).splitlines() if line.strip()]
+    return " | ".join(lines[:limit]) if lines else "(no output)"
+
+
 def _run(cmd: Sequence[str], cwd: Path, what: str) -> None:
     result = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        message = (result.stderr or result.stdout).strip().splitlines()
-        raise RenderError(f"{what} failed (exit {result.returncode}): {message[-1] if message else ''}")
+        raise RenderError(
+            f"{what} failed (exit {result.returncode}): {_tool_message(result.stderr or result.stdout)}"
+        )
     for line in result.stderr.splitlines():
         log.info("%s: %s", what, line)
 
 
 def _front_matter(meta: dict[str, Any]) -> str:
-    kept = {k: meta[k] for k in PANDOC_META if k in meta}
+    kept: dict[str, Any] = {k: meta[k] for k in PANDOC_META if k in meta}
+    # Metadata, not -H: a command-line include would replace the header-includes the Lua filter adds.
+    kept["header-includes"] = f"```{{=typst}}\n{TYPST_HEADER}```\n"
     return "---\n" + yaml.safe_dump(kept, sort_keys=False, allow_unicode=True) + "---\n\n"
 
 
@@ -152,17 +166,19 @@ def render_with_pandoc(study: Study, formats: Sequence[str], *, timeout: int = 9
     markdown = reports / "manuscript.md"
     markdown.write_text(_front_matter(doc.front_matter) + body, encoding="utf-8")
     pandoc = _pandoc()
-    common = [pandoc, markdown.name, "--from=markdown", "--standalone", "--citeproc", "--number-sections"]
+    common = [
+        pandoc,
+        markdown.name,
+        "--from=markdown",
+        "--standalone",
+        f"--lua-filter={LUA_FILTER}",
+        "--citeproc",
+        "--number-sections",
+    ]
     written = []
     stem = study.name
     if "html" in formats:
-        css = ["--css=style.css"] if (reports / "style.css").exists() else []
-        note = synthetic_label(study, StudyTables(study))
-        if note:  # a banner above the title and the table of contents, not only a callout below them
-            (reports / "banner.html").write_text(
-                f'<div class="synthetic-banner" role="note">{html.escape(note)}</div>\n', encoding="utf-8"
-            )
-            css.append("--include-before-body=banner.html")
+        css = [f"--css={name}" for name in (PANDOC_CSS, "style.css") if (reports / name).exists()]
         _run(
             [*common, "--to=html5", "--embed-resources", "--toc", *css, "--output=manuscript.html"],
             reports,
@@ -170,10 +186,8 @@ def render_with_pandoc(study: Study, formats: Sequence[str], *, timeout: int = 9
         )
         written.append(_publish(reports / "manuscript.html", report_dir / f"{stem}.html"))
     if "pdf" in formats:
-        note = synthetic_label(study, StudyTables(study))
-        (reports / "header.typ").write_text(TYPST_HEADER + typst_footer(note), encoding="utf-8")
         _run(
-            [*common, "--to=typst", "--include-in-header=header.typ", "--output=manuscript.typ"],
+            [*common, "--to=typst", "--output=manuscript.typ"],
             reports,
             "pandoc (typst)",
         )
@@ -194,35 +208,141 @@ def _typst_pdf(source: Path) -> Path:
     return output
 
 
-def render_with_quarto(study: Study, formats: Sequence[str]) -> list[Path]:
-    """``quarto render`` the staged manuscript with ``-P study_dir:…`` and collect HTML and PDF."""
+# ---------------------------------------------------------------------------------------- Quarto
+
+#: Quarto's output folder (``project.output-dir`` of ``_quarto.yml``) and the article's outputs in it.
+QUARTO_OUTPUT_DIR = "_manuscript"
+QUARTO_OUTPUTS = {"html": "reports/index.html", "pdf": "reports/manuscript.pdf"}
+
+
+def quarto_error(output: str) -> str:
+    """What Quarto says went wrong: its ``ERROR:`` messages, or a failing cell's exception.
+
+    Quarto ends a failed render with a stack trace of its own code; the message a user needs is
+    above it.
+
+    Examples
+    --------
+    >>> quarto_error("Starting python3 kernel...\\n\\x1b[91mERROR: Unknown format html,typst\\x1b[39m\\n")
+    'Unknown format html,typst'
+    >>> print(quarto_error("An error occurred while executing the following cell:\\n------\\nopen_study(None)\\n"
+    ...     "------\\n\\n---------\\nConfigError    Traceback (most recent call last)\\n"
+    ...     "ConfigError: no study: pass the Quarto param study_dir\\n\\nERROR: Stack trace:\\n  at f (x.ts:1)"))
+    a code cell failed: ConfigError: no study: pass the Quarto param study_dir (cell: open_study(None))
+    """
+    lines = [_ANSI.sub("", line).rstrip() for line in output.splitlines()]
+    cell = _failed_cell(lines)
+    if cell is not None:
+        return cell
+    messages = []
+    for i, line in enumerate(lines):
+        if not line.startswith("ERROR:"):
+            continue
+        text = line.removeprefix("ERROR:").strip()
+        if not text or text.startswith("Stack trace"):
+            continue
+        for more in lines[i + 1 :]:
+            if (
+                not more.strip()
+                or more.startswith(("Stack trace", "ERROR:"))
+                or more.lstrip().startswith("at ")
+            ):
+                break
+            text += " " + more.strip()
+        messages.append(text)
+    if messages:
+        return "; ".join(dict.fromkeys(messages))
+    return _tool_message(output)
+
+
+def _failed_cell(lines: list[str]) -> str | None:
+    """The exception line of the cell Quarto reports with "An error occurred while executing"."""
+    try:
+        start = next(
+            i for i, line in enumerate(lines) if line.startswith("An error occurred while executing")
+        )
+    except StopIteration:
+        return None
+    source = next(
+        (
+            line.strip()
+            for line in lines[start + 2 : start + 12]
+            if line.strip() and not line.startswith("---")
+        ),
+        "",
+    )
+    exception = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)|[A-Z]\w+Error)\b:?")
+    found = None
+    for line in lines[start:]:
+        if line.startswith("ERROR:"):
+            break
+        if exception.match(line) and ":" in line and "Traceback" not in line:
+            found = line.strip()
+    if found is None:
+        return None
+    return f"a code cell failed: {found}" + (f" (cell: {source})" if source else "")
+
+
+def _quarto_config(build: Path, stem: str, formats: Sequence[str]) -> None:
+    """Point the staged ``_quarto.yml``'s "Other formats" link at the PDF published beside the HTML."""
+    config_path = build / "_quarto.yml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    html = config.setdefault("format", {}).setdefault("html", {})
+    if "pdf" in formats:
+        # A list naming a format replaces Quarto's automatic links (whose target, manuscript.pdf, is
+        # not what we publish); "html" names the page itself, so only the explicit link is shown.
+        html["format-links"] = ["html", {"text": "PDF", "href": f"{stem}.pdf", "icon": "file-pdf"}]
+    else:
+        html["format-links"] = False
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def quarto_environment(study: Study) -> dict[str, str]:
+    """Quarto's environment: our own Python for the code cells (it has jupyter, papermill and this
+    package), and the study for a manuscript rendered without ``-P``."""
+    return {**os.environ, "QUARTO_PYTHON": sys.executable, "VALUESURVEY_STUDY": str(study.root)}
+
+
+def render_with_quarto(study: Study, formats: Sequence[str], *, timeout: int = 1800) -> list[Path]:
+    """``quarto render`` the staged manuscript project with ``-P study_dir:…``; collect HTML and PDF.
+
+    Both formats are rendered by one call (``--to all``): a manuscript project cleans its output
+    folder at each render.
+    """
     exe = shutil.which("quarto")
     if exe is None:
-        raise MissingComponentError("Quarto", "install Quarto >= 1.4 from https://quarto.org")
+        raise MissingComponentError("Quarto", "install Quarto >= 1.4 (https://quarto.org/docs/get-started/)")
+    version = quarto_version()
+    if version is not None and version < MIN_QUARTO:
+        raise MissingComponentError(
+            f"Quarto >= 1.4 (found {'.'.join(map(str, version))})", "install a newer Quarto"
+        )
     report_dir = study.paths.report_dir
     build = report_dir / "_build"
     _stage(study, build)
-    out_dir = build / "_output"
-    targets = {"html": "html", "pdf": "typst"}
+    _quarto_config(build, study.name, formats)
+    target = "all" if set(formats) == {"html", "pdf"} else {"html": "html", "pdf": "typst"}[formats[0]]
+    cmd = [exe, "render", f"reports/{MANUSCRIPT}", "--to", target, "-P", f"study_dir:{study.root}"]
+    what = f"quarto render --to {target}"
+    try:
+        result = subprocess.run(
+            cmd, cwd=build, env=quarto_environment(study), capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RenderError(f"{what} ran longer than {timeout} s") from exc
+    output = (result.stdout or "") + "\n" + (result.stderr or "")
+    if result.returncode != 0:
+        raise RenderError(f"{what} failed (exit {result.returncode}): {quarto_error(output)}")
+    for line in _ANSI.sub("", result.stderr or "").splitlines():
+        if line.strip():
+            log.debug("quarto: %s", line)
     written = []
     for fmt in formats:
-        cmd = [
-            exe,
-            "render",
-            f"reports/{MANUSCRIPT}",
-            "--to",
-            targets[fmt],
-            "--output-dir",
-            str(out_dir),
-            "-P",
-            f"study_dir:{study.root}",
-        ]
-        _run(cmd, build, f"quarto render --to {targets[fmt]}")
+        built = build / QUARTO_OUTPUT_DIR / QUARTO_OUTPUTS[fmt]
+        if not built.is_file():
+            raise RenderError(f"{what} wrote no {built.relative_to(build)}: {_tool_message(output)}")
         suffix = ".html" if fmt == "html" else ".pdf"
-        found = sorted(out_dir.rglob(f"*{suffix}"), key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise RenderError(f"quarto render --to {targets[fmt]} wrote no {suffix} file in {out_dir}")
-        written.append(_publish(found[-1], report_dir / f"{study.name}{suffix}"))
+        written.append(_publish(built, report_dir / f"{study.name}{suffix}"))
     return written
 
 

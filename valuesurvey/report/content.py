@@ -3,31 +3,48 @@
 The Quarto sources in ``reports/`` stay short: a cell prints ``doc.rq_section(1)`` with
 ``output: asis`` and Quarto (or our fallback renderer) resolves the cross-references in it. Each
 method reads only the study directory; a missing instrument or analysis becomes a sentence.
-Figures are referenced relative to the working directory when a ``figures/`` copy sits there (the
-render step stages one), else by their path in the study directory.
+Figures are referenced relative to the working directory, in ``_figures/`` (the render step stages
+a copy there; a by-hand ``quarto render`` gets one on first use).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from valuesurvey._io import sha256_file
+from valuesurvey._io import atomic_path, sha256_file
+from valuesurvey.errors import DataError
 from valuesurvey.figures import FIGURES, available_figures
 from valuesurvey.figures._data import StudyTables, synthetic_label
 from valuesurvey.report._ranking import RankingContent
 from valuesurvey.report._terms import VariableCoding, coding_from_table, split_term, term_label
 from valuesurvey.study import Study, load_study
 
-__all__ = ["KEY_TERMS", "Inline", "ReportContent", "fmt_num", "fmt_p", "markdown_table", "open_study"]
+__all__ = [
+    "KEY_TERMS",
+    "Inline",
+    "ReportContent",
+    "compact_items",
+    "fmt_num",
+    "fmt_p",
+    "markdown_table",
+    "open_study",
+]
 
 STUDY_ENV = "VALUESURVEY_STUDY"
-INSTRUMENT_NAMES = {"mfq2": "MFQ-2", "wvs7": "WVS-7 (Q177–Q195)", "ai_values": "AI values (25 values)"}
+#: Where the figures are, relative to the manuscript's folder (the render step stages them there).
+FIGURES_DIR = "_figures"
+#: Short names; the item set actually used is stated by ``ReportContent.instrument_list`` and the
+#: instruments table (a study may ask a subset or a replacement file).
+INSTRUMENT_NAMES = {"mfq2": "MFQ-2", "wvs7": "WVS-7", "ai_values": "AI values"}
 COUNTRY = {"CN": "China", "US": "USA"}
 #: The terms each research question's key sentence reports, by R's names (R/rq_models.R coding).
 KEY_TERMS = {
@@ -151,8 +168,12 @@ class ReportContent:
         return self.study.title or self.study.name
 
     def synthetic_banner(self) -> Inline:
+        """The synthetic-data note: a callout here, and a Div that ``reports/valuesurvey.lua`` turns
+        into the HTML page's top banner and the PDF's footer on every page."""
         note = synthetic_label(self.study, self.tables)
-        return Inline(f"::: {{.callout-warning}}\n**{note}**\n:::\n" if note else "")
+        if not note:
+            return Inline("")
+        return Inline(f"::: {{.synthetic-note}}\n{note}\n:::\n\n::: {{.callout-warning}}\n**{note}**\n:::\n")
 
     def n_models(self, origin: str | None = None) -> Inline:
         models = self.models()
@@ -167,7 +188,43 @@ class ReportContent:
         return Inline(f"{humans['participant'].nunique():,}")
 
     def instrument_list(self) -> Inline:
-        return Inline(", ".join(INSTRUMENT_NAMES.get(i, i) for i in self.study.instruments))
+        """The instruments with the item sets the study used, e.g. "WVS-7 (Q177–Q195)"."""
+        return Inline(
+            ", ".join(f"{INSTRUMENT_NAMES.get(i, i)} ({self.item_set(i)})" for i in self.study.instruments)
+        )
+
+    def study_instruments(self) -> dict[str, Any]:
+        """The study's instruments as elicited (``instruments.for_study``: options, replacement and
+        translation files applied); an instrument that cannot be loaded is missing."""
+        if "instruments" not in self.tables._cache:
+            from valuesurvey import instruments
+
+            try:
+                found = dict(instruments.for_study(self.study))
+            except Exception as exc:  # a replacement file moved away: say so instead of failing
+                self.tables._cache["instruments_error"] = str(exc)
+                found = {}
+            self.tables._cache["instruments"] = found
+        return self.tables._cache["instruments"]
+
+    def item_set(self, instrument: str) -> str:
+        """The items used: "Q177–Q195" or "36 items" only when all the shipped items are used, else
+        the count and the ids ("8 items: Q177–Q180, Q182, …"); "25 values" for a ranking task."""
+        from valuesurvey import instruments
+
+        inst = self.study_instruments().get(instrument)
+        if inst is None:
+            return "items not loadable"
+        ids = [item.id for item in inst.items]
+        if inst.kind != "rating":
+            return f"{len(ids)} values"
+        try:
+            shipped = [item.id for item in instruments.get(instrument).items]
+        except Exception:  # a user's own instrument id: nothing to compare with
+            shipped = None
+        if ids == shipped:
+            return compact_items(ids) if instrument == "wvs7" else f"{len(ids)} items"
+        return f"{len(ids)} items: {compact_items(ids)}"
 
     def models(self) -> pd.DataFrame:
         """Models with origin and company, from study.yaml completed by the ratings/rankings tables."""
@@ -186,10 +243,18 @@ class ReportContent:
         return name in self._figures
 
     def figure_path(self, name: str) -> str:
-        staged = Path("figures") / f"{name}.png"
-        if staged.exists():
-            return staged.as_posix()
-        return (self.study.paths.figures_dir / f"{name}.png").as_posix()
+        """The figure's path relative to the working directory (the manuscript's folder).
+
+        ``valuesurvey report`` stages a copy of the study's figures in ``_figures/``; a by-hand
+        ``quarto render`` of the repository's manuscript gets the same copy here, made on first
+        use, because Quarto and typst refuse figures outside the project.
+        """
+        local = Path(FIGURES_DIR) / f"{name}.png"
+        source = self.study.paths.figures_dir / f"{name}.png"
+        if source.is_file() and (not local.is_file() or sha256_file(local) != sha256_file(source)):
+            with atomic_path(local) as tmp:
+                shutil.copyfile(source, tmp)
+        return local.as_posix()
 
     def ref(self, name: str) -> Inline:
         """A cross-reference to a figure, or words saying it was not drawn."""
@@ -229,6 +294,7 @@ class ReportContent:
             markdown_table(table, caption="LLMs by country of origin and company.", label="tbl-models")
         )
         parts.append(self._humans_paragraph())
+        parts.append(self.provenance_section())
         parts.append(self._exclusions_paragraph())
         return "\n\n".join(p for p in parts if p) + "\n"
 
@@ -487,11 +553,146 @@ class ReportContent:
             label="tbl-versions",
         )
 
-    def hashes_table(self) -> str:
+    # ---- provenance --------------------------------------------------------------------------
+    def load_report(self, instrument: str) -> dict[str, Any] | None:
+        """``humans/<instrument>_load_report.json`` as the humans stage wrote it, or ``None``."""
+        path = self.study.paths.humans_dir / f"{instrument}_load_report.json"
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON at line {exc.lineno}", path=path) from exc
+
+    def _weighting(self, instrument: str, report: dict[str, Any] | None) -> str:
+        settings_path = self.study.paths.similarity_dir / "rq_settings.csv"
+        if settings_path.exists():
+            settings = pd.read_csv(settings_path)
+            if "weights" in settings.columns:
+                used = (
+                    settings.loc[settings["instrument"] == instrument, "weights"]
+                    .dropna()
+                    .astype(str)
+                    .unique()
+                )
+                if len(used):
+                    return ", ".join(used)
+        if report is None:
+            return "none (the models are unweighted)"
+        column = report.get("weight_column")
+        return (
+            f"none (the models are unweighted; {column} not applied)" if column else "none (no weight column)"
+        )
+
+    def provenance_rows(self) -> pd.DataFrame:
+        """One row per human data file: what the humans stage's load report says about it."""
+        hashes = ((self.tables.manifest() or {}).get("stages") or {}).get("humans", {}).get("inputs", {})
+        rows = []
+        for instrument in self.tables.rating_instruments():
+            report = self.load_report(instrument)
+            spec = self.study.humans.get(instrument)
+            if report is None:
+                if self.tables.humans(instrument) is None:
+                    continue
+                rows.append(
+                    (INSTRUMENT_NAMES.get(instrument, instrument), f"humans/{instrument}.parquet", "no load report "
+                     "(the table was put into the study directory)", "not stated", "unknown",
+                     "yes" if spec is not None and spec.synthetic else "no", self._weighting(instrument, None), "", "")
+                )  # fmt: skip
+                continue
+            in_file = report.get("synthetic_in_file")
+            evidence = str(report.get("synthetic_evidence") or "")
+            file_says = "not recorded" if in_file is None else "no"
+            if in_file:
+                file_says = (
+                    "yes (" + (evidence.split(" '")[0] or "label") + ")"
+                )  # "file label", "column data_label"
+            digest = str(hashes.get(f"{instrument}_file", ""))[:16]
+            rows.append(
+                (
+                    INSTRUMENT_NAMES.get(instrument, instrument),
+                    Path(str(report.get("file", ""))).name,
+                    report.get("layout") or report.get("format", ""),
+                    report.get("release") or "not stated in the file",
+                    file_says,
+                    "yes" if report.get("synthetic_flag", spec is not None and spec.synthetic) else "no",
+                    self._weighting(instrument, report),
+                    digest,
+                    evidence,
+                )
+            )
+        columns = ["Instrument", "File", "Layout", "Release", "Synthetic (file)", "Synthetic (study.yaml)",
+                   "Weighting", "sha256 (16)", "Evidence"]  # fmt: skip
+        return pd.DataFrame(rows, columns=columns)
+
+    def provenance_warnings(self) -> list[str]:
+        """The humans stage's warnings (the synthetic flag disagrees with the file, …)."""
+        found = []
+        for instrument in self.tables.rating_instruments():
+            report = self.load_report(instrument) or {}
+            found += [
+                f"{INSTRUMENT_NAMES.get(instrument, instrument)}: {w}" for w in report.get("warnings") or []
+            ]
+        return found
+
+    def provenance_section(self) -> str:
+        """The data provenance table (@tbl-provenance), one column per file, with the evidence of
+        synthetic files and the load reports' warnings."""
+        rows = self.provenance_rows()
+        if rows.empty:
+            return ""
+        shown = rows.drop(columns="Evidence").assign(
+            File=rows["File"].str.replace("_", "_\u200b", regex=False)  # long file names may wrap
+        )
+        shown = shown.set_index("Instrument").T.reset_index(names="")
+        shown.columns = [str(c) for c in shown.columns]
+        text = (
+            "Where the human data come from, as the humans stage read them: file, layout, the release "
+            "the file states, whether the file itself and study.yaml say it is synthetic, and the "
+            "weighting of the analyses (@tbl-provenance).\n\n"
+            + markdown_table(shown, caption="Human data files as loaded.", label="tbl-provenance")
+        )
+        for name, evidence in zip(rows["Instrument"], rows["Evidence"], strict=True):
+            if evidence:
+                text += f"\n\n{name}: the file says it is synthetic, {evidence}."
+        for warning in self.provenance_warnings():
+            text += f"\n\n**Warning:** {warning}."
+        return text
+
+    def instruments_table(self) -> str:
+        """Items, sources and content hashes of the instruments as elicited (@tbl-instruments)."""
+        found = self.study_instruments()
         rows = []
         for instrument in self.study.instruments:
-            digest = _instrument_hash(instrument, self.tables.manifest()).removeprefix("sha256:")
-            rows.append((f"instrument {instrument}", digest[:16]))
+            inst = found.get(instrument)
+            options = dict(self.study.instrument_options.get(instrument, {}))
+            replacement = options.pop("file", None)
+            if replacement is not None:
+                path = self.study.resolve(Path(str(replacement)))
+                source = f"user file {path.name} (sha256 {_file_digest(path)})"
+            else:
+                source = "shipped with valuesurvey"
+            if instrument in self.study.translations:
+                path = self.study.resolve(Path(self.study.translations[instrument]))
+                source += f"; zh texts from {path.name} (sha256 {_file_digest(path)})"
+            if options:
+                source += "; " + ", ".join(f"{k}: {v}" for k, v in options.items())
+            digest = (
+                str(inst.content_hash).removeprefix("sha256:")[:16] if inst is not None else "not loadable"
+            )
+            rows.append(
+                (INSTRUMENT_NAMES.get(instrument, instrument), self.item_set(instrument), source, digest)
+            )
+        text = markdown_table(
+            pd.DataFrame(rows, columns=["Instrument", "Items used", "Source", "Content hash (16)"]),
+            caption="Instruments as elicited: items, source files and content hashes (of every text a prompt uses).",
+            label="tbl-instruments",
+        )
+        error = self.tables._cache.get("instruments_error")
+        return text + (f"\n\n**Warning:** the instruments could not be loaded: {error}." if error else "")
+
+    def hashes_table(self) -> str:
+        rows = []
         root = self.study.root
         files = [self.study.paths.llm_ratings, self.study.paths.rankings]
         for folder in (
@@ -506,7 +707,7 @@ class ReportContent:
                 rows.append((path.relative_to(root).as_posix(), sha256_file(path)[:16]))
         return markdown_table(
             pd.DataFrame(rows, columns=["File", "sha256 (first 16 hex digits)"]),
-            caption="Instrument and data file hashes.",
+            caption="Data file hashes.",
             label="tbl-hashes",
         )
 
@@ -567,14 +768,42 @@ def _package_version() -> str:
     return __version__
 
 
-def _instrument_hash(instrument: str, manifest: dict[str, Any] | None) -> str:
-    try:
-        from valuesurvey import instruments
+def _file_digest(path: Path) -> str:
+    return sha256_file(path)[:16] if path.is_file() else "file missing"
 
-        return str(instruments.get(instrument).content_hash)
-    except Exception:  # the instruments module is optional here; fall back to the manifest's record
-        recorded = ((manifest or {}).get("instruments") or {}).get(instrument) or {}
-        return str(recorded.get("content_hash", "not recorded"))
+
+def compact_items(ids: list[str]) -> str:
+    """Item ids as ranges of consecutive numbers with one prefix.
+
+    Examples
+    --------
+    >>> compact_items([f"Q{n}" for n in range(177, 196)])
+    'Q177–Q195'
+    >>> compact_items(["Q177", "Q178", "Q179", "Q182", "Q190", "Q191"])
+    'Q177–Q179, Q182, Q190–Q191'
+    >>> compact_items(["mfq2_01", "mfq2_02", "care"])
+    'mfq2_01–mfq2_02, care'
+    """
+    parts: list[str] = []
+    run: list[tuple[str, int, str]] = []
+
+    def flush() -> None:
+        if run:
+            parts.append(run[0][2] if len(run) == 1 else f"{run[0][2]}–{run[-1][2]}")
+            run.clear()
+
+    for item in ids:
+        match = re.fullmatch(r"(.*?)(\d+)", item)
+        if match is None:
+            flush()
+            parts.append(item)
+            continue
+        prefix, number = match.group(1), int(match.group(2))
+        if run and (run[-1][0] != prefix or run[-1][1] + 1 != number):
+            flush()
+        run.append((prefix, number, item))
+    flush()
+    return ", ".join(parts)
 
 
 def _elicitation_summary(study: Study, tables: StudyTables) -> pd.DataFrame | None:
