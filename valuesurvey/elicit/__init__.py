@@ -63,6 +63,7 @@ SUMMARY_COLUMNS = [
     "ok",
     "refusals",
     "invalid",
+    "nonsense",
     "errors",
     "input_tokens",
     "output_tokens",
@@ -219,6 +220,7 @@ def _summary_frame(store: ResponseStore, models: Sequence[str] | None = None) ->
             "ok": grouped["status"].apply(lambda s: int((s == "ok").sum())),
             "refusals": grouped["status"].apply(lambda s: int((s == "refusal").sum())),
             "invalid": grouped["status"].apply(lambda s: int((s == "invalid").sum())),
+            "nonsense": grouped["status"].apply(lambda s: int((s == "nonsense").sum())),
             "errors": grouped["status"].apply(lambda s: int((s == "error").sum())),
             "input_tokens": grouped["input_tokens"].sum(),
             "output_tokens": grouped["output_tokens"].sum(),
@@ -231,7 +233,7 @@ def _summary_frame(store: ResponseStore, models: Sequence[str] | None = None) ->
 
 
 def elicitation_summary(study) -> pd.DataFrame:
-    """Per model, from ``responses.sqlite``: requests, attempts, retries, ok, refusals, invalid, errors,
+    """Per model, from ``responses.sqlite``: requests, attempts, retries, ok, refusals, invalid, nonsense, errors,
     input_tokens, output_tokens, cost_usd (columns in that order; empty if nothing is stored).
 
     ``attempts`` counts HTTP attempts over the requests' current rows; ``retries = attempts − requests``.

@@ -6,7 +6,7 @@ moment (SIGKILL included) loses no committed answer, and a resumed run skips eve
 answered. WAL with ``synchronous=NORMAL`` survives the death of the process (committed pages are
 in the WAL file); only a power cut may lose the last transactions, which are then asked again.
 
-A row's status is final (``ok``, ``refusal``, ``invalid``) or ``error`` (the request failed after
+A row's status is final (``ok``, ``refusal``, ``invalid``, ``nonsense``) or ``error`` (the request failed after
 its retries or was rejected): errors are asked again by the next run and their row is replaced,
 keeping the count of attempts.
 
@@ -29,7 +29,7 @@ import pandas as pd
 __all__ = ["FINAL_STATUSES", "SCHEMA_VERSION", "ResponseStore", "StoredResponse", "utcnow"]
 
 SCHEMA_VERSION = 1
-FINAL_STATUSES = ("ok", "refusal", "invalid")
+FINAL_STATUSES = ("ok", "refusal", "invalid", "nonsense")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS responses (
     parsed_value REAL,
     parsed_order TEXT,               -- ranking: JSON list of value ids, most important first
     probabilities TEXT,              -- logprobs mode: JSON {scale point: probability}
-    status TEXT NOT NULL,            -- ok | refusal | invalid | error
+    status TEXT NOT NULL,            -- ok | refusal | invalid | nonsense | error
     reason TEXT,
     input_tokens INTEGER,
     output_tokens INTEGER,
@@ -63,7 +63,9 @@ CREATE TABLE IF NOT EXISTS responses (
     attempts INTEGER NOT NULL,
     error TEXT,
     started_at TEXT,
-    completed_at TEXT
+    completed_at TEXT,
+    scale_mass REAL,                 -- logprobs mode: probability that fell on scale points
+    listing_order TEXT               -- ranking: JSON list of value ids in the order the prompt listed them
 );
 CREATE INDEX IF NOT EXISTS responses_model ON responses (model);
 CREATE TABLE IF NOT EXISTS attempts (
@@ -126,8 +128,12 @@ class StoredResponse:
     error: str | None = None
     started_at: str | None = None
     completed_at: str | None = None
+    scale_mass: float | None = None
+    listing_order: str | None = None
 
 
+#: Columns added after schema version 1 shipped: added to older stores when they are opened.
+_ADDED_COLUMNS = {"scale_mass": "REAL", "listing_order": "TEXT"}
 _COLUMNS = tuple(StoredResponse.__dataclass_fields__)
 _INSERT = (
     f"INSERT OR REPLACE INTO responses ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
@@ -158,6 +164,14 @@ class ResponseStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=10000")
         db.executescript(_SCHEMA)
+        present = {row[1] for row in db.execute("PRAGMA table_info(responses)")}
+        for column, kind in _ADDED_COLUMNS.items():
+            if column not in present:
+                try:
+                    db.execute(f"ALTER TABLE responses ADD COLUMN {column} {kind}")
+                except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                    if "duplicate column" not in str(exc):
+                        raise
         db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         return cls(db, path)
 
@@ -210,11 +224,12 @@ class ResponseStore:
 
     def final_statuses(self, model: str | None = None) -> dict[str, str]:
         """Key → status of every row with a final status (these keys are never sent again)."""
-        query = "SELECT key, status FROM responses WHERE status IN ('ok', 'refusal', 'invalid')"
-        args: tuple[Any, ...] = ()
+        marks = ", ".join("?" for _ in FINAL_STATUSES)
+        query = f"SELECT key, status FROM responses WHERE status IN ({marks})"
+        args: tuple[Any, ...] = FINAL_STATUSES
         if model is not None:
             query += " AND model = ?"
-            args = (model,)
+            args = (*FINAL_STATUSES, model)
         return dict(self._db.execute(query, args).fetchall())
 
     def count(self) -> int:
