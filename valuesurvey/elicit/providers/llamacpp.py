@@ -25,7 +25,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from valuesurvey.elicit.providers._base import ChatRequest, ModelInfo
+from valuesurvey.elicit.providers._base import ChatRequest, ChatResponse, ModelInfo
+from valuesurvey.elicit.providers._http import HTTPSession, post_json, require
 from valuesurvey.elicit.providers.openai_compatible import OpenAICompatibleProvider, rating_grammar
 
 __all__ = ["LlamaCppProvider", "slot_context_for"]
@@ -62,6 +63,7 @@ class LlamaCppProvider(OpenAICompatibleProvider):
     supports_logprobs: ClassVar[bool] = True
     supports_constrained: ClassVar[bool] = True
     needs_api_key: ClassVar[bool] = False
+    supports_continuation: ClassVar[bool] = True  # /completion on the templated prompt + a prefix
 
     def __init__(self, model: ModelInfo, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
@@ -125,6 +127,60 @@ class LlamaCppProvider(OpenAICompatibleProvider):
         body = super().body(request)
         body["model"] = self._api_model
         return body
+
+    @property
+    def root_url(self) -> str:
+        return self.base_url.removesuffix("/v1")
+
+    async def generate(self, request: ChatRequest, *, client: HTTPSession | None = None) -> ChatResponse:
+        response = await super().generate(request, client=client)
+        if request.answer_mode == "logprobs":
+            response = await self.with_continuations(request, response, client=client)
+        return response
+
+    async def _post(
+        self, path: str, body: dict[str, Any], request: ChatRequest, client: Any
+    ) -> dict[str, Any]:
+        return await post_json(
+            client or self.client,
+            f"{self.root_url}{path}",
+            body=body,
+            headers=self.headers(request),
+            model=self.model.id,
+            secret=None,
+            request_label=request.label,
+        )
+
+    async def continuation(
+        self, request: ChatRequest, prefix: str, *, client: HTTPSession | None = None
+    ) -> list[dict[str, Any]]:
+        """The model's next-token probabilities after ``prefix``: llama.cpp's ``/apply-template``
+        gives the exact prompt the chat request saw, ``/completion`` continues it plus ``prefix``
+        by one token and reports its ``n_probs`` most probable tokens (before any sampling)."""
+        templated = await self._post("/apply-template", {"messages": list(request.messages)}, request, client)
+        prompt = templated.get("prompt")
+        require(isinstance(prompt, str), "/apply-template answered without a prompt", model=self.model.id)
+        data = await self._post(
+            "/completion",
+            {
+                "prompt": prompt + prefix,
+                "n_predict": 1,
+                "n_probs": request.top_logprobs,
+                "temperature": 0.0,
+                "cache_prompt": True,
+            },
+            request,
+            client,
+        )
+        steps = data.get("completion_probabilities")
+        require(
+            isinstance(steps, list) and bool(steps) and isinstance(steps[0], dict),
+            "/completion answered without completion_probabilities",
+            model=self.model.id,
+        )
+        top = steps[0].get("top_logprobs")
+        require(isinstance(top, list), "/completion answered without top_logprobs", model=self.model.id)
+        return top
 
     def constraint(self, request: ChatRequest) -> dict[str, Any]:
         assert request.scale_min is not None and request.scale_max is not None
