@@ -421,6 +421,30 @@ def test_an_echoed_option_line_chooses_that_option_and_answers_after_an_echo_cou
     )
 
 
+@pytest.mark.parametrize(
+    ("item", "text"),
+    [  # verbatim SmolLM2 answers (WVS, en, persona cn, max_tokens 8)
+        ("Q182", "1. Homosexuality\n2. Hom"),
+        ("Q185", "1. Divorce\n2. Self"),
+    ],
+)
+def test_a_numbered_list_is_not_a_rating(item: str, text: str) -> None:
+    parsed = wvs(text, prompt=prompt_of(WVS, item, "en", "cn"), finish_reason="length")
+    assert (parsed.status, parsed.value) == ("invalid", None) and "numbered list" in parsed.reason, parsed
+
+
+@pytest.mark.parametrize(
+    ("item", "text"),
+    [  # verbatim SmolLM2 answers (WVS, en, max_tokens 8): the number rates, the words explain it
+        ("Q179", "1. Stealing property is never just"),
+        ("Q180", "1. Cheating on taxes is never"),
+    ],
+)
+def test_own_words_after_an_echo_make_the_number_an_answer(item: str, text: str) -> None:
+    parsed = wvs(text, prompt=prompt_of(WVS, item), finish_reason="length")
+    assert (parsed.status, parsed.value) == ("ok", 1), parsed
+
+
 def test_colon_heading_versus_colon_answer() -> None:
     assert wvs("4: This sentence is quite complex").status == "nonsense"
     assert mfq("4: I strongly agree with it").value == 4
@@ -437,15 +461,17 @@ NUMBERINGS = st.sampled_from([". ", ": ", ") ", "、", ".\n", " . "])
     language=st.sampled_from(["en", "zh"]),
     number=st.integers(1, 10),
     numbering=NUMBERINGS,
-    tail=st.text(alphabet=st.sampled_from("abc xyz.,;!?\n"), max_size=30),
+    tail=st.text(alphabet=st.sampled_from(" .,;!?…"), max_size=5),
+    next_lines=st.text(alphabet=st.sampled_from("abc xyz.,;!?\n"), max_size=30),
 )
-@example(item="Q180", language="en", number=1, numbering=". ", tail="")  # "1. Cheating on taxes…"
-@example(item="Q180", language="zh", number=1, numbering="、", tail="")
+@example(item="Q180", language="en", number=1, numbering=". ", tail="…", next_lines="")  # issue 13
+@example(item="Q180", language="zh", number=1, numbering="、", tail="", next_lines="")
 def test_a_numbered_echo_of_the_statement_is_never_a_rating(
-    item: str, language: str, number: int, numbering: str, tail: str
+    item: str, language: str, number: int, numbering: str, tail: str, next_lines: str
 ) -> None:
     statement = WVS.item(item).text[language]
-    parsed = wvs(f"{number}{numbering}{statement}{tail}", prompt=prompt_of(WVS, item, language))
+    text = f"{number}{numbering}{statement}{tail}\n{next_lines}"
+    parsed = wvs(text, prompt=prompt_of(WVS, item, language))
     assert parsed.value is None, parsed
 
 

@@ -35,13 +35,16 @@ Ratings (:func:`parse_rating`)
    is **invalid**.
 8a. Echoes, when ``prompt`` is given: every run of at least :data:`ECHO_MIN_CHARS` characters that the
    answer shares with the prompt, or a whole segment of the prompt (the statement after ``"in
-   between: "``, an option line), is removed with the numbers inside it; a line number that introduces
-   such an echo is list numbering, not a rating (``1. Cheating on taxes if you have a chance`` →
-   nonsense), unless it copies one of the prompt's numbered options (``4: Describes me fairly well``).
+   between: "``, an option line), is removed with the numbers inside it. A line that is only a number
+   and an echo is list numbering, not a rating (``1. Cheating on taxes if you have a chance`` →
+   nonsense), unless it copies one of the prompt's numbered options (``4: Describes me fairly well``);
+   the model's own words after the echo on that line make the number an answer (``1. Cheating on
+   taxes is never justifiable`` → 1).
 9. Leading rating: when the answer starts with a number followed by its end, a line break, ``.``,
    ``:``, ``)``, `` (`` or a dash and a label, that number is the answer and what follows is an
    explanation (``4. Because compassion…``). It must agree with any label named (``4 - Moderately…``
-   is invalid) and must not start an echo of the options (``1: …\\n2: …``). A number followed by
+   is invalid) and must not start an echo of the options or a numbered list (``1: …\\n2: …``,
+   ``1. Divorce\\n2. Self…``: **invalid**, checked before rule 8a). A number followed by
    ``:`` and text that is neither its label nor an opinion or reason (``I``, ``my``, ``because``,
    ``我``, ``因为``) is a heading and removed (``4: This sentence is quite complex`` → nonsense).
 10. Otherwise the distinct ratings found by rules 5–8 decide: none → **refusal** if a refusal phrase is
@@ -282,6 +285,7 @@ _SCALE_NAMED = re.compile(
     r"|(?:\bfrom |从\s*|在\s*)\d+(?![0-9])(?=\s*(?:[(（]|$|(?:to|到|至|-|–)\s*$))"
     r"|\d+\s*分制"
 )
+_LINE_NUMBER = re.compile(r"(?m)^\s*(\d+)\s*[.:)、]")
 #: Shortest run of characters an answer must share with the prompt to count as an echo of it.
 ECHO_MIN_CHARS = 12
 _SEGMENT_EDGES = "\n:：,，.。;；!?？、"
@@ -444,6 +448,9 @@ def _decide_rating(
     for start, end, _ in sorted(label_hits, reverse=True):
         # Labels may contain digits of their own; count each label once, by its point.
         text = text[:start] + " " * (end - start) + text[end:]
+    numbered = sorted({int(n) for n in _LINE_NUMBER.findall(text)})
+    if len(numbered) > 1:  # "1. Homosexuality\n2. Hom…": list numbering, whatever follows it
+        return _invalid(f"a numbered list {numbered} (echoes the answer options?), not a rating")
     echoed = False
     if prompt:
         text, echoed = _remove_echo(text, prompt)
@@ -481,27 +488,35 @@ def _remove_echo(text: str, prompt: str) -> tuple[str, bool]:
     ``"in between: "``), and a line number that introduces such a run ("1. Cheating on taxes…")."""
     source = _normalize(prompt)
     matcher = difflib.SequenceMatcher(None, source, text, autojunk=False)
-    chars = list(text)
-    echoed = False
+    spans = []
     for block in matcher.get_matching_blocks():
-        start, end = block.b, block.b + block.size
-        piece = text[start:end]
+        piece = text[block.b : block.b + block.size]
         if not re.search(r"[^\W\d_]", piece):
             continue
         if len(piece.strip()) < ECHO_MIN_CHARS and not _whole_segment(source, block.a, block.size):
             continue
-        echoed = True
         lead = re.match(r"[\W\d_]*", piece).end()  # type: ignore[union-attr]  # always matches
-        start, a = start + lead, block.a + lead  # numbers before the echoed words are judged below
-        numbering = re.search(r"(?:^|(?<=\n))\s*(\d+)\s*[.:)、]?\s*$", text[:start])
-        # A numbered echo is list numbering ("1. Cheating on taxes…"), unless it copies one of the
-        # prompt's own numbered options ("4: Describes me fairly well" chooses option 4).
-        if numbering is not None and not re.search(
-            rf"(?<!\d){numbering.group(1)}\s*[.:)、]?\s*$", source[:a]
-        ):
-            start = numbering.start()
+        spans.append((block.b + lead, block.b + block.size, block.a + lead))  # numbers before: below
+    if not spans:
+        return text, False
+    chars = list(text)
+    for start, end, _ in spans:
         chars[start:end] = " " * (end - start)
-    return "".join(chars), echoed
+    blanked = "".join(chars)
+    for start, _, a in spans:
+        numbering = re.search(r"(?:^|(?<=\n))\s*(\d+)\s*[.:)、]?\s*$", blanked[:start])
+        line_rest = blanked[start:].split("\n", 1)[0]
+        # A line that is a number and an echo is list numbering ("1. Cheating on taxes if you have a
+        # chance"), unless it copies one of the prompt's numbered options ("4: Describes me fairly
+        # well" chooses option 4); words of the model's own after the echo make the number an answer
+        # ("1. Cheating on taxes is never justifiable").
+        if (
+            numbering is not None
+            and not re.search(r"[^\W\d_]", line_rest)
+            and not re.search(rf"(?<!\d){numbering.group(1)}\s*[.:)、]?\s*$", source[:a])
+        ):
+            chars[numbering.start() : start] = " " * (start - numbering.start())
+    return "".join(chars), True
 
 
 def _whole_segment(source: str, start: int, size: int) -> bool:
