@@ -284,6 +284,28 @@ def _build(
     return key, text, request, base, est_in, est_out
 
 
+SYSTEM_PROMPT_MODES = ("keep", "fold")
+
+
+def system_prompt_mode(model: ModelInfo) -> str:
+    """``options.system_prompt`` of ``model``: ``keep`` (default, a system message) or ``fold``."""
+    mode = str(model.options.get("system_prompt", "keep"))
+    if mode not in SYSTEM_PROMPT_MODES:
+        raise ConfigError(
+            f"model {model.id!r}: options.system_prompt must be one of {', '.join(SYSTEM_PROMPT_MODES)}, "
+            f"got {mode!r}"
+        )
+    return mode
+
+
+def _for_model(model: ModelInfo, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The messages as ``model`` receives them: the system prompt folded into the user message for
+    a model without a system role (``options.system_prompt: fold``)."""
+    from valuesurvey import instruments
+
+    return instruments.fold_system_prompt(messages) if system_prompt_mode(model) == "fold" else messages
+
+
 def _rating_requests(
     study: Study, model: ModelInfo, provider: type[Provider], inst: Any, answer_mode: str
 ) -> list[PlannedRequest]:
@@ -299,7 +321,9 @@ def _rating_requests(
     for item in inst.items:
         for language in study.languages:
             for persona in study.personas:
-                messages = instruments.build_messages(inst, item.id, str(language), str(persona))
+                messages = _for_model(
+                    model, instruments.build_messages(inst, item.id, str(language), str(persona))
+                )
                 meta = {
                     "kind": "rating",
                     "instrument": inst.id,
@@ -377,7 +401,7 @@ def _ranking_requests(
     shuffle = shuffle_ranking_order(study, model)
     out: list[PlannedRequest] = []
     for language in study.ranking.languages:
-        messages = instruments.build_ranking_messages(inst, str(language))
+        messages = _for_model(model, instruments.build_ranking_messages(inst, str(language)))
         labels = {item.id: item.text[str(language)] for item in inst.items}
         meta = {
             "kind": "ranking",
@@ -390,7 +414,9 @@ def _ranking_requests(
         for rep in range(study.ranking.repetitions):
             if shuffle:
                 order = ranking_order(values, seed=study.generation.seed, rep=rep)
-                messages = instruments.build_ranking_messages(inst, str(language), order=order)
+                messages = _for_model(
+                    model, instruments.build_ranking_messages(inst, str(language), order=order)
+                )
                 meta = {**meta, "listing_order": order}
             key, text, req, base, est_in, est_out = _build(
                 model,

@@ -202,4 +202,5 @@ class Provider:
 _RUNTIME_OPTIONS = frozenset({"latency", "threads", "n_ctx", "timeout", "extra_headers", "http_transport"})
 # Options whose whole effect is in the messages (which are in the key): keeping them out of the
 # identity keeps the keys of the requests they do not touch (ratings) where they were.
-_NOT_IN_KEY_OPTIONS = _RUNTIME_OPTIONS | {"shuffle_ranking_order"}
+# single_token_numbers changes how an answer is scored, not what is asked.
+_NOT_IN_KEY_OPTIONS = _RUNTIME_OPTIONS | {"shuffle_ranking_order", "system_prompt", "single_token_numbers"}

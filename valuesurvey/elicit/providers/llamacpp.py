@@ -71,6 +71,7 @@ class LlamaCppProvider(OpenAICompatibleProvider):
         self._base_url: str | None = None
         self._api_model: str = model.api_model
         self._slot_ctx: int | None = None
+        self._system_role = True  # whether the run's requests carry a system message
 
     @classmethod
     def identity(cls, model: ModelInfo) -> dict[str, Any]:
@@ -92,6 +93,7 @@ class LlamaCppProvider(OpenAICompatibleProvider):
         from valuesurvey.elicit.local_server import DEFAULT_SLOT_CTX
 
         self._slot_ctx = slot_context_for(requests, DEFAULT_SLOT_CTX)
+        self._system_role = any(m["role"] == "system" for r in requests for m in r.messages)
 
     def n_ctx(self) -> int | None:
         """The server's total context: ``options.n_ctx`` if set, else what :meth:`size_for` found
@@ -112,11 +114,49 @@ class LlamaCppProvider(OpenAICompatibleProvider):
             n_ctx=self.n_ctx(),
             threads=int(opts.get("threads", 2)),
             parallel=int(opts.get("parallel", 2)),
+            chat_template=opts.get("chat_template"),
         )
+        self._check_template_file(server)
         await asyncio.to_thread(server.start)
+        try:
+            await asyncio.to_thread(self._check_system_role, server)
+        except BaseException:
+            await asyncio.to_thread(server.stop)
+            raise
         self._server = server
         self._base_url = server.base_url
         self._api_model = server.model_name
+
+    def _check_template_file(self, server: Any) -> None:
+        """Refuse a GGUF without a chat template (a base model): llama.cpp would wrap the prompts in a
+        generic ChatML template the model never saw, and the model would continue the system prompt."""
+        from valuesurvey.elicit.local_server import LocalServerError, default_model_path, gguf_chat_template
+
+        if self.model.options.get("chat_template"):
+            return
+        path = server.model_path or default_model_path()
+        if path.is_file() and gguf_chat_template(path) is None:
+            raise LocalServerError(
+                f"model {self.model.id!r}: the GGUF {path} has no chat template (tokenizer.chat_template; "
+                "a base model?): llama.cpp would format the chat with a generic ChatML template the model "
+                "was not trained on; use an instruction-tuned GGUF, or set options.chat_template to a "
+                "llama.cpp template name (chatml, llama3, gemma, ...) or a Jinja template"
+            )
+
+    def _check_system_role(self, server: Any) -> None:
+        """Refuse system messages for a template without a system role, unless they are folded."""
+        from valuesurvey.elicit.local_server import LocalServerError
+        from valuesurvey.elicit.plan import system_prompt_mode
+
+        if not self._system_role or system_prompt_mode(self.model) == "fold":
+            return
+        caps = server.props().get("chat_template_caps") or {}
+        if caps.get("supports_system_role") is False:
+            raise LocalServerError(
+                f"model {self.model.id!r}: the chat template of {server.model_path} has no system role, so "
+                "the system prompt (persona, instructions) would be dropped or merged by the template; set "
+                "options.system_prompt: fold to put it at the start of the user message"
+            )
 
     async def close(self) -> None:
         if self._server is not None:
