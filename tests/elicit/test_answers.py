@@ -163,3 +163,17 @@ def test_local_timeouts_follow_the_measured_speed() -> None:
         is None
     )
     assert isinstance(provider.request_timeout(ranking), httpx.Timeout)
+
+
+def test_a_low_scale_mass_is_warned_about_with_its_threshold(make_study, caplog) -> None:
+    from valuesurvey.elicit import run_elicitation
+    from valuesurvey.elicit.answers import LOW_SCALE_MASS, low_scale_mass_warnings
+
+    rows = pd.DataFrame({"model": ["a", "a", "b"], "scale_mass": [0.1, 0.6, 0.9]})
+    (message,) = low_scale_mass_warnings(rows)
+    assert message.startswith("model a: on average 35%") and "1 of 2 logprobs answers below 50%" in message
+    assert LOW_SCALE_MASS == 0.5
+    study = make_study("sim-warn", answer_mode="logprobs", models=[sim_model()], repetitions=1)
+    with caplog.at_level("WARNING", logger="valuesurvey.elicit"):
+        run_elicitation(study, progress=False, limit=3)
+    assert not [r for r in caplog.records if "scale points" in r.getMessage()]  # 100% on the scale

@@ -92,6 +92,10 @@ def test_an_answer_ten_is_never_stored_as_one(stores) -> None:
             assert 10 in probs, probs
         if rec.raw_text.strip().startswith("10"):
             assert rec.parsed_value > 1.5, rec
+    from valuesurvey.elicit.answers import LOW_SCALE_MASS, low_scale_mass_warnings
+
+    if rows["scale_mass"].mean() < LOW_SCALE_MASS:  # SmolLM2 mostly starts with words: warned about
+        assert low_scale_mass_warnings(rows)
     table = stores["logprobs_table"]
     assert "scale_mass" in table.columns and table["scale_mass"].between(0, 1).all()
 

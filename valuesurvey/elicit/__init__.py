@@ -17,6 +17,7 @@ Modules: :mod:`.providers` (openai_compatible, anthropic, llamacpp, simulated), 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -181,6 +182,7 @@ def run_elicitation(
             sink.close()
         store.finish_run(run_id)
         outputs = write_exports(plan, store, study.paths)
+        _warn_low_scale_mass(plan, store)
         per_model = _summary_frame(store, [mp.model.id for mp in plan.models])
     runlog = write_runlog(
         root,
@@ -206,6 +208,17 @@ def run_elicitation(
         run_seconds=result.seconds,
         run_cpu_seconds=result.cpu_seconds,
     )
+
+
+def _warn_low_scale_mass(plan, store: ResponseStore) -> None:
+    from valuesurvey.elicit.answers import low_scale_mass_warnings
+
+    keys = {r.key for mp in plan.models if mp.answer_mode == "logprobs" for r in mp.ratings}
+    if not keys:
+        return
+    rows = store.frame(["key", "model", "scale_mass"])
+    for message in low_scale_mass_warnings(rows[rows["key"].isin(keys)]):
+        logging.getLogger("valuesurvey.elicit").warning("%s", message)
 
 
 def _summary_frame(store: ResponseStore, models: Sequence[str] | None = None) -> pd.DataFrame:

@@ -35,7 +35,11 @@ from valuesurvey.elicit.parse import (
 from valuesurvey.elicit.plan import PlannedRequest
 from valuesurvey.elicit.providers import ChatResponse
 
-__all__ = ["interpret", "unwrap_json_rating"]
+__all__ = ["LOW_SCALE_MASS", "interpret", "low_scale_mass_warnings", "unwrap_json_rating"]
+
+#: Warn when, on average over a model's logprobs rows, less of the first token's probability than this
+#: fell on scale points: its ratings then describe the rare answers that start with a number.
+LOW_SCALE_MASS = 0.5
 
 
 def unwrap_json_rating(text: str) -> tuple[str, bool]:
@@ -58,6 +62,28 @@ def unwrap_json_rating(text: str) -> tuple[str, bool]:
 def prompt_text(request: PlannedRequest) -> str:
     """The messages of ``request`` as one text: what an answer may echo."""
     return "\n".join(m["content"] for m in request.request.messages)
+
+
+def low_scale_mass_warnings(rows: Any, threshold: float = LOW_SCALE_MASS) -> list[str]:
+    """One message per model whose mean ``scale_mass`` (a frame with ``model``, ``scale_mass``) is below
+    ``threshold``.
+
+    >>> import pandas as pd
+    >>> low_scale_mass_warnings(pd.DataFrame({"model": ["m", "m"], "scale_mass": [0.1, 0.2]}))[0][:60]
+    'model m: on average 15% of the first-token probability fell '
+    """
+    out = []
+    masses = rows.dropna(subset=["scale_mass"]).groupby("model", sort=True)["scale_mass"]
+    for model, mean in masses.mean().items():
+        if mean < threshold:
+            below = int((masses.get_group(model) < threshold).sum())
+            out.append(
+                f"model {model}: on average {mean:.0%} of the first-token probability fell on scale points "
+                f"({below} of {masses.get_group(model).size} logprobs answers below {threshold:.0%}); its "
+                "ratings are renormalised over a small share of what it would say: check the prompt, or "
+                "prefer text mode (scale_mass in llm_ratings.parquet)"
+            )
+    return out
 
 
 def interpret(request: PlannedRequest, response: ChatResponse) -> dict[str, Any]:
