@@ -75,18 +75,22 @@ numbered and the numbers are ``1..n`` the numbers give the order. The ranking is
 permutation of all values; otherwise **invalid** with a reason naming the missing, duplicated and unknown
 entries. No entry at all with a refusal phrase is a **refusal**.
 
-Distributions (:func:`rating_distribution`)
--------------------------------------------
+Distributions (:func:`scale_point_distribution`, :func:`rating_distribution`)
+----------------------------------------------------------------------------
 From the first generated token's ``top_logprobs``, the probability of every token that decodes
 (after NFKC and stripping whitespace) to a scale point (``"4"``, ``" 4"``, ``"４"``, ``"四"``) is summed per
-point and renormalised over the points found. ``None`` when no scale point is among the alternatives.
+point; the sum over the points is the row's ``scale_mass`` (stored: SmolLM2 puts 7–18% of its first
+token on scale points, the rest on words), and the distribution is renormalised over the points.
+``None`` when no scale point is among the alternatives.
 
-Limitation for scales that reach 10: tokenizers that split digits (SmolLM2, whose BPE has one token per
-digit, so llama.cpp emits ``"1"`` then ``"0"``; also Llama 2, Mistral, Qwen2) make the first-token
-probability of ``"1"`` the mass of both 1 and 10, and 10 never appears as a first token. The function then
-assigns the mass of ``"1"`` to 1, which biases a 1–10 expected value downward: prefer ``text`` mode for
-WVS items on such models. Tokenizers that keep numbers up to three digits as one token (GPT-4o's o200k,
-Llama 3's tiktoken-style BPE) emit ``"10"`` and are handled exactly.
+Scales that reach 10: tokenizers that split digits (SmolLM2, whose BPE has one token per digit, so
+llama.cpp emits ``"1"`` then ``"0"``; also Llama 2, Mistral, Qwen2) make the first-token probability of
+``"1"`` the mass of both 1 and 10. :func:`scale_point_distribution` splits it by the continuation after
+``"1"`` (P(10) = P("1")·P("0" | "1"), P(1) = the rest), which providers that can continue an answer
+supply (:func:`continuation_prefixes` says which prefixes; llama.cpp does it by ``/completion``).
+Tokenizers that keep numbers as one token (GPT-4o's o200k, Llama 3's) emit ``"10"``, which counts for 10
+directly. A provider that can do neither refuses such scales in logprobs mode
+(:func:`scale_needs_continuation`). :func:`rating_distribution` is the first-token-only distribution.
 """
 
 from __future__ import annotations
