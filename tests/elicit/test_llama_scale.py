@@ -13,8 +13,7 @@ from valuesurvey.elicit.store import ResponseStore
 
 pytestmark = [pytest.mark.llama, pytest.mark.slow]
 
-N_ITEMS = 5  # the first WVS items (Q177-Q181): the plan orders requests by item, then repetition
-REPS = 6
+N_ITEMS = 8  # the first WVS items (Q177-Q184): the plan orders requests by item
 LOCAL = {
     "id": "smollm2-local",
     "provider": "llamacpp",
@@ -49,13 +48,15 @@ def stores(tmp_path_factory) -> dict[str, pd.DataFrame]:
             write_study_yaml(
                 root,
                 instruments=["wvs7"],
-                repetitions=REPS,
+                repetitions=1,
                 answer_mode=mode,
                 models=[LOCAL],
-                generation={"temperature": 1.0, "max_tokens": 8},
+                # Greedy: the same answers on every machine and run, whatever the seeds; SmolLM2
+                # then rates 6 of the 8 items in text mode ("1. Stealing property is never just").
+                generation={"temperature": 0.0, "max_tokens": 8},
             )
         )
-        run_elicitation(study, progress=False, limit=N_ITEMS * (1 if mode == "logprobs" else REPS))
+        run_elicitation(study, progress=False, limit=N_ITEMS)
         with ResponseStore.open(study.paths.responses) as store:
             out[mode] = store.frame()
         out[mode + "_table"] = pd.read_parquet(study.paths.llm_ratings)

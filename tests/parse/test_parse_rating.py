@@ -438,6 +438,7 @@ def test_a_numbered_list_is_not_a_rating(item: str, text: str) -> None:
     [  # verbatim SmolLM2 answers (WVS, en, max_tokens 8): the number rates, the words explain it
         ("Q179", "1. Stealing property is never just"),
         ("Q180", "1. Cheating on taxes is never"),
+        ("Q186", "1. Never justifiable: Sex before"),  # the label of 1 (the scale labels are known)
     ],
 )
 def test_own_words_after_an_echo_make_the_number_an_answer(item: str, text: str) -> None:

@@ -550,8 +550,8 @@ def _leading_rating(text: str, scale_min: int, scale_max: int, label_points: set
         return _invalid(f"ambiguous: several ratings {sorted({value, *other_lines})}")
     if label_points and label_points != {value}:
         return _invalid(f"number {value} and label of {sorted(label_points)[0]} disagree")
-    heading = rest.lstrip().startswith(":") and not label_points
-    after = rest.lstrip()[1:]
+    heading = rest.startswith(":") and not label_points  # "4:", not "1." followed by a blanked echo
+    after = rest[1:]
     if heading and re.search(r"[^\W\d_]", after) and not _OPINION_START.match(after):
         return " " + after  # "4: This sentence is quite complex" — a heading, not an answer
     if not scale_min <= value <= scale_max:

@@ -147,8 +147,9 @@ def fold_system_prompt(messages: Sequence[Message]) -> list[Message]:
     """The messages with the system prompt moved to the start of the first user message (a blank
     line between them), for models without a system role (``options.system_prompt: fold``).
 
-    >>> fold_system_prompt([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
-    [{'role': 'user', 'content': 'Be brief.\n\nHi'}]
+    >>> folded = fold_system_prompt([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
+    >>> [m["role"] for m in folded], folded[0]["content"].splitlines()
+    (['user'], ['Be brief.', '', 'Hi'])
     >>> fold_system_prompt([{"role": "user", "content": "Hi"}])
     [{'role': 'user', 'content': 'Hi'}]
     """
