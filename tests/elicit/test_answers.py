@@ -149,14 +149,14 @@ def test_local_timeouts_follow_the_measured_speed() -> None:
     # A loaded machine: 8 prompt tokens and 8 generated tokens per second.
     provider.speed.update({"prompt_n": 80, "prompt_ms": 10_000.0, "predicted_n": 8, "predicted_ms": 1000.0})
     slow = provider.request_timeout(ranking).read
-    assert slow > 4 * (1240 / 8 + 512 / 8)  # the whole prompt and answer, four times over
+    assert slow > 8 * (1240 / 8 + 512 / 8)  # the whole prompt and answer, eight times over
     fast = LlamaCppProvider(model, client=None, config=ElicitConfig(), api_key=None)
     fast.speed.update({"prompt_n": 1000, "prompt_ms": 1000.0, "predicted_n": 100, "predicted_ms": 1000.0})
-    assert fast.request_timeout(ranking).read == MIN_TIMEOUT_S
+    assert MIN_TIMEOUT_S <= fast.request_timeout(ranking).read < slow / 5
     queued = ModelInfo(id="local", provider="llamacpp", api_model="m", max_concurrency=4)
     behind = LlamaCppProvider(queued, client=None, config=ElicitConfig(), api_key=None)
     behind.speed = provider.speed
-    assert behind.request_timeout(ranking).read > 1.9 * (slow - 30)  # two waves through 2 slots
+    assert behind.request_timeout(ranking).read > 1.9 * (slow - 60)  # two waves through 2 slots
     fixed = ModelInfo(id="local", provider="llamacpp", api_model="m", options={"timeout": 5})
     assert (
         LlamaCppProvider(fixed, client=None, config=ElicitConfig(), api_key=None).request_timeout(ranking)

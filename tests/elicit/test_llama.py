@@ -104,7 +104,12 @@ def test_the_local_provider_measures_its_speed_and_sets_its_timeouts_from_it() -
     from valuesurvey.elicit._config import ElicitConfig
     from valuesurvey.elicit.plan import model_info
     from valuesurvey.elicit.providers import ChatRequest
-    from valuesurvey.elicit.providers.llamacpp import MIN_TIMEOUT_S, TIMEOUT_FACTOR, LlamaCppProvider
+    from valuesurvey.elicit.providers.llamacpp import (
+        MIN_TIMEOUT_S,
+        TIMEOUT_FACTOR,
+        TIMEOUT_SLACK_S,
+        LlamaCppProvider,
+    )
     from valuesurvey.study import ModelSpec
 
     provider = LlamaCppProvider(
@@ -126,4 +131,4 @@ def test_the_local_provider_measures_its_speed_and_sets_its_timeouts_from_it() -
 
     prompt_tokens = 2 * (estimate_tokens("word " * 400) + 4)  # the provider's generous estimate
     expected = prompt_tokens * prompt_s + 64 * token_s
-    assert timeout == pytest.approx(max(MIN_TIMEOUT_S, TIMEOUT_FACTOR * expected + 30))
+    assert timeout == pytest.approx(max(MIN_TIMEOUT_S, TIMEOUT_FACTOR * expected + TIMEOUT_SLACK_S))

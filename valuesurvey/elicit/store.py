@@ -6,9 +6,9 @@ moment (SIGKILL included) loses no committed answer, and a resumed run skips eve
 answered. WAL with ``synchronous=NORMAL`` survives the death of the process (committed pages are
 in the WAL file); only a power cut may lose the last transactions, which are then asked again.
 
-A row's status is final (``ok``, ``refusal``, ``invalid``, ``nonsense``) or ``error`` (the request failed after
-its retries or was rejected): errors are asked again by the next run and their row is replaced,
-keeping the count of attempts.
+A row's status is final (``ok``, ``refusal``, ``invalid``, ``nonsense``) or ``error`` (the request
+failed after its retries or was rejected): errors are asked again by the next run and their row is
+replaced, keeping the count of attempts.
 
 The request JSON holds what was sent (messages, sampling settings, answer mode, provider
 parameters) and never an API key.

@@ -18,12 +18,14 @@ Jinja template], ``system_prompt`` [``keep``; ``fold`` for a template without a 
 otherwise refused], ``timeout`` [measured, below].
 
 Timeouts follow the server's measured speed: a probe at start-up and the ``timings`` of every answer
-give seconds per prompt token and per generated token (a moving average), and each request may take
+give seconds per prompt token and per generated token (token-weighted over the last 32 answers), and
+each request may take
 :data:`TIMEOUT_FACTOR` times its expected time (estimated prompt tokens, ``max_tokens``, and the
 requests queued ahead of it when ``max_concurrency`` exceeds ``parallel``) plus
 :data:`TIMEOUT_SLACK_S`, never less than :data:`MIN_TIMEOUT_S`. On a loaded machine SmolLM2 read
-8 prompt tokens per second: a 1,240-token ranking prompt then needs ~150 s, beyond a fixed 60 s. An
-explicit ``options.timeout`` wins.
+8 prompt tokens per second, and the demo's Chinese ranking requests (1,240 prompt tokens, 512
+generated, two slots at once) took 250–310 s, beyond a fixed 60 s. An explicit ``options.timeout``
+wins.
 
 llama.cpp splits ``n_ctx`` evenly between its ``parallel`` slots, and a request must fit in one slot.
 Without ``n_ctx``, each slot gets :data:`~valuesurvey.elicit.local_server.DEFAULT_SLOT_CTX` (4,096)
@@ -38,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
@@ -59,9 +61,9 @@ __all__ = [
 #: Planning estimates undercount SmolLM2 tokens (Chinese: ~1.75 tokens per character): a safety factor.
 _PROMPT_TOKEN_FACTOR = 2
 #: A request may take this many times its expected time (load changes while a run goes on) ...
-TIMEOUT_FACTOR = 4.0
+TIMEOUT_FACTOR = 8.0
 #: ... plus this many seconds, and never less than :data:`MIN_TIMEOUT_S`.
-TIMEOUT_SLACK_S = 30.0
+TIMEOUT_SLACK_S = 60.0
 MIN_TIMEOUT_S = 60.0
 #: Before anything is measured (the start-up probe itself): patient, but bounded.
 _UNMEASURED_TIMEOUT_S = 600.0
@@ -70,34 +72,56 @@ _PROBE_PROMPT = "Count from one to twenty in words, separated by commas: one, tw
 
 @dataclass
 class ServerSpeed:
-    """Seconds per prompt token and per generated token of a llama.cpp server, as moving averages of
-    the ``timings`` its answers report.
+    """Seconds per prompt token and per generated token of a llama.cpp server, token-weighted over
+    the ``timings`` of its last :attr:`window` answers.
+
+    The first generated token comes out of the prompt's evaluation, so a generation of ``n`` tokens
+    takes ``n - 1`` decoding steps; answers of one token (the logprobs continuations) say nothing of
+    the decoding speed and are left out of it.
 
     >>> speed = ServerSpeed()
-    >>> speed.update({"prompt_n": 100, "prompt_ms": 2000.0, "predicted_n": 10, "predicted_ms": 1000.0})
-    >>> speed.expected_seconds(prompt_tokens=200, output_tokens=20)
-    6.0
+    >>> speed.update({"prompt_n": 100, "prompt_ms": 2000.0, "predicted_n": 11, "predicted_ms": 1000.0})
+    >>> speed.update({"prompt_n": 10, "prompt_ms": 9000.0, "predicted_n": 1, "predicted_ms": 0.1})
+    >>> round(speed.prompt_s, 4), speed.token_s
+    (0.1, 0.1)
+    >>> round(speed.expected_seconds(prompt_tokens=200, output_tokens=20), 1)
+    22.0
     """
 
-    prompt_s: float | None = None
-    token_s: float | None = None
-    weight: float = 0.3  # of the newest measurement
+    window: int = 32
+    _prompt: list[tuple[float, float]] = field(default_factory=list)  # (tokens, seconds)
+    _decode: list[tuple[float, float]] = field(default_factory=list)
+
+    @staticmethod
+    def _mean(samples: list[tuple[float, float]]) -> float | None:
+        tokens = sum(n for n, _ in samples)
+        return sum(t for _, t in samples) / tokens if tokens > 0 else None
+
+    @property
+    def prompt_s(self) -> float | None:
+        return self._mean(self._prompt)
+
+    @property
+    def token_s(self) -> float | None:
+        return self._mean(self._decode)
 
     def update(self, timings: Mapping[str, Any] | None) -> None:
         if not isinstance(timings, Mapping):
             return
-        pairs = (("prompt_n", "prompt_ms", "prompt_s"), ("predicted_n", "predicted_ms", "token_s"))
-        for count, millis, attr in pairs:
-            n, ms = timings.get(count), timings.get(millis)
-            if not isinstance(n, int | float) or not isinstance(ms, int | float) or n <= 0 or ms < 0:
+        for samples, n, ms, steps in (
+            (self._prompt, timings.get("prompt_n"), timings.get("prompt_ms"), 0),
+            (self._decode, timings.get("predicted_n"), timings.get("predicted_ms"), 1),
+        ):
+            if not isinstance(n, int | float) or not isinstance(ms, int | float) or ms < 0 or n - steps <= 0:
                 continue
-            value, old = ms / 1000.0 / n, getattr(self, attr)
-            setattr(self, attr, value if old is None else (1 - self.weight) * old + self.weight * value)
+            samples.append((float(n - steps), ms / 1000.0))
+            del samples[: -self.window]
 
     def expected_seconds(self, *, prompt_tokens: int, output_tokens: int) -> float | None:
-        if self.prompt_s is None or self.token_s is None:
+        prompt_s, token_s = self.prompt_s, self.token_s
+        if prompt_s is None or token_s is None:
             return None
-        return prompt_tokens * self.prompt_s + output_tokens * self.token_s
+        return prompt_tokens * prompt_s + output_tokens * token_s
 
 
 def slot_context_for(requests: Sequence[ChatRequest], minimum: int) -> int:
