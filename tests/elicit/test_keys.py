@@ -41,8 +41,10 @@ def _local(**options: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("answer_mode", ["text", "constrained", "logprobs"])
 def test_the_key_is_the_hash_of_exactly_these_fields(make_study, answer_mode: str) -> None:
+    # Logprobs mode cannot score WVS's 1-10 without continuations (openai_compatible has none): MFQ-2.
+    rating_instrument = "mfq2" if answer_mode == "logprobs" else "wvs7"
     study = make_study(
-        instruments=["wvs7", "ai_values"],
+        instruments=[rating_instrument, "ai_values"],
         ranking={"repetitions": 1, "languages": ["en"]},
         answer_mode=answer_mode,
         generation={"temperature": 0.7, "top_p": 0.9, "max_tokens": 8, "seed": 11},
@@ -71,8 +73,7 @@ def test_the_key_is_the_hash_of_exactly_these_fields(make_study, answer_mode: st
         if request.kind == "rating" and mode == "constrained":
             assert data["constraint"]["response_format"]["json_schema"]["schema"]["properties"]["rating"] == {
                 "type": "integer",
-                "minimum": 1,
-                "maximum": 10,
+                "enum": list(range(1, 11)),
             }
         elif mode == "text":
             assert data["constraint"] is None

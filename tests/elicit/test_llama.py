@@ -96,3 +96,39 @@ def test_context_overflow_is_one_clear_error_not_retried(make_study) -> None:
     message = row["error"]
     assert "smollm2-local" in message and f"request {row['key'][:12]} (ranking" in message
     assert "context window" in message and "n_ctx" in message
+
+
+def test_the_local_provider_measures_its_speed_and_sets_its_timeouts_from_it() -> None:
+    import asyncio
+
+    from valuesurvey.elicit._config import ElicitConfig
+    from valuesurvey.elicit.plan import model_info
+    from valuesurvey.elicit.providers import ChatRequest
+    from valuesurvey.elicit.providers.llamacpp import (
+        MIN_TIMEOUT_S,
+        TIMEOUT_FACTOR,
+        TIMEOUT_SLACK_S,
+        LlamaCppProvider,
+    )
+    from valuesurvey.study import ModelSpec
+
+    provider = LlamaCppProvider(
+        model_info(ModelSpec(**LOCAL)), client=None, config=ElicitConfig(), api_key=None
+    )
+    request = ChatRequest("k", ({"role": "user", "content": "word " * 400},), max_tokens=64)
+
+    async def measure() -> tuple[float | None, float | None, float]:
+        provider.size_for([request])
+        await provider.start()
+        try:
+            return provider.speed.prompt_s, provider.speed.token_s, provider.request_timeout(request).read
+        finally:
+            await provider.close()
+
+    prompt_s, token_s, timeout = asyncio.run(measure())
+    assert prompt_s is not None and token_s is not None and prompt_s > 0 and token_s > 0
+    from valuesurvey.elicit.plan import estimate_tokens
+
+    prompt_tokens = 2 * (estimate_tokens("word " * 400) + 4)  # the provider's generous estimate
+    expected = prompt_tokens * prompt_s + 64 * token_s
+    assert timeout == pytest.approx(max(MIN_TIMEOUT_S, TIMEOUT_FACTOR * expected + TIMEOUT_SLACK_S))

@@ -47,15 +47,15 @@ def test_shuffled_orders_are_per_rep_deterministic_and_crossed(make_study) -> No
     assert _listed(other_seed.rankings[0], "en") != by_rep[0]
 
 
-def test_default_lists_the_instrument_order_and_option_leaves_rating_keys(make_study) -> None:
+def test_default_shuffles_off_lists_the_instrument_order_and_option_leaves_rating_keys(make_study) -> None:
     ids = list(instruments.get("ai_values").item_ids)
-    plain = plan_study(_study(make_study, "a", shuffle=None)).models[0]
+    default = plan_study(_study(make_study, "a", shuffle=None)).models[0]
     off = plan_study(_study(make_study, "b", shuffle=False)).models[0]
     on = plan_study(_study(make_study, "c", shuffle=True)).models[0]
-    assert all(_listed(r, r.language) == ids for r in plain.rankings)
-    assert [r.key for r in off.rankings] == [r.key for r in plain.rankings]
-    assert [r.key for r in on.ratings] == [r.key for r in plain.ratings]  # ratings are not asked again
-    assert not {r.key for r in on.rankings} & {r.key for r in plain.rankings}
+    assert all(_listed(r, r.language) == ids for r in off.rankings)
+    assert [r.key for r in on.rankings] == [r.key for r in default.rankings]  # shuffled by default
+    assert [r.key for r in on.ratings] == [r.key for r in off.ratings]  # ratings are not asked again
+    assert not {r.key for r in on.rankings} & {r.key for r in off.rankings}
 
 
 def test_shuffled_rankings_elicit_and_export(make_study) -> None:

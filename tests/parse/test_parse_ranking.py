@@ -179,3 +179,29 @@ def test_distribution_is_a_probability_over_the_scale(entries: list[tuple[str, f
         assert set(dist) <= {1, 2, 3, 4, 5}
         assert sum(dist.values()) == pytest.approx(1.0)
         assert 1 <= expected_value(dist) <= 5
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "   - because {other} depends on it",
+        "  * {other} matters less",
+        "\t• why: it protects people",
+        "    It comes before {other}.",
+        "- Reason: {other} follows from it",
+    ],
+)
+def test_explanation_sub_bullets_under_numbered_entries_are_skipped(sub: str) -> None:
+    order = random.Random(13).sample(VALUES, len(VALUES))
+    lines = []
+    for i, v in enumerate(order, 1):
+        lines.append(f"{i}. **{english(v)}**")
+        lines.append(sub.format(other=english(order[(i + 3) % len(order)])))
+    parsed = parse_ranking("\n".join(lines), VALUES, names=NAMES)
+    assert (parsed.status, parsed.order) == ("ok", order), parsed.reason
+
+
+def test_a_bulleted_list_without_numbers_is_still_a_ranking() -> None:
+    order = random.Random(14).sample(VALUES, len(VALUES))
+    parsed = parse_ranking("\n".join(f"- {english(v)}" for v in order), VALUES, names=NAMES)
+    assert (parsed.status, parsed.order) == ("ok", order), parsed.reason

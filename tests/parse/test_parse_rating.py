@@ -6,6 +6,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from valuesurvey import instruments
 from valuesurvey.elicit.parse import ParsedAnswer, parse_rating
 
 MFQ_LABELS = {
@@ -128,11 +129,7 @@ INVALID_MFQ = [
     ("4 - Moderately describes me", "disagree"),
     ("1: Does not describe me at all\n2: Slightly describes me\n3: Moderately", "labels"),
     ("1. \n2. \n3.", "options"),
-    ("I am not sure", "no rating"),
-    ("我十分同意", "no rating"),  # 十分 = "very much", not ten
-    ("四分之一", "no rating"),  # a quarter
     ("<think>The statement is about 2 things", "reasoning"),
-    ("The statement is about caring.", "no rating"),
 ]
 
 
@@ -140,6 +137,23 @@ INVALID_MFQ = [
 def test_invalid_answers_name_the_rule(text: str | None, why: str) -> None:
     parsed = mfq(text)
     assert parsed.status == "invalid" and parsed.value is None, parsed
+    assert why in parsed.reason
+
+
+# No rating and no refusal: prose that neither answers on the scale nor declines.
+NONSENSE_MFQ = [
+    ("I am not sure", "no rating"),
+    ("我十分同意", "no rating"),  # 十分 = "very much", not ten
+    ("四分之一", "no rating"),  # a quarter
+    ("The statement is about caring.", "no rating"),
+    ("合理", "no rating"),
+]
+
+
+@pytest.mark.parametrize(("text", "why"), NONSENSE_MFQ)
+def test_nonsense_is_neither_a_rating_nor_a_refusal(text: str, why: str) -> None:
+    parsed = mfq(text)
+    assert (parsed.status, parsed.value) == ("nonsense", None), parsed
     assert why in parsed.reason
 
 
@@ -179,13 +193,13 @@ def test_ordinary_finish_reasons_do_not_change_the_answer() -> None:
 
 
 def test_labels_are_optional_and_digits_inside_labels_are_not_ratings() -> None:
-    assert parse_rating("Describes me fairly well", scale_min=1, scale_max=5).status == "invalid"
+    assert parse_rating("Describes me fairly well", scale_min=1, scale_max=5).status == "nonsense"
     labels = {1: ["1 star"], 2: ["2 stars"]}
     assert parse_rating("2 stars", scale_min=1, scale_max=2, labels=labels).value == 2
 
 
 def test_a_negated_label_does_not_count() -> None:
-    assert wvs("It is not always justifiable").status == "invalid"
+    assert wvs("It is not always justifiable").status == "nonsense"
 
 
 def test_a_reversed_scale_is_a_usage_error() -> None:
@@ -213,12 +227,12 @@ SMOLLM2_ANSWERS = [
     ("mfq2", "1\nWe need to learn from our elders.\n2\nLearning from our", "length", "invalid", None),
     ("mfq2", "1: Yes\n2: No", "stop", "invalid", None),
     ("mfq2", "5. I believe chastity is an important virtue.", "stop", "ok", 5),
-    ("mfq2", "I believe chastity is an important virtue.", "stop", "invalid", None),
-    ("mfq2", "S1: It's a fact. The oldest person you've ever met,", "length", "invalid", None),
+    ("mfq2", "I believe chastity is an important virtue.", "stop", "nonsense", None),
+    ("mfq2", "S1: It's a fact. The oldest person you've ever met,", "length", "nonsense", None),
     ("mfq2", "1\nThe answer is 1", "stop", "ok", 1),
     ("mfq2", "系穴苦难的人是一", "length", "invalid", None),  # cut off inside 一个/一种
     ("mfq2", "1\n完全不符合我，选", "length", "ok", 1),
-    ("mfq2", "默认是稍微符合", "stop", "invalid", None),
+    ("mfq2", "默认是稍微符合", "stop", "nonsense", None),
     ("wvs7", "10, 11, 12, 13, ", "length", "invalid", None),
     (
         "wvs7",
@@ -228,8 +242,8 @@ SMOLLM2_ANSWERS = [
         10,
     ),
     ("wvs7", "1 (not justifiable)", "stop", "ok", 1),
-    ("wvs7", "你能在1（绝不合理）到10", "length", "invalid", None),  # restates the scale, no answer
-    ("wvs7", "On a scale of 1 (never justifiable) to 5 (always", "length", "invalid", None),
+    ("wvs7", "你能在1（绝不合理）到10", "length", "nonsense", None),  # restates the scale, no answer
+    ("wvs7", "On a scale of 1 (never justifiable) to 5 (always", "length", "nonsense", None),
     (
         "wvs7",
         "2 to 4 (always justifiable). The death penalty is a highly controversial",
@@ -241,7 +255,7 @@ SMOLLM2_ANSWERS = [
     ("wvs7", "你离不开1000人以内", "length", "invalid", None),
     ("wvs7", "10 + 11 = 22 \n他们", "length", "invalid", None),
     ("wvs7", "什乱\n1－3、2－3\nTrue", "stop", "invalid", None),
-    ("wvs7", "No.", "stop", "invalid", None),
+    ("wvs7", "No.", "stop", "nonsense", None),
 ]
 
 
@@ -280,10 +294,14 @@ SCALES = st.sampled_from([(1, 5), (1, 10), (0, 10), (1, 7)])
 @example(text="10", scale=(1, 5), finish=None)
 @example(text="十一", scale=(1, 10), finish=None)
 @example(text="-0", scale=(1, 5), finish=None)
+@example(text="1. Cheating on taxes…", scale=(1, 10), finish=None)
+@example(text="4: This sentence is quite complex…", scale=(1, 10), finish=None)
+@example(text="从1（", scale=(1, 10), finish="length")
+@example(text="a scale of 10 can", scale=(1, 10), finish=None)
 def test_never_crashes_and_never_out_of_range(text: str, scale: tuple[int, int], finish: str | None) -> None:
     low, high = scale
     parsed = parse_rating(text, scale_min=low, scale_max=high, finish_reason=finish, labels=MFQ_LABELS)
-    assert parsed.status in {"ok", "refusal", "invalid"}
+    assert parsed.status in {"ok", "refusal", "invalid", "nonsense"}
     assert isinstance(parsed.reason, str) and parsed.reason
     if parsed.status == "ok":
         assert isinstance(parsed.value, int) and low <= parsed.value <= high
@@ -354,3 +372,124 @@ def test_two_different_ratings_are_never_ok(scale: tuple[int, int], data: st.Dat
         return  # "1-5" restates the scale; it is not an answer (covered by the table tests)
     parsed = parse_rating(f"{first}{joiner}{second}", scale_min=low, scale_max=high)
     assert parsed.status == "invalid" and "ambiguous" in parsed.reason, parsed
+
+
+# ---------------------------------------------------------------- echoes, list numbering, scale names
+# Mis-parses found with real models (issue 13): a leading "1." or "4:" that numbers a list or heads an
+# echo of the prompt, and the scale's own numbers, are not ratings.
+
+WVS = instruments.get("wvs7")
+MFQ = instruments.get("mfq2")
+
+
+def prompt_of(inst, item: str, language: str = "en", persona: str = "none") -> str:
+    return "\n".join(m["content"] for m in instruments.build_messages(inst, item, language, persona))
+
+
+MISPARSES = [
+    ("1. Cheating on taxes if you have a chance", "Q180", "en", "stop"),
+    ("1. Cheating on taxes…", "Q180", "en", "stop"),
+    ("1. Cheating on taxes if you have a chance\n\nCheating on taxes is a crime", "Q180", "en", "length"),
+    ("4: This sentence is quite complex and hard to", "Q180", "en", "length"),
+    ("从1（", "Q180", "zh", "length"),
+    ("从1（绝不合理）到10（总是", "Q180", "zh", "length"),
+    ("a scale of 10 can", "Q180", "en", "stop"),
+    ("On a scale of 10 can you tell me", "Q180", "en", "length"),
+    ("2. 一有机会就逃税", "Q180", "zh", "stop"),
+]
+
+
+@pytest.mark.parametrize(("text", "item", "language", "finish"), MISPARSES)
+def test_list_numbering_echoes_and_scale_names_are_not_ratings(
+    text: str, item: str, language: str, finish: str
+) -> None:
+    parsed = wvs(text, prompt=prompt_of(WVS, item, language), finish_reason=finish)
+    assert parsed.value is None and parsed.status in {"nonsense", "invalid"}, parsed
+
+
+def test_an_echoed_option_line_chooses_that_option_and_answers_after_an_echo_count() -> None:
+    prompt = prompt_of(MFQ, "mfq2_01")
+    assert mfq("4: Describes me fairly well", prompt=prompt).value == 4
+    assert parse_rating("4: Describes me fairly well", scale_min=1, scale_max=5, prompt=prompt).value == 4
+    echo = "On a scale of 1 (never justifiable) to 10 (always justifiable), I'd say 3."
+    assert wvs(echo, prompt=prompt_of(WVS, "Q180")).value == 3
+    assert wvs("10 (always justifiable)", prompt=prompt_of(WVS, "Q180")).value == 10
+    # Without the prompt the parser cannot know that the statement is an echo.
+    assert mfq("5. I believe chastity is an important virtue.").value == 5
+    assert mfq("5. I believe chastity is an important virtue.", prompt=prompt_of(MFQ, "mfq2_12")).status == (
+        "nonsense"
+    )
+
+
+@pytest.mark.parametrize(
+    ("item", "text"),
+    [  # verbatim SmolLM2 answers (WVS, en, persona cn, max_tokens 8)
+        ("Q182", "1. Homosexuality\n2. Hom"),
+        ("Q185", "1. Divorce\n2. Self"),
+    ],
+)
+def test_a_numbered_list_is_not_a_rating(item: str, text: str) -> None:
+    parsed = wvs(text, prompt=prompt_of(WVS, item, "en", "cn"), finish_reason="length")
+    assert (parsed.status, parsed.value) == ("invalid", None) and "numbered list" in parsed.reason, parsed
+
+
+@pytest.mark.parametrize(
+    ("item", "text"),
+    [  # verbatim SmolLM2 answers (WVS, en, max_tokens 8): the number rates, the words explain it
+        ("Q179", "1. Stealing property is never just"),
+        ("Q180", "1. Cheating on taxes is never"),
+        ("Q186", "1. Never justifiable: Sex before"),  # the label of 1 (the scale labels are known)
+    ],
+)
+def test_own_words_after_an_echo_make_the_number_an_answer(item: str, text: str) -> None:
+    parsed = wvs(text, prompt=prompt_of(WVS, item), finish_reason="length")
+    assert (parsed.status, parsed.value) == ("ok", 1), parsed
+
+
+def test_colon_heading_versus_colon_answer() -> None:
+    assert wvs("4: This sentence is quite complex").status == "nonsense"
+    assert mfq("4: I strongly agree with it").value == 4
+    assert mfq("4: because caring matters").value == 4
+
+
+WVS_ITEMS = st.sampled_from(list(WVS.item_ids))
+NUMBERINGS = st.sampled_from([". ", ": ", ") ", "、", ".\n", " . "])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    item=WVS_ITEMS,
+    language=st.sampled_from(["en", "zh"]),
+    number=st.integers(1, 10),
+    numbering=NUMBERINGS,
+    tail=st.text(alphabet=st.sampled_from(" .,;!?…"), max_size=5),
+    next_lines=st.text(alphabet=st.sampled_from("abc xyz.,;!?\n"), max_size=30),
+)
+@example(item="Q180", language="en", number=1, numbering=". ", tail="…", next_lines="")  # issue 13
+@example(item="Q180", language="zh", number=1, numbering="、", tail="", next_lines="")
+def test_a_numbered_echo_of_the_statement_is_never_a_rating(
+    item: str, language: str, number: int, numbering: str, tail: str, next_lines: str
+) -> None:
+    statement = WVS.item(item).text[language]
+    text = f"{number}{numbering}{statement}{tail}\n{next_lines}"
+    parsed = wvs(text, prompt=prompt_of(WVS, item, language))
+    assert parsed.value is None, parsed
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    item=WVS_ITEMS,
+    language=st.sampled_from(["en", "zh"]),
+    data=st.data(),
+    phrasing=st.sampled_from(PHRASINGS),
+)
+@example(item="Q180", language="en", data=None, phrasing="{n}")  # type: ignore[arg-type]
+def test_valid_answers_still_round_trip_when_the_prompt_is_known(
+    item: str, language: str, data: st.DataObject | None, phrasing: str
+) -> None:
+    value = data.draw(st.integers(1, 10)) if data is not None else 10
+    text = phrasing.format(
+        n=value, max=10, min=1, fw=str(value).translate(FULL_WIDTH), cn=CN_NUMERALS.get(value, "")
+    )
+    parsed = wvs(text, prompt=prompt_of(WVS, item, language, "cn"))
+    assert (parsed.status, parsed.value) == ("ok", value), (text, parsed.reason)

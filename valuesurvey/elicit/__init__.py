@@ -21,6 +21,7 @@ Modules: :mod:`.providers` (openai_compatible, anthropic, llamacpp, simulated), 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -84,6 +85,7 @@ SUMMARY_COLUMNS = [
     "ok",
     "refusals",
     "invalid",
+    "nonsense",
     "errors",
     "input_tokens",
     "output_tokens",
@@ -257,6 +259,7 @@ def _run_locked(
             sink.close()
         store.finish_run(run_id)
         outputs = write_exports(everything, store, study.paths)
+        _warn_low_scale_mass(plan, store)
         per_model = _summary_frame(store, [mp.model.id for mp in plan.models])
         failures = _failure_frame(store.failed(run_id), result.not_sent, result.stopped)
     runlog = write_runlog(
@@ -337,6 +340,17 @@ def export_tables(study, *, wait: bool = False) -> list[Path]:
             return write_exports(plan, store, study.paths)
 
 
+def _warn_low_scale_mass(plan, store: ResponseStore) -> None:
+    from valuesurvey.elicit.answers import low_scale_mass_warnings
+
+    keys = {r.key for mp in plan.models if mp.answer_mode == "logprobs" for r in mp.ratings}
+    if not keys:
+        return
+    rows = store.frame(["key", "model", "scale_mass"])
+    for message in low_scale_mass_warnings(rows[rows["key"].isin(keys)]):
+        logging.getLogger("valuesurvey.elicit").warning("%s", message)
+
+
 def _summary_frame(store: ResponseStore, models: Sequence[str] | None = None) -> pd.DataFrame:
     frame = store.frame(["model", "status", "attempts", "input_tokens", "output_tokens", "cost_usd"])
     if models is not None:
@@ -349,6 +363,7 @@ def _summary_frame(store: ResponseStore, models: Sequence[str] | None = None) ->
             "ok": grouped["status"].apply(lambda s: int((s == "ok").sum())),
             "refusals": grouped["status"].apply(lambda s: int((s == "refusal").sum())),
             "invalid": grouped["status"].apply(lambda s: int((s == "invalid").sum())),
+            "nonsense": grouped["status"].apply(lambda s: int((s == "nonsense").sum())),
             "errors": grouped["status"].apply(lambda s: int((s == "error").sum())),
             "input_tokens": grouped["input_tokens"].sum(),
             "output_tokens": grouped["output_tokens"].sum(),
@@ -361,7 +376,7 @@ def _summary_frame(store: ResponseStore, models: Sequence[str] | None = None) ->
 
 
 def elicitation_summary(study) -> pd.DataFrame:
-    """Per model, from ``responses.sqlite``: requests, attempts, retries, ok, refusals, invalid, errors,
+    """Per model, from ``responses.sqlite``: requests, attempts, retries, ok, refusals, invalid, nonsense, errors,
     input_tokens, output_tokens, cost_usd (columns in that order; empty if nothing is stored).
 
     ``attempts`` counts HTTP attempts over the requests' current rows; ``retries = attempts − requests``.

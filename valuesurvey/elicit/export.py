@@ -19,8 +19,10 @@ from valuesurvey.study import StudyPaths
 
 __all__ = ["LLM_RATINGS_COLUMNS", "RANKINGS_COLUMNS", "ranking_table", "ratings_table", "write_exports"]
 
-LLM_RATINGS_COLUMNS = [*study.LLM_RATINGS_COLUMNS, "answer_mode", "probabilities"]
-RANKINGS_COLUMNS = [*study.RANKINGS_COLUMNS, "attempt"]
+LLM_RATINGS_COLUMNS = [*study.LLM_RATINGS_COLUMNS, "answer_mode", "probabilities", "scale_mass"]
+#: ``listed``: the value's position in the prompt's list (1 = listed first); ``copies_listing_order``:
+#: the answer ranked the values exactly in the order they were listed (a sign of copying, not ranking).
+RANKINGS_COLUMNS = [*study.RANKINGS_COLUMNS, "attempt", "listed", "copies_listing_order"]
 
 
 def _ranking_keys(plan: Plan) -> set[str]:
@@ -49,7 +51,19 @@ def ranking_table(plan: Plan, store: ResponseStore) -> pd.DataFrame:
     keys = _ranking_keys(plan)
     values_of = {mp.model.id: list(mp.rankings[0].request.values) for mp in plan.models if mp.rankings}
     frame = store.frame(
-        ["key", "kind", "model", "origin", "company", "language", "rep", "attempt", "status", "parsed_order"]
+        [
+            "key",
+            "kind",
+            "model",
+            "origin",
+            "company",
+            "language",
+            "rep",
+            "attempt",
+            "status",
+            "parsed_order",
+            "listing_order",
+        ]
     )
     frame = frame[(frame["kind"] == "ranking") & frame["key"].isin(keys)]
     rows = []
@@ -57,6 +71,9 @@ def ranking_table(plan: Plan, store: ResponseStore) -> pd.DataFrame:
         values = values_of[rec.model]
         order = json.loads(rec.parsed_order) if rec.status == "ok" and rec.parsed_order else None
         ranks = {v: float(i) for i, v in enumerate(order, start=1)} if order else {}
+        listed_order = json.loads(rec.listing_order) if rec.listing_order else None
+        listed = {v: i for i, v in enumerate(listed_order or (), start=1)}
+        copies = bool(order) and order == listed_order
         for value in values:
             rows.append(
                 (
@@ -69,10 +86,14 @@ def ranking_table(plan: Plan, store: ResponseStore) -> pd.DataFrame:
                     ranks.get(value, np.nan),
                     rec.status,
                     int(rec.attempt),
+                    listed.get(value, pd.NA),
+                    copies,
                 )
             )
     table = pd.DataFrame(rows, columns=RANKINGS_COLUMNS)
     table["rank"] = table["rank"].astype(float)
+    table["listed"] = table["listed"].astype("Int64")  # missing for answers stored before it was recorded
+    table["copies_listing_order"] = table["copies_listing_order"].astype(bool)
     return table.sort_values(["model", "language", "rep", "attempt", "rank"], kind="stable").reset_index(
         drop=True
     )

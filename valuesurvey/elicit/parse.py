@@ -22,7 +22,9 @@ Ratings (:func:`parse_rating`)
    ``x``; when ``y`` exceeds it the answer is **invalid** (answered on another scale); a smaller ``y``
    (``3/4`` on a 1–5 scale) reads as two alternatives and is **invalid** (ambiguous).
 6. Restatements of the scale itself (``1 to 5``, ``from 1-5``, ``between 1 and 10``, ``1到5``,
-   ``1 (never justifiable) to 10``, ``满分5分``) are removed: they name the scale, not an answer.
+   ``1 (never justifiable) to 10``, ``满分5分``) are removed: they name the scale, not an answer; so are
+   its names and fragments (``a scale of 10``, ``on a scale of 1 (…) to 5``, ``从1（``, ``from 1 (``,
+   ``10分制``).
 7. Numbers are integer tokens not glued to letters: ``GPT-4``, ``Q182``, ``MFQ-2``, ``10-point`` and
    ``4th`` are not ratings; ``3.5`` is **invalid** (not a scale point); ``-1`` is a negative number (so
    out of range).
@@ -31,13 +33,24 @@ Ratings (:func:`parse_rating`)
    them; a label inside a longer label (``always justifiable`` in ``never … always justifiable``)
    counts once, as the longer one. An answer naming two or more different labels echoes the options and
    is **invalid**.
+8a. Echoes, when ``prompt`` is given: every run of at least :data:`ECHO_MIN_CHARS` characters that the
+   answer shares with the prompt, or a whole segment of the prompt (the statement after ``"in
+   between: "``, an option line), is removed with the numbers inside it. A line that is only a number
+   and an echo is list numbering, not a rating (``1. Cheating on taxes if you have a chance`` →
+   nonsense), unless it copies one of the prompt's numbered options (``4: Describes me fairly well``);
+   the model's own words after the echo on that line make the number an answer (``1. Cheating on
+   taxes is never justifiable`` → 1).
 9. Leading rating: when the answer starts with a number followed by its end, a line break, ``.``,
    ``:``, ``)``, `` (`` or a dash and a label, that number is the answer and what follows is an
    explanation (``4. Because compassion…``). It must agree with any label named (``4 - Moderately…``
-   is invalid) and must not start an echo of the options (``1: …\\n2: …``).
+   is invalid) and must not start an echo of the options or a numbered list (``1: …\\n2: …``,
+   ``1. Divorce\\n2. Self…``: **invalid**, checked before rule 8a). A number followed by
+   ``:`` and text that is neither its label nor an opinion or reason (``I``, ``my``, ``because``,
+   ``我``, ``因为``) is a heading and removed (``4: This sentence is quite complex`` → nonsense).
 10. Otherwise the distinct ratings found by rules 5–8 decide: none → **refusal** if a refusal phrase is
     present (:data:`REFUSAL_PATTERNS`: "As an AI…", "I cannot…", "I'm not able to provide personal
-    opinions", "我无法…", "作为一个人工智能…") else **invalid** ("no rating"); exactly one → **ok** if inside
+    opinions", "我无法…", "作为一个人工智能…") else **nonsense** (no rating and no refusal: prose,
+    an echo, ``合理``; **invalid** instead when rule 11 cut a number off); exactly one → **ok** if inside
     ``[scale_min, scale_max]`` (reason notes a disclaimer when a refusal phrase is also present, e.g.
     "As an AI I have no opinions, but I'd say 4"), else **invalid** (out of range); several →
     **refusal** when a refusal phrase is present, else **invalid** (ambiguous: ``3 or 4``, ``3-4``).
@@ -51,7 +64,9 @@ A returned value is therefore always ``None`` or an integer inside the scale (te
 Rankings (:func:`parse_ranking`)
 --------------------------------
 The answer is split into entries: one per line, or, when there are fewer lines than half the values,
-on ``,`` ``，`` ``、`` ``;`` ``>`` ``|`` and inline numbering. Each entry loses its numbering (``1.``,
+on ``,`` ``，`` ``、`` ``;`` ``>`` ``|`` and inline numbering. In a numbered list, bulleted lines and
+lines indented deeper than the numbered entries explain the entry above them and are skipped
+(``1. Accuracy\\n   - because facts matter``), even when they name another value. Each entry loses its numbering (``1.``,
 ``1)``, ``1、``, ``#1``, ``- ``, ``* ``, ``•``), markdown and trailing explanation (after ``:``, `` - ``,
 ``–``, ``(``), and is matched, ignoring case, punctuation and ``_``/``-`` versus spaces, against each value's
 id and names (English and Chinese). An entry that is numbered but matches nothing is an unknown name; an
@@ -60,22 +75,27 @@ numbered and the numbers are ``1..n`` the numbers give the order. The ranking is
 permutation of all values; otherwise **invalid** with a reason naming the missing, duplicated and unknown
 entries. No entry at all with a refusal phrase is a **refusal**.
 
-Distributions (:func:`rating_distribution`)
--------------------------------------------
+Distributions (:func:`scale_point_distribution`, :func:`rating_distribution`)
+----------------------------------------------------------------------------
 From the first generated token's ``top_logprobs``, the probability of every token that decodes
 (after NFKC and stripping whitespace) to a scale point (``"4"``, ``" 4"``, ``"４"``, ``"四"``) is summed per
-point and renormalised over the points found. ``None`` when no scale point is among the alternatives.
+point; the sum over the points is the row's ``scale_mass`` (stored: SmolLM2 puts 7–18% of its first
+token on scale points, the rest on words), and the distribution is renormalised over the points.
+``None`` when no scale point is among the alternatives.
 
-Limitation for scales that reach 10: tokenizers that split digits (SmolLM2, whose BPE has one token per
-digit, so llama.cpp emits ``"1"`` then ``"0"``; also Llama 2, Mistral, Qwen2) make the first-token
-probability of ``"1"`` the mass of both 1 and 10, and 10 never appears as a first token. The function then
-assigns the mass of ``"1"`` to 1, which biases a 1–10 expected value downward: prefer ``text`` mode for
-WVS items on such models. Tokenizers that keep numbers up to three digits as one token (GPT-4o's o200k,
-Llama 3's tiktoken-style BPE) emit ``"10"`` and are handled exactly.
+Scales that reach 10: tokenizers that split digits (SmolLM2, whose BPE has one token per digit, so
+llama.cpp emits ``"1"`` then ``"0"``; also Llama 2, Mistral, Qwen2) make the first-token probability of
+``"1"`` the mass of both 1 and 10. :func:`scale_point_distribution` splits it by the continuation after
+``"1"`` (P(10) = P("1")·P("0" | "1"), P(1) = the rest), which providers that can continue an answer
+supply (:func:`continuation_prefixes` says which prefixes; llama.cpp does it by ``/completion``).
+Tokenizers that keep numbers as one token (GPT-4o's o200k, Llama 3's) emit ``"10"``, which counts for 10
+directly. A provider that can do neither refuses such scales in logprobs mode
+(:func:`scale_needs_continuation`). :func:`rating_distribution` is the first-token-only distribution.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import unicodedata
@@ -89,15 +109,18 @@ __all__ = [
     "ParsedAnswer",
     "ParsedRanking",
     "RatingStatus",
+    "continuation_prefixes",
     "expected_value",
     "is_refusal",
     "normalize_name",
     "parse_ranking",
     "parse_rating",
     "rating_distribution",
+    "scale_needs_continuation",
+    "scale_point_distribution",
 ]
 
-RatingStatus = Literal["ok", "refusal", "invalid"]
+RatingStatus = Literal["ok", "refusal", "invalid", "nonsense"]
 
 #: ``finish_reason`` values that mean the provider withheld or cut the answer for policy reasons
 #: (OpenAI and compatible: ``content_filter``; Gemini: ``safety``, ``recitation``, ``prohibited_content``,
@@ -142,7 +165,7 @@ _REFUSAL_RE = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS))
 
 @dataclass(frozen=True)
 class ParsedAnswer:
-    """The parsed rating: ``status`` ok/refusal/invalid, ``value`` (``None`` unless ok), ``reason``."""
+    """The parsed rating: ``status`` ok/refusal/invalid/nonsense, ``value`` (``None`` unless ok), ``reason``."""
 
     status: RatingStatus
     value: int | None
@@ -259,6 +282,19 @@ _LEADING = re.compile(
     r"(\d+)(?:\s*分)?\s*(?=$|\n|\.(?:\s|$)|[:)。]|\s\(|\s[-–—]\s*[a-z\u4e00-\u9fff])"
 )
 _TRAILING_NUMBER = re.compile(r"(?<![0-9.])\d+$")
+# The scale named, not answered: "a scale of 10", "on a scale from 1", "从1（" / "from 1 (" (the start of a
+# restatement cut off or paraphrased), "1-point"/"10分制".
+_SCALE_NAMED = re.compile(
+    r"\bscale (?:of|from) \d+(?![0-9])(?:\s*\([^)]*\)?)?(?:\s*(?:to|-|–|到)\s*\d+(?![0-9]))?"
+    r"|(?:\bfrom |从\s*|在\s*)\d+(?![0-9])(?=\s*(?:[(（]|$|(?:to|到|至|-|–)\s*$))"
+    r"|\d+\s*分制"
+)
+_LINE_NUMBER = re.compile(r"(?m)^\s*(\d+)\s*[.:)、]")
+#: Shortest run of characters an answer must share with the prompt to count as an echo of it.
+ECHO_MIN_CHARS = 12
+_SEGMENT_EDGES = "\n:：,，.。;；!?？、"
+# "N:" opens an answer (not a heading) when an opinion or a reason follows.
+_OPINION_START = re.compile(r"^\s*(?:i\b|i'|my\b|because\b|since\b|as\b|我|因为|由于)")
 _NEGATION = re.compile(r"(?:\bnot|n't|\bnever|\bno|不|没|没有|并不)\s*$")
 
 
@@ -323,6 +359,7 @@ def parse_rating(
     scale_max: int,
     finish_reason: str | None = None,
     labels: Mapping[int, Sequence[str]] | None = None,
+    prompt: str | None = None,
 ) -> ParsedAnswer:
     """Parse a rating on the integer scale ``scale_min..scale_max`` from a model's free-text answer.
 
@@ -338,11 +375,15 @@ def parse_rating(
         The provider's finish reason; a content filter makes the answer a refusal.
     labels : mapping of int to sequence of str, optional
         Scale-point labels (any languages) accepted as answers.
+    prompt : str, optional
+        The text the model was asked (its messages joined); what the answer repeats of it is an echo,
+        not an answer (rule 7a).
 
     Returns
     -------
     ParsedAnswer
-        ``status`` ``"ok"`` with an in-range ``value``, or ``"refusal"``/``"invalid"`` with ``value=None``.
+        ``status`` ``"ok"`` with an in-range ``value``, or ``"refusal"``/``"invalid"``/``"nonsense"``
+        with ``value=None``.
 
     Examples
     --------
@@ -365,15 +406,20 @@ def parse_rating(
     if visible is None:
         return _invalid("only unfinished reasoning, no answer")
     normal = _normalize(visible)
+    cut = False
     if finish_reason == "length":
-        normal = _drop_cut_number(normal, scale_max)
+        whole, normal = normal, _drop_cut_number(normal, scale_max)
+        cut = normal != whole
         if not normal:
             return _invalid("truncated (finish_reason=length) inside its only number")
     normal = _replace_chinese_numerals(normal)
     if not normal:
         return _invalid("empty answer")
     refusal = _REFUSAL_RE.search(normal) is not None
-    return _decide_rating(normal, scale_min, scale_max, labels or {}, refusal)
+    parsed = _decide_rating(normal, scale_min, scale_max, labels or {}, refusal, prompt)
+    if cut and parsed.status == "nonsense":  # the answer may have been the number that was cut
+        return _invalid(f"truncated (finish_reason=length) inside a number; otherwise {parsed.reason}")
+    return parsed
 
 
 def _drop_cut_number(normal: str, scale_max: int) -> str:
@@ -387,12 +433,18 @@ def _drop_cut_number(normal: str, scale_max: int) -> str:
 
 
 def _decide_rating(
-    normal: str, scale_min: int, scale_max: int, labels: Mapping[int, Sequence[str]], refusal: bool
+    normal: str,
+    scale_min: int,
+    scale_max: int,
+    labels: Mapping[int, Sequence[str]],
+    refusal: bool,
+    prompt: str | None = None,
 ) -> ParsedAnswer:
     text, problem = _check_fractions(normal, scale_min, scale_max)
     if problem is not None:
         return problem
     text = _scale_restatement(scale_min, scale_max).sub(" ", text)
+    text = _SCALE_NAMED.sub(" ", text)
     label_hits = _find_labels(text, labels)
     label_points = {point for _, _, point in label_hits}
     if len(label_points) > 1:
@@ -400,16 +452,26 @@ def _decide_rating(
     for start, end, _ in sorted(label_hits, reverse=True):
         # Labels may contain digits of their own; count each label once, by its point.
         text = text[:start] + " " * (end - start) + text[end:]
+    numbered = sorted({int(n) for n in _LINE_NUMBER.findall(text)})
+    if len(numbered) > 1:  # "1. Homosexuality\n2. Hom…": list numbering, whatever follows it
+        return _invalid(f"a numbered list {numbered} (echoes the answer options?), not a rating")
+    echoed = False
+    if prompt:
+        text, echoed = _remove_echo(text, prompt)
     leading = _leading_rating(text, scale_min, scale_max, label_points)
-    if leading is not None:
+    if isinstance(leading, ParsedAnswer):
         return leading
+    text = leading
     decimal = _DECIMAL.search(text)
     if decimal is not None:
         return _invalid(f"not a scale point: {decimal.group(0)}")
     numbers = {(-1 if sign else 1) * int(digits) for sign, digits in _NUMBER.findall(text)}
     values = numbers | label_points
     if not values:
-        return ParsedAnswer("refusal", None, "refusal phrase") if refusal else _invalid("no rating found")
+        if refusal:
+            return ParsedAnswer("refusal", None, "refusal phrase")
+        why = "echoes the prompt, no rating" if echoed else "no rating found"
+        return ParsedAnswer("nonsense", None, why)
     if len(values) > 1:
         if refusal:
             return ParsedAnswer("refusal", None, f"refusal phrase with several numbers {sorted(values)}")
@@ -424,11 +486,60 @@ def _decide_rating(
     return ParsedAnswer("ok", value, reason)
 
 
-def _leading_rating(text: str, scale_min: int, scale_max: int, label_points: set[int]) -> ParsedAnswer | None:
-    """Rule 9: a number that opens the answer, followed by a delimiter, is the answer."""
+def _remove_echo(text: str, prompt: str) -> tuple[str, bool]:
+    """Rule 7a: blank what the answer repeats of the prompt (a run of at least
+    :data:`ECHO_MIN_CHARS` characters, or a whole segment of it such as the statement after
+    ``"in between: "``), and a line number that introduces such a run ("1. Cheating on taxes…")."""
+    source = _normalize(prompt)
+    matcher = difflib.SequenceMatcher(None, source, text, autojunk=False)
+    spans = []
+    for block in matcher.get_matching_blocks():
+        piece = text[block.b : block.b + block.size]
+        if not re.search(r"[^\W\d_]", piece):
+            continue
+        if len(piece.strip()) < ECHO_MIN_CHARS and not _whole_segment(source, block.a, block.size):
+            continue
+        lead = re.match(r"[\W\d_]*", piece).end()  # type: ignore[union-attr]  # always matches
+        spans.append((block.b + lead, block.b + block.size, block.a + lead))  # numbers before: below
+    if not spans:
+        return text, False
+    chars = list(text)
+    for start, end, _ in spans:
+        chars[start:end] = " " * (end - start)
+    blanked = "".join(chars)
+    for start, _, a in spans:
+        numbering = re.search(r"(?:^|(?<=\n))\s*(\d+)\s*[.:)、]?\s*$", blanked[:start])
+        line_rest = blanked[start:].split("\n", 1)[0]
+        # A line that is a number and an echo is list numbering ("1. Cheating on taxes if you have a
+        # chance"), unless it copies one of the prompt's numbered options ("4: Describes me fairly
+        # well" chooses option 4); words of the model's own after the echo make the number an answer
+        # ("1. Cheating on taxes is never justifiable").
+        if (
+            numbering is not None
+            and not re.search(r"[^\W\d_]", line_rest)
+            and not re.search(rf"(?<!\d){numbering.group(1)}\s*[.:)、]?\s*$", source[:a])
+        ):
+            chars[numbering.start() : start] = " " * (start - numbering.start())
+    return "".join(chars), True
+
+
+def _whole_segment(source: str, start: int, size: int) -> bool:
+    """Whether ``source[start:start+size]`` (two letters or more) is a whole segment of the prompt:
+    bounded on both sides by its ends, a line break or punctuation."""
+    piece = source[start : start + size].strip(" ")
+    before = source[:start].rstrip(" ")
+    after = source[start + size :].lstrip(" ")
+    left = not before or before[-1] in _SEGMENT_EDGES or piece[:1] in _SEGMENT_EDGES
+    right = not after or after[0] in _SEGMENT_EDGES or piece[-1:] in _SEGMENT_EDGES
+    return left and right and len(re.findall(r"[^\W\d_]", piece)) >= 2
+
+
+def _leading_rating(text: str, scale_min: int, scale_max: int, label_points: set[int]) -> ParsedAnswer | str:
+    """Rule 9: a number that opens the answer, followed by a delimiter, is the answer; a number
+    followed by ``:`` and other text is a heading, removed (the rest of ``text`` is returned)."""
     match = _LEADING.match(text)
     if match is None:
-        return None
+        return text
     value = int(match.group(1))
     rest = text[match.end() :]
     other_options = {int(n) for n in re.findall(r"(?m)^\s*(\d+)\s*[:.)]", rest)} - {value}
@@ -439,6 +550,10 @@ def _leading_rating(text: str, scale_min: int, scale_max: int, label_points: set
         return _invalid(f"ambiguous: several ratings {sorted({value, *other_lines})}")
     if label_points and label_points != {value}:
         return _invalid(f"number {value} and label of {sorted(label_points)[0]} disagree")
+    heading = rest.startswith(":") and not label_points  # "4:", not "1." followed by a blanked echo
+    after = rest[1:]
+    if heading and re.search(r"[^\W\d_]", after) and not _OPINION_START.match(after):
+        return " " + after  # "4: This sentence is quite complex" — a heading, not an answer
     if not scale_min <= value <= scale_max:
         return _invalid(f"out of range: {value} not in {scale_min}..{scale_max}")
     return ParsedAnswer("ok", value, "leading rating")
@@ -475,8 +590,32 @@ def _name_index(values: Sequence[str], names: Mapping[str, Iterable[str]] | None
     return index
 
 
+_NUMBERED_LINE = re.compile(r"^(\s*)(?:#|no\.?\s*|rank\s*|第)?\d+\s*(?:[.)、:：\]]|名|位)", re.I)
+_BULLET_LINE = re.compile(r"^\s*[-*•·>+]\s*")
+
+
+def _without_sub_items(lines: list[str]) -> list[str]:
+    """Drop the explanation lines under numbered entries: in a numbered list, a bulleted line, or a
+    line indented deeper than the numbered ones, belongs to the entry above it."""
+    numbered = [m for m in map(_NUMBERED_LINE.match, lines) if m is not None]
+    if len(numbered) < 2:
+        return lines
+    indent = min(len(m.group(1).expandtabs(4)) for m in numbered)
+    kept = []
+    for line in lines:
+        if _NUMBERED_LINE.match(line):
+            if len(line) - len(line.lstrip()) <= indent or not kept:
+                kept.append(line)
+            continue
+        depth = len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
+        if _BULLET_LINE.match(line) or depth > indent:
+            continue
+        kept.append(line)
+    return kept
+
+
 def _split_entries(text: str, n_values: int) -> list[str]:
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = _without_sub_items([line for line in text.splitlines() if line.strip()])
     if len(lines) * 2 > n_values:
         return lines
     entries: list[str] = []
@@ -649,6 +788,143 @@ def rating_distribution(
     if total <= 0.0:
         return None
     return {point: mass[point] / total for point in sorted(mass)}
+
+
+def _scale_strings(scale_min: int, scale_max: int) -> tuple[set[str], set[str]]:
+    """The scale points as answer strings, and their proper prefixes ("1" of "10")."""
+    labels = {str(k) for k in range(scale_min, scale_max + 1)}
+    return labels, {label[:i] for label in labels for i in range(1, len(label))}
+
+
+def scale_needs_continuation(scale_min: int, scale_max: int) -> bool:
+    """Whether one scale point is the start of another ("1" of "10"), so that the first token's
+    probabilities cannot tell them apart.
+
+    >>> scale_needs_continuation(1, 5), scale_needs_continuation(1, 10), scale_needs_continuation(0, 9)
+    (False, True, False)
+    """
+    labels, _ = _scale_strings(scale_min, scale_max)
+    return any(len(label.lstrip("-")) > 1 for label in labels)
+
+
+def _entries(top: Iterable[Any] | None) -> Iterable[tuple[str, float]]:
+    for entry in top or ():
+        token, logprob = _field(entry, "token"), _field(entry, "logprob")
+        if isinstance(token, str) and isinstance(logprob, int | float) and not math.isnan(logprob):
+            yield token, math.exp(min(float(logprob), 0.0))
+
+
+def _digits(token: str) -> str | None:
+    """The ASCII digits a token adds to a number (``"0"``, ``"０"``), or ``None`` (``" 0"``, ``"."``)."""
+    piece = unicodedata.normalize("NFKC", token)
+    return piece if re.fullmatch(r"[0-9]+", piece) else None
+
+
+def _walk(
+    top: Iterable[Any] | None,
+    continuations: Mapping[str, Iterable[Any]] | None,
+    scale_min: int,
+    scale_max: int,
+    on_prefix: Any = None,
+) -> dict[int, float]:
+    labels, prefixes = _scale_strings(scale_min, scale_max)
+    mass: dict[int, float] = {}
+
+    def credit(raw: str, number: str, q: float, depth: int) -> None:
+        if number in prefixes and depth < 4:
+            following = (continuations or {}).get(raw)
+            if following is None:
+                if on_prefix is not None:
+                    on_prefix(raw)
+            else:
+                extended = 0.0
+                for token, p in _entries(following):
+                    digits = _digits(token)
+                    if digits is not None and (number + digits in labels or number + digits in prefixes):
+                        extended += p
+                        credit(raw + token, number + digits, q * p, depth + 1)
+                q *= max(0.0, 1.0 - extended)
+        if number in labels:
+            point = int(number)
+            mass[point] = mass.get(point, 0.0) + q
+
+    for token, p in _entries(top):
+        stripped = unicodedata.normalize("NFKC", token).strip()
+        if re.fullmatch(r"[0-9]+", stripped):
+            credit(token, str(int(stripped)) if stripped != "0" * len(stripped) else "0", p, 0)
+        else:
+            point = _token_point(token)  # a CJK numeral names its point whole ("十")
+            if point is not None and scale_min <= point <= scale_max:
+                mass[point] = mass.get(point, 0.0) + p
+    return mass
+
+
+def continuation_prefixes(
+    top_logprobs: Iterable[Any] | None,
+    continuations: Mapping[str, Iterable[Any]] | None,
+    *,
+    scale_min: int,
+    scale_max: int,
+) -> list[str]:
+    """Answer prefixes whose next-token probabilities :func:`scale_point_distribution` still needs.
+
+    A provider that can continue an answer asks for each (the prompt plus the prefix, one token) and
+    calls again with the new continuations until the list is empty.
+
+    >>> first = [{"token": "1", "logprob": -1.0}, {"token": "5", "logprob": -2.0}]
+    >>> continuation_prefixes(first, {}, scale_min=1, scale_max=10)
+    ['1']
+    >>> continuation_prefixes(first, {"1": []}, scale_min=1, scale_max=10)
+    []
+    >>> continuation_prefixes(first, {}, scale_min=1, scale_max=5)
+    []
+    """
+    wanted: list[str] = []
+    _walk(top_logprobs, continuations, scale_min, scale_max, on_prefix=wanted.append)
+    return list(dict.fromkeys(wanted))
+
+
+def scale_point_distribution(
+    top_logprobs: Iterable[Any] | None,
+    continuations: Mapping[str, Iterable[Any]] | None = None,
+    *,
+    scale_min: int,
+    scale_max: int,
+) -> tuple[dict[int, float], float] | None:
+    """Probability of each scale point as a whole answer, and the mass that fell on scale points.
+
+    A point whose answer is one token takes that token's probability in the first token's
+    ``top_logprobs``. A point that starts another (``"1"`` of ``"10"``) shares its token's
+    probability with its extensions by the continuation after it: with ``q`` the probability of
+    ``"1"`` and ``c`` the probability that the next token is ``"0"``, P(10) = q·c and P(1) = q·(1 − c)
+    (``"1"`` followed by anything that does not make another scale point, like ``"2"`` followed by
+    anything, is the answer 1). A token that is itself a longer point (``"10"`` in tokenizers that
+    keep it whole, ``"十"``) adds to that point. Without a continuation for a prefix, its mass stays
+    with the shorter point: providers that cannot continue must refuse such scales
+    (:func:`scale_needs_continuation`).
+
+    Returns
+    -------
+    (dict of int to float, float) or None
+        Scale point → probability renormalised over the scale points (ascending), and the total
+        probability of the scale points before renormalising (``scale_mass``); ``None`` when no
+        alternative is a scale point.
+
+    Examples
+    --------
+    >>> import math
+    >>> first = [{"token": "1", "logprob": math.log(0.4)}, {"token": "5", "logprob": math.log(0.1)},
+    ...          {"token": "This", "logprob": math.log(0.5)}]
+    >>> after_1 = [{"token": "0", "logprob": math.log(0.75)}, {"token": ".", "logprob": math.log(0.25)}]
+    >>> dist, mass = scale_point_distribution(first, {"1": after_1}, scale_min=1, scale_max=10)
+    >>> {k: round(v, 2) for k, v in dist.items()}, round(mass, 2)
+    ({1: 0.2, 5: 0.2, 10: 0.6}, 0.5)
+    """
+    mass = _walk(top_logprobs, continuations, scale_min, scale_max)
+    total = sum(mass.values())
+    if total <= 0.0:
+        return None
+    return {point: mass[point] / total for point in sorted(mass)}, total
 
 
 def expected_value(dist: Mapping[int, float]) -> float:

@@ -6,12 +6,14 @@ replaces the repetitions). The ranking instrument (``ai_values``): models × ``r
 ``ranking.repetitions``, no persona; an invalid ranking is asked again with ``attempt`` 1, 2, …
 (planned lazily by the runner, each attempt with its own key).
 
-Listing order of the ranking task: by default every repetition lists the 25 values in the
-instrument's order. With ``shuffle_ranking_order: true`` (a model option in ``study.yaml`` or the
-registry, or a ``ranking.shuffle_ranking_order`` setting when the study model has one), repetition
-``rep`` lists them in a permutation drawn from a generator seeded with the study's sampling seed
-(``generation.seed``) and ``rep``: deterministic, the same for every model and language of that
-repetition (so order effects are crossed with models), different between repetitions. The order is
+Listing order of the ranking task: by default (``shuffle_ranking_order: true``, a model option in
+``study.yaml`` or the registry, or a ``ranking.shuffle_ranking_order`` setting when the study model
+has one) repetition ``rep`` lists the 25 values in a permutation drawn from a generator seeded with
+the study's sampling seed (``generation.seed``) and ``rep``: deterministic, the same for every model
+and language of that repetition (so order effects are crossed with models), different between
+repetitions, so that a model copying the list cannot pass for a ranking. ``shuffle_ranking_order:
+false`` lists them in the instrument's order. The order listed is stored with each answer
+(``listing_order``) and an answer identical to it is flagged in ``rankings.parquet``. The order is
 part of the messages, hence of the request key; the option itself is not (rating keys do not move).
 
 The request key is the SHA-256 of the canonical JSON (sorted keys, no spaces) of what defines the
@@ -350,6 +352,28 @@ def _build(
     return key, text, request, base, est_in, est_out
 
 
+SYSTEM_PROMPT_MODES = ("keep", "fold")
+
+
+def system_prompt_mode(model: ModelInfo) -> str:
+    """``options.system_prompt`` of ``model``: ``keep`` (default, a system message) or ``fold``."""
+    mode = str(model.options.get("system_prompt", "keep"))
+    if mode not in SYSTEM_PROMPT_MODES:
+        raise ConfigError(
+            f"model {model.id!r}: options.system_prompt must be one of {', '.join(SYSTEM_PROMPT_MODES)}, "
+            f"got {mode!r}"
+        )
+    return mode
+
+
+def _for_model(model: ModelInfo, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The messages as ``model`` receives them: the system prompt folded into the user message for
+    a model without a system role (``options.system_prompt: fold``)."""
+    from valuesurvey import instruments
+
+    return instruments.fold_system_prompt(messages) if system_prompt_mode(model) == "fold" else messages
+
+
 def _rating_requests(
     study: Study, model: ModelInfo, provider: type[Provider], inst: Any, answer_mode: str
 ) -> list[PlannedRequest]:
@@ -366,7 +390,9 @@ def _rating_requests(
     for item in inst.items:
         for language in study.languages:
             for persona in study.personas:
-                messages = instruments.build_messages(inst, item.id, str(language), str(persona))
+                messages = _for_model(
+                    model, instruments.build_messages(inst, item.id, str(language), str(persona))
+                )
                 meta = {
                     "kind": "rating",
                     "instrument": inst.id,
@@ -422,11 +448,11 @@ def _constraint(
 
 
 def shuffle_ranking_order(study: Study, model: ModelInfo) -> bool:
-    """Whether ``model``'s rankings list the values in a per-repetition order (default false)."""
+    """Whether ``model``'s rankings list the values in a per-repetition order (default true)."""
     study_level = getattr(study.ranking, "shuffle_ranking_order", None)
     if study_level is not None:
         return bool(study_level)
-    return bool(model.options.get("shuffle_ranking_order", False))
+    return bool(model.options.get("shuffle_ranking_order", True))
 
 
 def ranking_order(values: Sequence[str], *, seed: int | None, rep: int) -> list[str]:
@@ -456,7 +482,7 @@ def _ranking_requests(
     shuffle = shuffle_ranking_order(study, model)
     out: list[PlannedRequest] = []
     for language in study.ranking.languages:
-        messages = instruments.build_ranking_messages(inst, str(language))
+        messages = _for_model(model, instruments.build_ranking_messages(inst, str(language)))
         labels = {item.id: item.text[str(language)] for item in inst.items}
         meta = {
             "kind": "ranking",
@@ -469,7 +495,9 @@ def _ranking_requests(
         for rep in range(study.ranking.repetitions):
             if shuffle:
                 order = ranking_order(values, seed=study.generation.seed, rep=rep)
-                messages = instruments.build_ranking_messages(inst, str(language), order=order)
+                messages = _for_model(
+                    model, instruments.build_ranking_messages(inst, str(language), order=order)
+                )
                 meta = {**meta, "listing_order": order}
             key, text, req, base, est_in, est_out = _build(
                 model,
@@ -509,7 +537,10 @@ def plan_study(study: Study, *, models: Sequence[str] | None = None) -> Plan:
     """Plan every request of ``study`` (or of the ``models`` named), nothing sent.
 
     The answer mode of a model falls back to ``text`` when its provider cannot honour the study's
-    (``logprobs`` or ``constrained``); each request records the mode it was asked in.
+    (``logprobs`` or ``constrained``); each request records the mode it was asked in. Logprobs mode
+    on a scale with multi-token points (1–10) is refused with a :class:`ConfigError` for a provider
+    that can neither continue an answer nor declares one token per point
+    (:meth:`Provider.scale_refusal`).
     """
     from valuesurvey import instruments
 
@@ -521,6 +552,15 @@ def plan_study(study: Study, *, models: Sequence[str] | None = None) -> Plan:
         if not provider.can(model, mode):
             mode = "text"
         mp = ModelPlan(model=model, provider=provider, answer_mode=mode)
+        if mode == "logprobs":
+            for inst in loaded:
+                refusal = (
+                    provider.scale_refusal(model, int(inst.scale.min), int(inst.scale.max))
+                    if inst.kind == "rating"
+                    else None
+                )
+                if refusal is not None:
+                    raise ConfigError(f"{refusal} (instrument {inst.id})")
         for inst in loaded:
             if inst.kind == "ranking":
                 mp.rankings.extend(_ranking_requests(study, model, provider, inst))

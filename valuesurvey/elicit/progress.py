@@ -99,7 +99,7 @@ class RichProgress:
         counts = self._counts[model]
         counts.errors += status == "error"
         counts.refusals += status == "refusal"
-        counts.invalid += status == "invalid"
+        counts.invalid += status in ("invalid", "nonsense")  # both: answered, but no rating
         counts.tokens += input_tokens + output_tokens
         counts.cost += cost
         self._progress.update(self._tasks[model], advance=1, **counts.__dict__)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-import json
 import logging
 import os
 import random
@@ -49,7 +48,7 @@ from valuesurvey.elicit._exceptions import (
 )
 from valuesurvey.elicit._ratelimit import RateLimiter
 from valuesurvey.elicit._retry import decide
-from valuesurvey.elicit.parse import expected_value, parse_ranking, parse_rating, rating_distribution
+from valuesurvey.elicit.answers import interpret
 from valuesurvey.elicit.plan import ModelPlan, Plan, PlannedRequest
 from valuesurvey.elicit.progress import NullProgress, ProgressSink
 from valuesurvey.elicit.providers import ChatResponse, Provider
@@ -120,17 +119,6 @@ def _api_key(mp: ModelPlan) -> str | None:
     if problem := header_problem(key):
         raise InvalidAPIKeyError(mp.model.id, env, problem)
     return key
-
-
-def _unwrap_json_rating(text: str) -> str:
-    """Constrained JSON answers (``{"rating": 4}``) become their number; other text is left as is."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return text
-    if isinstance(data, dict) and isinstance(data.get("rating"), int | float | str):
-        return str(data["rating"])
-    return text
 
 
 # Failures that say the server, not the request, is at fault: they count towards stopping a model.
@@ -477,45 +465,10 @@ class _ModelRunner:
     def _parsed_row(
         self, request: PlannedRequest, response: ChatResponse, attempts: int, started: str, latency: float
     ) -> StoredResponse:
-        fields: dict[str, Any] = {}
-        if request.kind == "ranking":
-            parsed = parse_ranking(
-                response.text,
-                request.request.values,
-                names=request.names,
-                finish_reason=response.finish_reason,
-            )
-            status, reason = parsed.status, parsed.reason
-            if parsed.status == "ok":
-                fields["parsed_order"] = json.dumps(parsed.order)
-        else:
-            req = request.request
-            assert req.scale_min is not None and req.scale_max is not None
-            text = _unwrap_json_rating(response.text) if req.answer_mode == "constrained" else response.text
-            rating = parse_rating(
-                text,
-                scale_min=req.scale_min,
-                scale_max=req.scale_max,
-                finish_reason=response.finish_reason,
-                labels=request.labels,
-            )
-            status, reason = rating.status, rating.reason
-            value: float | None = rating.value
-            if req.answer_mode == "logprobs" and rating.status != "refusal":
-                dist = rating_distribution(
-                    response.top_logprobs, scale_min=req.scale_min, scale_max=req.scale_max
-                )
-                if dist:
-                    status, value, reason = "ok", expected_value(dist), "expected value over top_logprobs"
-                    fields["probabilities"] = json.dumps({str(k): p for k, p in dist.items()})
-                else:
-                    reason = f"no scale point in top_logprobs; text: {reason}"
-            fields["parsed_value"] = float(value) if value is not None else None
+        fields = interpret(request, response)
         return StoredResponse(
             **self._common(request, attempts, started),
             **fields,
-            status=status,
-            reason=reason,
             raw_text=response.text,
             finish_reason=response.finish_reason,
             input_tokens=response.input_tokens,

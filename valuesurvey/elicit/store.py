@@ -6,9 +6,9 @@ moment (SIGKILL included) loses no committed answer, and a resumed run skips eve
 answered. WAL with ``synchronous=NORMAL`` survives the death of the process (committed pages are
 in the WAL file); only a power cut may lose the last transactions, which are then asked again.
 
-A row's status is final (``ok``, ``refusal``, ``invalid``) or ``error`` (the request failed after
-its retries or was rejected): errors are asked again by the next run and their row is replaced,
-keeping the count of attempts.
+A row's status is final (``ok``, ``refusal``, ``invalid``, ``nonsense``) or ``error`` (the request
+failed after its retries or was rejected): errors are asked again by the next run and their row is
+replaced, keeping the count of attempts.
 
 The request JSON holds what defines the answer (messages, sampling settings with the request's
 seed, answer mode and constraint, provider, API model and answer-defining options: the fields of the
@@ -49,7 +49,7 @@ __all__ = ["FINAL_STATUSES", "SCHEMA_VERSION", "ResponseStore", "StoredResponse"
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
-FINAL_STATUSES = ("ok", "refusal", "invalid")
+FINAL_STATUSES = ("ok", "refusal", "invalid", "nonsense")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS responses (
     parsed_value REAL,
     parsed_order TEXT,               -- ranking: JSON list of value ids, most important first
     probabilities TEXT,              -- logprobs mode: JSON {scale point: probability}
-    status TEXT NOT NULL,            -- ok | refusal | invalid | error
+    status TEXT NOT NULL,            -- ok | refusal | invalid | nonsense | error
     reason TEXT,
     input_tokens INTEGER,
     output_tokens INTEGER,
@@ -87,7 +87,9 @@ CREATE TABLE IF NOT EXISTS responses (
     seed INTEGER,                    -- the seed sent with the request (none without generation.seed)
     error_kind TEXT,                 -- status error: auth | not_found | html | invalid_url | rejected |
                                      -- context_overflow | rate_limit | transient | error (unexpected)
-    previous_key TEXT                -- the key a row had before a schema migration re-keyed it
+    previous_key TEXT,               -- the key a row had before a schema migration re-keyed it
+    scale_mass REAL,                 -- logprobs mode: probability that fell on scale points
+    listing_order TEXT               -- ranking: JSON list of value ids in the order the prompt listed them
 );
 CREATE INDEX IF NOT EXISTS responses_model ON responses (model);
 CREATE TABLE IF NOT EXISTS attempts (
@@ -153,6 +155,8 @@ class StoredResponse:
     seed: int | None = None
     error_kind: str | None = None
     previous_key: str | None = None
+    scale_mass: float | None = None
+    listing_order: str | None = None
 
 
 _COLUMNS = tuple(StoredResponse.__dataclass_fields__)

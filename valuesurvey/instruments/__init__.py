@@ -62,6 +62,7 @@ from valuesurvey.instruments._prompts import (
     allowed_answers,
     build_messages,
     build_ranking_messages,
+    fold_system_prompt,
 )
 
 __all__ = [
@@ -84,6 +85,7 @@ __all__ = [
     "build_messages",
     "build_ranking_messages",
     "canonical_json",
+    "fold_system_prompt",
     "for_study",
     "get",
     "instrument_from_dict",

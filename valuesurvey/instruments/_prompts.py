@@ -18,7 +18,13 @@ from collections.abc import Sequence
 from valuesurvey.errors import ConfigError
 from valuesurvey.instruments._models import Instrument, check_language, fill
 
-__all__ = ["RANKING_LINE_PATTERN", "allowed_answers", "build_messages", "build_ranking_messages"]
+__all__ = [
+    "RANKING_LINE_PATTERN",
+    "allowed_answers",
+    "build_messages",
+    "build_ranking_messages",
+    "fold_system_prompt",
+]
 
 #: The answer-line format the ranking prompt asks for: rank, period, space, value name.
 RANKING_LINE_PATTERN = r"^\s*(\d{1,3})\.\s+(.+?)\s*$"
@@ -135,6 +141,27 @@ def allowed_answers(instrument: Instrument) -> tuple[str, ...]:
     ('1', '2', '3', '4', '5')
     """
     return tuple(str(point) for point in instrument.scale.points)
+
+
+def fold_system_prompt(messages: Sequence[Message]) -> list[Message]:
+    """The messages with the system prompt moved to the start of the first user message (a blank
+    line between them), for models without a system role (``options.system_prompt: fold``).
+
+    >>> folded = fold_system_prompt([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
+    >>> [m["role"] for m in folded], folded[0]["content"].splitlines()
+    (['user'], ['Be brief.', '', 'Hi'])
+    >>> fold_system_prompt([{"role": "user", "content": "Hi"}])
+    [{'role': 'user', 'content': 'Hi'}]
+    """
+    system = "\n".join(m["content"] for m in messages if m["role"] == "system" and m["content"].strip())
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if not system:
+        return rest
+    for message in rest:
+        if message["role"] == "user":
+            message["content"] = f"{system}\n\n{message['content']}"
+            return rest
+    return [{"role": "user", "content": system}, *rest]
 
 
 def _options_block(instrument: Instrument, language: str) -> str:

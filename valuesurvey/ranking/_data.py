@@ -37,7 +37,8 @@ class ValidRankings:
         language, rep, value, dimension, rank``.
     counts : DataFrame
         Per model and language: ``requests, attempts, valid, invalid_attempts, refusal_attempts,
-        error_attempts, malformed_attempts, requests_without_valid``.
+        error_attempts, malformed_attempts, requests_without_valid, copies_listing_order`` (valid
+        rankings identical to the order the prompt listed the values in; kept, but a sign of copying).
     exclusions : DataFrame
         ``model, origin, company, reason`` for models with no valid ranking.
     models : DataFrame
@@ -138,6 +139,7 @@ def validate_rankings(
     long = long[["model", "origin", "company", "language", "rep", "value", "dimension", "rank"]]
     long = long.sort_values(["model", "language", "rep", "value"]).reset_index(drop=True)
     counts = _counts(reasons, valid_attempts, models)
+    counts["copies_listing_order"] = _copies(data, valid_attempts, counts)
     kept = set(long["model"])
     exclusions = models[~models["model"].isin(kept)].assign(reason="no valid ranking in any repetition")
     return ValidRankings(
@@ -146,6 +148,17 @@ def validate_rankings(
         exclusions=exclusions.reset_index(drop=True),
         models=models,
     )
+
+
+def _copies(data: pd.DataFrame, valid_attempts: pd.DataFrame, counts: pd.DataFrame) -> pd.Series:
+    """Per row of ``counts``: valid rankings flagged ``copies_listing_order`` (0 without the column)."""
+    if "copies_listing_order" not in data.columns:
+        return pd.Series(0, index=counts.index, dtype="int64")
+    flagged = data.merge(valid_attempts, on=ATTEMPT_KEYS, how="inner")
+    flagged = flagged[flagged["copies_listing_order"].fillna(False).astype(bool)]
+    per = flagged.drop_duplicates(ATTEMPT_KEYS).groupby(["model", "language"]).size()
+    keys = pd.MultiIndex.from_frame(counts[["model", "language"]])
+    return pd.Series(per.reindex(keys, fill_value=0).to_numpy(), index=counts.index, dtype="int64")
 
 
 def _counts(reasons: pd.DataFrame, valid_attempts: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:

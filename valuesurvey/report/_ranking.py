@@ -274,6 +274,12 @@ class RankingContent:
             "(not a permutation of the 25 values) were asked again and counted, and each request kept its "
             "last valid attempt."
         )
+        if "copies_listing_order" in counts.columns:
+            copies = int(counts["copies_listing_order"].sum())
+            text += (
+                f" {copies:,} valid rankings were identical to the order in which the prompt listed the "
+                "values (flagged `copies_listing_order` in `rankings.parquet`, kept)."
+            )
         exclusions = self.results.exclusions
         if len(exclusions):
             listed = "; ".join(f"{r.model} ({r.origin}): {r.reason}" for r in exclusions.itertuples())

@@ -820,7 +820,7 @@ def _elicitation_summary(study: Study, tables: StudyTables) -> pd.DataFrame | No
     rows = pd.concat([f[["model", "status"]] for f in frames], ignore_index=True)
     counts = rows.pivot_table(index="model", columns="status", aggfunc="size", fill_value=0)
     out = pd.DataFrame({"model": counts.index, "requests": counts.sum(axis=1).to_numpy()})
-    for status in ("ok", "refusal", "invalid", "error"):
+    for status in ("ok", "refusal", "invalid", "nonsense", "error"):
         out[status] = counts[status].to_numpy() if status in counts.columns else 0
     out["note"] = "from status columns (responses.sqlite absent)"
     return out

@@ -51,7 +51,8 @@ def item_means(ratings: pd.DataFrame, *, instrument: str | None = None) -> pd.Da
     -------
     DataFrame
         model, origin, language, persona, item, mean_rating (NaN when no repetition gave a valid
-        rating), n_reps, n_ok, n_refusal, n_invalid, n_error.
+        rating), n_reps, n_ok, n_refusal, n_invalid (answers with no usable rating: statuses
+        ``invalid`` and ``nonsense``), n_error.
 
     Examples
     --------
@@ -69,7 +70,7 @@ def item_means(ratings: pd.DataFrame, *, instrument: str | None = None) -> pd.Da
         _valid=valid,
         _ok=(ratings["status"] == "ok") & valid.notna(),
         _refusal=ratings["status"] == "refusal",
-        _invalid=ratings["status"] == "invalid",
+        _invalid=ratings["status"].isin(["invalid", "nonsense"]),
         _error=ratings["status"] == "error",
     )
     grouped = frame.groupby([*CONDITION, "item"], observed=True, sort=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import Any, ClassVar
 
@@ -38,11 +38,19 @@ TRANSPORT_OPTIONS = frozenset(
         "parallel",
     }
 )
-# Options whose whole effect is already in the key by another field: the listing order is in the
-# messages (shuffle_ranking_order), the capability flags decide the answer mode (logprobs,
-# constrained), and the constraint sent is in the key literally (constrained_via, logprobs_grammar).
+# Options whose whole effect is already in the key by another field: the listing order and a folded
+# system prompt are in the messages (shuffle_ranking_order, system_prompt), the capability flags
+# decide the answer mode (logprobs, constrained), and the constraint sent is in the key literally
+# (constrained_via, logprobs_grammar).
 _COVERED_OPTIONS = frozenset(
-    {"shuffle_ranking_order", "logprobs", "constrained", "constrained_via", "logprobs_grammar"}
+    {
+        "shuffle_ranking_order",
+        "system_prompt",
+        "logprobs",
+        "constrained",
+        "constrained_via",
+        "logprobs_grammar",
+    }
 )
 # Options naming a file: the key holds the file's name, not where this machine keeps it.
 _FILE_OPTIONS = frozenset({"model_path"})
@@ -137,7 +145,12 @@ class ChatRequest:
 
 @dataclass(frozen=True)
 class ChatResponse:
-    """A provider's answer; ``top_logprobs`` is the OpenAI-style list for the first answer token."""
+    """A provider's answer; ``top_logprobs`` is the OpenAI-style list for the first answer token.
+
+    ``continuations`` (logprobs mode, providers that can continue an answer) maps an answer prefix
+    (``"1"``) to the ``top_logprobs`` of the token after it: what scores a multi-token scale point
+    (``"10"``) as a whole answer (:func:`valuesurvey.elicit.parse.scale_point_distribution`).
+    """
 
     text: str
     finish_reason: str | None = None
@@ -145,6 +158,7 @@ class ChatResponse:
     output_tokens: int = 0
     top_logprobs: list[dict[str, Any]] | None = None
     model: str | None = None
+    continuations: dict[str, list[dict[str, Any]]] | None = None
 
 
 class Provider:
@@ -158,6 +172,12 @@ class Provider:
     supports_logprobs: ClassVar[bool] = False
     supports_constrained: ClassVar[bool] = False
     needs_api_key: ClassVar[bool] = False
+    #: Can ask for the next token after an answer prefix (:meth:`continuation`), which scores
+    #: multi-token scale points ("10" = "1" then "0") in logprobs mode.
+    supports_continuation: ClassVar[bool] = False
+    #: Every scale point is one token of the model's answer (the simulated respondents; APIs whose
+    #: tokenizer keeps numbers whole say so with ``options.single_token_numbers: true``).
+    single_token_numbers: ClassVar[bool] = False
 
     def __init__(
         self, model: ModelInfo, *, client: httpx.AsyncClient | None, config: ElicitConfig, api_key: str | None
@@ -178,6 +198,45 @@ class Provider:
         if answer_mode == "constrained":
             return bool(model.options.get("constrained", cls.supports_constrained))
         return True
+
+    @classmethod
+    def scale_refusal(cls, model: ModelInfo, scale_min: int, scale_max: int) -> str | None:
+        """Why logprobs mode cannot score the scale ``scale_min..scale_max`` for ``model`` (``None``:
+        it can): a point that is more than one token ("10") needs a continuation request."""
+        from valuesurvey.elicit.parse import scale_needs_continuation
+
+        if not scale_needs_continuation(scale_min, scale_max) or cls.supports_continuation:
+            return None
+        if model.options.get("single_token_numbers", cls.single_token_numbers):
+            return None
+        return (
+            f"model {model.id!r} ({cls.name}): logprobs mode cannot score the {scale_min}-{scale_max} "
+            f'scale: "{scale_max}" may be several tokens ("1" then "0") and {cls.name} offers no '
+            "continuation request to score it; use answer_mode text or constrained, or set "
+            "options.single_token_numbers: true if the model's tokenizer keeps every scale point as "
+            "one token"
+        )
+
+    async def continuation(
+        self, request: ChatRequest, prefix: str, *, client: HTTPSession | None = None
+    ) -> list[dict[str, Any]]:
+        """``top_logprobs`` of the token that follows the answer ``prefix`` to ``request``."""
+        raise NotImplementedError(f"{self.name} cannot continue an answer")
+
+    async def with_continuations(
+        self, request: ChatRequest, response: ChatResponse, *, client: HTTPSession | None = None
+    ) -> ChatResponse:
+        """``response`` with the continuations that score its multi-token scale points."""
+        from valuesurvey.elicit.parse import continuation_prefixes
+
+        if request.scale_min is None or request.scale_max is None or not response.top_logprobs:
+            return response
+        found: dict[str, list[dict[str, Any]]] = {}
+        scale = {"scale_min": request.scale_min, "scale_max": request.scale_max}
+        while todo := continuation_prefixes(response.top_logprobs, found, **scale):
+            for prefix in todo:
+                found[prefix] = await self.continuation(request, prefix, client=client)
+        return replace(response, continuations=found) if found else response
 
     @classmethod
     def identity(cls, model: ModelInfo) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import httpx
+
 from valuesurvey.elicit.providers._base import ChatRequest, ChatResponse, Provider
 from valuesurvey.elicit.providers._http import HTTPSession, post_json, require
 
@@ -28,16 +30,36 @@ __all__ = ["OpenAICompatibleProvider", "rating_grammar", "rating_json_schema"]
 
 
 def rating_grammar(scale_min: int, scale_max: int) -> str:
-    """A GBNF grammar accepting exactly one integer of the scale.
+    """A GBNF grammar accepting exactly one scale point, as the alternation of its labels.
+
+    When one label starts another ("1" of "10"), the label must be followed by its end: the end of
+    the answer or one character that is not a digit (a newline, ``.``, a space). Without that end the
+    model, after "1", could only choose between "0" and its end-of-turn token, which a chat model
+    rarely emits straight after a digit: grammar-constrained sampling then turned SmolLM2's "1."
+    into "10" in every row. With it, "1" stops where the model would stop writing the number.
 
     >>> rating_grammar(1, 5)
     'root ::= "1" | "2" | "3" | "4" | "5"'
+    >>> rating_grammar(1, 10)
+    'root ::= ("1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "10") [^0-9]?'
     """
-    return "root ::= " + " | ".join(f'"{k}"' for k in range(scale_min, scale_max + 1))
+    from valuesurvey.elicit.parse import scale_needs_continuation
+
+    labels = " | ".join(f'"{k}"' for k in range(scale_min, scale_max + 1))
+    if scale_needs_continuation(scale_min, scale_max):
+        return f"root ::= ({labels}) [^0-9]?"
+    return f"root ::= {labels}"
 
 
 def rating_json_schema(scale_min: int, scale_max: int) -> dict[str, Any]:
-    """An OpenAI ``response_format`` asking for ``{"rating": <integer in the scale>}``."""
+    """An OpenAI ``response_format`` asking for ``{"rating": <one of the scale's points>}``.
+
+    The points are an ``enum``, not ``minimum``/``maximum``: a range compiles to a digit grammar in
+    llama.cpp and vLLM, which lets "1" run on into "10".
+
+    >>> rating_json_schema(1, 3)["json_schema"]["schema"]["properties"]["rating"]
+    {'type': 'integer', 'enum': [1, 2, 3]}
+    """
     return {
         "type": "json_schema",
         "json_schema": {
@@ -45,7 +67,7 @@ def rating_json_schema(scale_min: int, scale_max: int) -> dict[str, Any]:
             "strict": True,
             "schema": {
                 "type": "object",
-                "properties": {"rating": {"type": "integer", "minimum": scale_min, "maximum": scale_max}},
+                "properties": {"rating": {"type": "integer", "enum": list(range(scale_min, scale_max + 1))}},
                 "required": ["rating"],
                 "additionalProperties": False,
             },
@@ -85,6 +107,14 @@ class OpenAICompatibleProvider(Provider):
         body.update(self.model.options.get("extra_body", {}))
         return body
 
+    def request_timeout(self, request: ChatRequest) -> httpx.Timeout | None:
+        """The timeout of ``request`` (``None``: the client's, from ``timeout``); local servers
+        scale it with their measured speed."""
+        return None
+
+    def received(self, data: dict[str, Any]) -> None:
+        """Called with every decoded response body (a local server reads its timings from it)."""
+
     def constraint(self, request: ChatRequest) -> dict[str, Any]:
         """Body fields restricting the answer to the scale (constrained mode only by default)."""
         if request.answer_mode != "constrained":
@@ -106,7 +136,9 @@ class OpenAICompatibleProvider(Provider):
             model=model,
             secret=self._api_key,
             request_label=request.label,
+            timeout=self.request_timeout(request),
         )
+        self.received(data)
         choices = data.get("choices")
         require(isinstance(choices, list) and len(choices) > 0, "response has no choices", model=model)
         choice = choices[0]

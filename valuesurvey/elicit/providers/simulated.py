@@ -122,6 +122,7 @@ class SimulatedProvider(Provider):
 
     name: ClassVar[str] = "simulated"
     supports_logprobs: ClassVar[bool] = True
+    single_token_numbers: ClassVar[bool] = True  # its top_logprobs name every point whole ("10")
     supports_constrained: ClassVar[bool] = True
 
     def __init__(self, model: ModelInfo, **kwargs: Any) -> None:
