@@ -141,8 +141,8 @@ def power_table(results: pd.DataFrame, *, alpha: float = 0.05, target: float = 0
     ...     "truth": 0.1, "estimate": [0.1, 0.12], "std_error": 0.02, "df": 100.0,
     ...     "p_value": [1e-6, 1e-8], "covered": [True, True]})
     >>> row = power_table(r).iloc[0]
-    >>> row["power"], round(row["mde"], 4)
-    (1.0, 0.0563)
+    >>> float(row["power"]), round(float(row["mde"]), 4)
+    (1.0, 0.0566)
     """
     rows = []
     for (analysis, term, fit), part in results.groupby(["analysis", "term", "model"], sort=False):
