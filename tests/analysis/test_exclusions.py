@@ -33,7 +33,10 @@ def test_zero_variance_vectors_exclude_whole_models_and_people(tmp_path: Path, s
     result = CliRunner().invoke(app, ["analyze", str(tmp_path)])
     assert result.exit_code == 0, result.output
     summary = pd.read_csv(study.paths.similarity_dir / "exclusions_summary.csv").set_index("analysis")
-    assert summary.loc["rq1", "models_excluded"] == "sim-cn-01" and summary.loc["rq3", "models_excluded"] == "sim-cn-01"
+    assert (
+        summary.loc["rq1", "models_excluded"] == "sim-cn-01"
+        and summary.loc["rq3", "models_excluded"] == "sim-cn-01"
+    )
     assert pd.isna(summary.loc["rq2", "models_excluded"])
     assert summary["n_models_elicited"].tolist() == [6, 6, 6]
     assert summary["n_models"].tolist() == [5, 6, 5]
@@ -107,14 +110,17 @@ def test_survey_weights_reach_means_lm_and_two_stage(tmp_path: Path, study_facto
     )
     for name in ("rq1_wvs7", "rq3_wvs7"):
         assert_fits_agree(
-            pd.read_csv(study.paths.estimates(name)), pd.read_csv(tmp_path / "r_estimates" / f"{name}.csv"), name=name
+            pd.read_csv(study.paths.estimates(name)),
+            pd.read_csv(tmp_path / "r_estimates" / f"{name}.csv"),
+            name=name,
         )
 
 
 def test_a_weight_column_the_file_lacks_fails_with_the_field(tmp_path: Path, study_factory) -> None:
     study = study_factory(tmp_path, instruments_ids=("wvs7",), n_people=3, n_models=2)
     _with_humans(
-        study.paths.study_yaml, {"path": _wvs_csv(tmp_path / "wvs.csv", 5).name, "weights": "S018", "synthetic": True}
+        study.paths.study_yaml,
+        {"path": _wvs_csv(tmp_path / "wvs.csv", 5).name, "weights": "S018", "synthetic": True},
     )
     result = CliRunner().invoke(app, ["analyze", str(tmp_path)])
     assert result.exit_code == 1
@@ -127,9 +133,15 @@ def test_bad_random_effects_in_study_yaml_fail_with_the_field(tmp_path: Path, st
     study = study_factory(tmp_path, instruments_ids=("wvs7",), n_people=3, n_models=2)
     data = yaml.safe_load(study.paths.study_yaml.read_text())
     for choice, expected in (
-        ({"rq1": "maximum"}, "field analysis.random_effects: Value error, rq1: 'maximum' is not a choice: use maximal, intercepts"),
+        (
+            {"rq1": "maximum"},
+            "field analysis.random_effects: Value error, rq1: 'maximum' is not a choice: use maximal, intercepts",
+        ),
         ({"rq9": "maximal"}, "unknown analysis 'rq9'; random_effects keys are rq1, rq2, rq3"),
-        ({"rq2": "(1 + age | model)"}, "rq2: term (1 + age | model) uses 'age', which is not in the rq2 data"),
+        (
+            {"rq2": "(1 + age | model)"},
+            "rq2: term (1 + age | model) uses 'age', which is not in the rq2 data",
+        ),
     ):
         data["analysis"] = {"random_effects": choice}
         study.paths.study_yaml.write_text(yaml.safe_dump(data))

@@ -30,7 +30,9 @@ TIDY = ["term", "estimate", "std_error", "df", "p_value"]
 
 
 def _rq2_data(seed: int = 2) -> pd.DataFrame:
-    return simulate_cosines(CosineTruth(), CosineDesign(people=(14, 12), models=(4, 4)), analysis="rq2", seed=seed)
+    return simulate_cosines(
+        CosineTruth(), CosineDesign(people=(14, 12), models=(4, 4)), analysis="rq2", seed=seed
+    )
 
 
 def _rq3_data(seed: int = 3, levels: tuple[str, ...] = ("none", "Care", "Purity")) -> pd.DataFrame:
@@ -39,7 +41,9 @@ def _rq3_data(seed: int = 3, levels: tuple[str, ...] = ("none", "Care", "Purity"
     parts = []
     for k, level in enumerate(levels):
         model_shift = rng.normal(0, 0.04, 8)[base["model"].str[3:5].astype(int)] * (k > 0)
-        parts.append(base.assign(removed=level, cosine=base["cosine"] + model_shift + rng.normal(0, 0.04, len(base))))
+        parts.append(
+            base.assign(removed=level, cosine=base["cosine"] + model_shift + rng.normal(0, 0.04, len(base)))
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -120,11 +124,21 @@ def _direct(tmp_path: Path, data: pd.DataFrame, analysis: str, formula: str) -> 
     data.to_csv(tmp_path / "d.csv", index=False, float_format="%.17g")
     (tmp_path / "direct.R").write_text(DIRECT_R)
     subprocess.run(
-        ["Rscript", str(tmp_path / "direct.R"), str(tmp_path / "d.csv"), str(tmp_path / "out"), analysis, formula],
+        [
+            "Rscript",
+            str(tmp_path / "direct.R"),
+            str(tmp_path / "d.csv"),
+            str(tmp_path / "out"),
+            analysis,
+            formula,
+        ],
         check=True,
         capture_output=True,
     )
-    out = {"tidy": pd.read_csv(tmp_path / "out_tidy.csv"), "singular": pd.read_csv(tmp_path / "out_singular.csv")}
+    out = {
+        "tidy": pd.read_csv(tmp_path / "out_tidy.csv"),
+        "singular": pd.read_csv(tmp_path / "out_singular.csv"),
+    }
     if (tmp_path / "out_emmeans.csv").exists():
         out["emmeans"] = pd.read_csv(tmp_path / "out_emmeans.csv")
     return out
@@ -206,7 +220,13 @@ def test_rq3_lm_and_differences_equal_plain_r(tmp_path: Path) -> None:
     data.to_csv(tmp_path / "d.csv", index=False, float_format="%.17g")
     (tmp_path / "direct.R").write_text(script)
     subprocess.run(
-        ["Rscript", str(tmp_path / "direct.R"), str(tmp_path / "d.csv"), str(tmp_path / "out.csv"), str(tmp_path / "formulas.csv")],
+        [
+            "Rscript",
+            str(tmp_path / "direct.R"),
+            str(tmp_path / "d.csv"),
+            str(tmp_path / "out.csv"),
+            str(tmp_path / "formulas.csv"),
+        ],
         check=True,
         capture_output=True,
     )
@@ -226,7 +246,9 @@ def test_rq3_lm_and_differences_equal_plain_r(tmp_path: Path) -> None:
     assert_fits_agree(ours.reset_index(), theirs.reset_index(), name="rq3 lmer on differences")
     # the removal terms' point estimates are the full model's (lm), the within-pair differences' SEs are not
     removal = [t for t in ours.index if "removed" in t]
-    np.testing.assert_allclose(ours.loc[removal, "estimate"], ours_lm.set_index("term").loc[removal, "estimate"], atol=1e-10)
+    np.testing.assert_allclose(
+        ours.loc[removal, "estimate"], ours_lm.set_index("term").loc[removal, "estimate"], atol=1e-10
+    )
 
 
 def _singular_rq1(seed: int) -> pd.DataFrame:
@@ -241,7 +263,9 @@ def _singular_rq1(seed: int) -> pd.DataFrame:
     data["cosine"] -= s * data["model"].map(delta.set_index("model")["excess"]).to_numpy()
     cells = data.groupby(["participant", "origin"])["cosine"].mean().unstack()
     eps = (cells["CN"] - cells["US"]).rename("eps").reset_index()
-    eps["nationality"] = eps["participant"].map(data.drop_duplicates("participant").set_index("participant")["nationality"])
+    eps["nationality"] = eps["participant"].map(
+        data.drop_duplicates("participant").set_index("participant")["nationality"]
+    )
     eps["excess"] = eps["eps"] - eps.groupby("nationality")["eps"].transform("mean")
     data["cosine"] -= o * data["participant"].map(eps.set_index("participant")["excess"]).to_numpy()
     return data
@@ -284,8 +308,13 @@ def test_two_stage_is_the_design_based_check() -> None:
     o = np.where(delta["origin"] == "CN", 0.5, -0.5)
     X = np.column_stack([np.ones(len(o)), o])
     beta, rss, *_ = np.linalg.lstsq(X, delta[0].to_numpy(), rcond=None)
+    np.testing.assert_allclose(
+        two.loc[["nationalityCN", "nationalityCN:originCN"], "estimate"], beta, atol=1e-12
+    )
     se = np.sqrt(rss[0] / (len(o) - 2) * np.diag(np.linalg.inv(X.T @ X)))
-    np.testing.assert_allclose(two.loc[["nationalityCN", "nationalityCN:originCN"], "std_error"], se, rtol=1e-10)
+    np.testing.assert_allclose(
+        two.loc[["nationalityCN", "nationalityCN:originCN"], "std_error"], se, rtol=1e-10
+    )
 
 
 def test_holm_and_bh_over_the_rq3_removal_family() -> None:
@@ -300,7 +329,9 @@ def test_holm_and_bh_over_the_rq3_removal_family() -> None:
 
 def test_weighted_lm_and_two_stage() -> None:
     data = simulate_cosines(CosineTruth(), CosineDesign(people=(20, 15), models=(4, 4)), seed=12)
-    weight = dict(zip(data["participant"].unique(), np.random.default_rng(1).uniform(0.5, 2, 35), strict=True))
+    weight = dict(
+        zip(data["participant"].unique(), np.random.default_rng(1).uniform(0.5, 2, 35), strict=True)
+    )
     data["weight"] = data["participant"].map(weight)
     fitted = fit_rq(data, "rq1", weighted=True)
     assert set(fitted.tidy["model"]) == {"lm", "lm_weighted", "lmer", "two_stage"}
@@ -322,7 +353,9 @@ def test_side_by_side_and_fit_info() -> None:
     fitted = fit_rq(simulate_rq1_cosines(n_people=15, n_models=4, seed=1), "rq1", instrument="toy")
     table = side_by_side(fitted.tidy)
     assert table["term"].tolist() == ["(Intercept)", "nationalityCN", "originCN", "nationalityCN:originCN"]
-    assert {"lm_estimate", "lmer_estimate", "lmer_df", "two_stage_estimate", "se_ratio_lmer_lm"} <= set(table.columns)
+    assert {"lm_estimate", "lmer_estimate", "lmer_df", "two_stage_estimate", "se_ratio_lmer_lm"} <= set(
+        table.columns
+    )
     np.testing.assert_allclose(table["lm_estimate"], table["lmer_estimate"], atol=1e-10)  # balanced design
     assert set(fitted.glance["model"]) == {"lm", "lmer", "two_stage"}
     lmer = fitted.glance[fitted.glance["model"] == "lmer"].iloc[0]
@@ -351,7 +384,10 @@ def test_rows_and_exclusions_per_analysis() -> None:
     ("choice", "message"),
     [
         ("maximum", "'maximum' is not a choice: use maximal, intercepts, or lme4 terms"),
-        ("(1 + age | model)", "term (1 + age | model) uses 'age', which is not in the rq1 data; variables are participant"),
+        (
+            "(1 + age | model)",
+            "term (1 + age | model) uses 'age', which is not in the rq1 data; variables are participant",
+        ),
         ("1 + nationality | model", "is not a random-effect term"),
     ],
 )
@@ -362,12 +398,15 @@ def test_bad_random_effects_name_the_choices(choice: str, message: str) -> None:
 
 def test_custom_random_effects_are_fitted_and_checked_in_r() -> None:
     data = simulate_rq1_cosines(n_people=10, n_models=3, seed=4)
-    fitted = fit_rq(data, "rq1", fits=("lmer",), random_effects="(1 + nationality | model) + (1 | participant)")
+    fitted = fit_rq(
+        data, "rq1", fits=("lmer",), random_effects="(1 + nationality | model) + (1 | participant)"
+    )
     glance = fitted.glance.iloc[0]
-    assert glance["random_requested"] == "(1 | participant) + (1 + nationalityCN | model)" or glance[
-        "random_requested"
-    ] == "(1 + nationalityCN | model) + (1 | participant)"
+    assert (
+        glance["random_requested"] == "(1 | participant) + (1 + nationalityCN | model)"
+        or glance["random_requested"] == "(1 + nationalityCN | model) + (1 | participant)"
+    )
     from valuesurvey.rbridge import get_session
 
-    with pytest.raises(RError, match="random effects for rq2: term .* uses 'removed', not in the data"):
+    with pytest.raises(RError, match=r"random effects for rq2: term .* uses 'removed', not in the data"):
         get_session().call("rq_check_random", "rq2", "(1 | removed)", "random effects for rq2")

@@ -55,7 +55,9 @@ function(data, formula, columns) {
 """
 
 
-def _panel(seed: int, *, people: int = 36, models: int = 8, removed: tuple[str, ...] = ("none",)) -> pd.DataFrame:
+def _panel(
+    seed: int, *, people: int = 36, models: int = 8, removed: tuple[str, ...] = ("none",)
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     nat = np.array(["CN"] * (people // 2 + 3) + ["US"] * (people // 2 - 3))
     org = np.array(["CN"] * (models // 2) + ["US"] * (models // 2))
@@ -119,7 +121,10 @@ def test_crossed_engine_equals_lmer(tmp_path: Path, r_session, case: str) -> Non
     assert_fits_agree(tidy, theirs["tidy"], name=f"{case} tidy")
     assert list(ours["random"]["group"]) == list(theirs["random"]["group"])
     assert_fits_agree(
-        ours["random"][["estimate"]], theirs["random"][["estimate"]], name=f"{case} random", variance=("estimate",)
+        ours["random"][["estimate"]],
+        theirs["random"][["estimate"]],
+        name=f"{case} random",
+        variance=("estimate",),
     )
     np.testing.assert_allclose(ours["glance"]["logLik"], theirs["glance"]["logLik"], rtol=1e-9)
     np.testing.assert_allclose(ours["glance"]["AIC"], theirs["glance"]["AIC"], rtol=1e-9)
