@@ -34,7 +34,9 @@ from valuesurvey.simulation.cosines import (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=300, help="simulated studies (at least 200 for the claim)")
+    parser.add_argument(
+        "--seeds", type=int, default=300, help="simulated studies (at least 200 for the claim)"
+    )
     parser.add_argument("--people", type=int, default=100, help="per nationality")
     parser.add_argument("--models", type=int, default=10, help="per origin")
     parser.add_argument("--analysis", choices=sorted(KEY_TERMS), default="rq1")
