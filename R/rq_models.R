@@ -431,7 +431,9 @@ rq_two_stage <- function(data, analysis, control, weighted) {
     Hinv <- solve(H)
     delta <- sapply(seq_len(nrow(conds)), function(i) get("CN", conds$lang[i], conds$pers[i]) - get("US", conds$lang[i], conds$pers[i]))
     mu <- sapply(seq_len(nrow(conds)), function(i) (get("CN", conds$lang[i], conds$pers[i]) + get("US", conds$lang[i], conds$pers[i])) / 2)
-    if (anyNA(delta) || anyNA(mu)) stop("two-stage rq2: every model needs all four conditions for both nationalities", call. = FALSE)
+    if (anyNA(delta) || anyNA(mu)) {
+      return(list(skipped = "not applicable: every LLM needs the four language x persona conditions (en/zh x cn/us)"))
+    }
     a <- delta %*% t(Hinv)  # per model: a0, al, ap, alp
     cc <- mu %*% t(Hinv)
     Y <- cbind(a, cc)
@@ -596,9 +598,16 @@ rq_fit <- function(data, analysis, instrument = "", control = rq_control()) {
     }
     if (is.null(coding)) coding <- out$coding
   }
-  if ("two_stage" %in% control$fits) {
-    started <- proc.time()[["elapsed"]]
-    out <- rq_two_stage(data, analysis, control, weighted)
+  started_two_stage <- proc.time()[["elapsed"]]
+  two_stage <- if ("two_stage" %in% control$fits) rq_two_stage(data, analysis, control, weighted) else NULL
+  if (!is.null(two_stage$skipped)) {
+    glance$two_stage <- rq_decorate(data.frame(method = "two_stage", singular = FALSE, messages = two_stage$skipped,
+                                               stringsAsFactors = FALSE), label, "two_stage", two_stage$skipped)
+    two_stage <- NULL
+  }
+  if (!is.null(two_stage)) {
+    started <- started_two_stage
+    out <- two_stage
     method <- rq_method("two_stage", analysis, control, out)
     tidy$two_stage <- rq_decorate(out$tidy, label, "two_stage", method)
     glance$two_stage <- rq_decorate(data.frame(method = "two_stage", nobs = out$n_models, df_residual = out$df,

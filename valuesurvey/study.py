@@ -163,7 +163,7 @@ class AnalysisSettings(_Strict):
         "maximal",
         description="per analysis (rq1, rq2, rq3) or for all: maximal, intercepts, or lme4 terms",
     )
-    rq3_rezscore: bool = Field(
+    rezscore_after_removal: bool = Field(
         True, description="RQ3: z-score the remaining items again at each removal level (default)"
     )
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples (ranking CIs, cluster stability)")

@@ -149,3 +149,22 @@ def test_bad_random_effects_in_study_yaml_fail_with_the_field(tmp_path: Path, st
         assert result.exit_code == 1
         assert expected in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1
+
+
+def test_rezscore_switch_changes_only_the_removal_levels(tmp_path: Path, study_factory) -> None:
+    study = study_factory(tmp_path, instruments_ids=("mfq2",), n_people=6, n_models=2)
+    analyze_study = __import__("valuesurvey.analysis", fromlist=["analyze_study"]).analyze_study
+    analyze_study(study)
+    default = pd.read_parquet(study.paths.similarity("mfq2"))
+    data = yaml.safe_load(study.paths.study_yaml.read_text())
+    data["analysis"] = {"rezscore_after_removal": False, "fits": ["lm"]}
+    study.paths.study_yaml.write_text(yaml.safe_dump(data))
+    from valuesurvey.study import load_study
+
+    analyze_study(load_study(study.paths.study_yaml))
+    switched = pd.read_parquet(study.paths.similarity("mfq2"))
+    none = default["removed"] == "none"
+    np.testing.assert_array_equal(default.loc[none, "cosine"], switched.loc[none, "cosine"])
+    assert (default.loc[~none, "cosine"] - switched.loc[~none, "cosine"]).abs().max() > 1e-3
+    summary = pd.read_csv(study.paths.similarity_dir / "exclusions_summary.csv")
+    assert not summary["rezscore_after_removal"].any()

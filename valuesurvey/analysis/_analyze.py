@@ -240,7 +240,7 @@ def _analyze_instrument(
     weights = _person_weights(humans, people, weighted)
     removals = {level: list(items) for level, items in design.removals.items()}
     started = time.perf_counter()
-    sim = pair_similarity(people, llms, removals=removals, rezscore=study.analysis.rq3_rezscore)
+    sim = pair_similarity(people, llms, removals=removals, rezscore=study.analysis.rezscore_after_removal)
     log.info("%s: %d similarities in %.2f s", design.id, len(sim), time.perf_counter() - started)
     out.written.append(_io.write_parquet(paths.similarity(design.id), sim))
     out.written.append(
@@ -309,7 +309,7 @@ def _analyze_instrument(
                 ),
                 "n_models": int(rows["model"].nunique()),
                 "n_pairs_zero_variance_before_rule": sample.n_pairs_zero_variance,
-                "rezscore_after_removal": bool(study.analysis.rq3_rezscore),
+                "rezscore_after_removal": bool(study.analysis.rezscore_after_removal),
                 "weights": spec.weights if spec is not None else "none",
             }
         )
@@ -438,7 +438,7 @@ def analyze_study(study: Study) -> None:
     Steps: prepare the humans tables (``valuesurvey.humans.prepare_study_humans``, or use
     ``humans/<instrument>.parquet`` already present when ``study.humans`` is empty); LLM means over
     repetitions; z-scores; cosine of every (person, LLM condition) pair at every removal level
-    (``analysis.rq3_rezscore``); the exclusion rule (:data:`EXCLUSION_RULE`); the RQ1–RQ3 fits in
+    (``analysis.rezscore_after_removal``); the exclusion rule (:data:`EXCLUSION_RULE`); the RQ1–RQ3 fits in
     R (``study.analysis.fits``, ``random_effects``, survey weights where ``humans.<i>.weights``
     asks); then the ranking analysis when the study has ``ai_values``.
 
