@@ -420,14 +420,12 @@ def exclusion_table(exclusions: pd.DataFrame, names: dict[str, str]) -> pd.DataF
     rows = []
     keys = ["instrument", "analysis", "kind", "reason"]
     for (instrument, analysis, kind, reason), part in frame.groupby(keys, dropna=False, sort=True):
-        removed = sorted({str(r) for r in part["removed"].dropna() if str(r) not in ("", "none")})
+        levels = {str(r) for r in part["removed"].dropna()}
+        removed = sorted(levels - {"", "none"})
         why = str(reason).replace("_", " ")
-        if reason == "zero_variance":
-            why = "zero variance" + (
-                f" (with {', '.join(removed[:4])}{' …' if len(removed) > 4 else ''} removed)"
-                if removed
-                else ""
-            )
+        if reason == "zero_variance" and removed:
+            shown = ", ".join(removed[:4]) + (" …" if len(removed) > 4 else "")
+            why = f"zero variance ({'with nothing or ' if 'none' in levels else 'with '}{shown} removed)"
         if kind == "person":
             people = part.drop_duplicates("participant")
             counts = people["nationality"].dropna().map(COUNTRY).value_counts().sort_index()
