@@ -28,7 +28,6 @@
 
 rq_analyses <- c("rq1", "rq2", "rq3")
 rq_fit_kinds <- c("lm", "lmer", "two_stage")
-rq_random_keywords <- c("maximal", "intercepts")
 
 rq_control <- function(fits = c("lm", "lmer", "two_stage"), ddf = "Satterthwaite", random = "maximal",
                        weighted = FALSE, conf_level = 0.95, ...) {
@@ -59,8 +58,6 @@ rq_fixed <- function(analysis, fit = "lm") {
     rq3 = "cosine ~ nationality * origin * removed")
   if (analysis == "rq2" && fit == "lmer") paste(paper, "+ nationality + origin") else paper
 }
-
-rq_formula <- function(analysis, fit) rq_fixed(analysis, fit)
 
 rq_coding <- function(analysis, fit = "lm") {
   rq_check_analysis(analysis)

@@ -232,21 +232,26 @@ def analysis_conditions(analysis: str, languages: Sequence[str] = ("en", "zh")) 
     return [(language, persona) for language in languages for persona in spec.personas]
 
 
-def excluded_models(llm_exclusions: pd.DataFrame, analysis: str) -> pd.DataFrame:
-    """The exclusion rule: models with an incomplete vector in any condition the analysis uses.
+def excluded_models(
+    llm_exclusions: pd.DataFrame, analysis: str, languages: Sequence[str] = ("en", "zh")
+) -> pd.DataFrame:
+    """Incomplete LLM vectors in the conditions an analysis uses (one half of the exclusion rule;
+    :func:`valuesurvey.analysis._exclusions.select_sample` adds zero-variance vectors).
 
     Parameters
     ----------
     llm_exclusions : DataFrame
         From :func:`valuesurvey.similarity.llm_exclusions` (one row per model × condition × item
         without a valid mean).
+    languages : sequence of str
+        The study's languages.
 
     Returns
     -------
     DataFrame
         The rows of ``llm_exclusions`` that exclude a model from ``analysis``, with ``analysis``.
     """
-    conditions = set(analysis_conditions(analysis))
+    conditions = set(analysis_conditions(analysis, languages))
     keys = list(
         zip(llm_exclusions["language"].astype(str), llm_exclusions["persona"].astype(str), strict=True)
     )

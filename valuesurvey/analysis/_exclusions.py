@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from valuesurvey.errors import DataError
-from valuesurvey.regressions import analysis_conditions, analysis_rows
+from valuesurvey.regressions import analysis_conditions, analysis_rows, excluded_models
 
 __all__ = ["EXCLUSION_RULE", "AnalysisSample", "humans_flow", "select_sample"]
 
@@ -88,7 +88,7 @@ def select_sample(
         keys = zip(frame["language"].astype(str), frame["persona"].astype(str), strict=True)
         return np.array([key in conditions for key in keys], dtype=bool)
 
-    incomplete = llm_incomplete[in_conditions(llm_incomplete)] if len(llm_incomplete) else llm_incomplete
+    incomplete = excluded_models(llm_incomplete, analysis, languages).drop(columns="analysis")
     llm_zero = zero_variance[zero_variance["kind"] == "llm"]
     llm_zero = llm_zero[llm_zero["removed"].astype(str).isin(levels)]
     llm_zero = llm_zero[in_conditions(llm_zero)] if len(llm_zero) else llm_zero
