@@ -138,6 +138,7 @@ vs_fit <- function(formula, data, method = "lmer", coding = NULL, control = vs_f
   out <- fitter(formula, coded$data, control)
   out$coding <- coded$coding
   out$inference <- NULL  # matrices and model objects stay in R
+  out$object <- NULL
   out
 }
 
@@ -167,7 +168,7 @@ vs_fit_lm <- function(formula, data, control, weights = NULL) {
   random <- data.frame(group = "Residual", term = "sd__Observation", estimate = summary(fit)$sigma,
                        stringsAsFactors = FALSE)
   inference <- list(kind = "lm", beta = stats::coef(fit), vcov_beta = stats::vcov(fit), df = fit$df.residual)
-  list(tidy = tidy, random = random, glance = glance, inference = inference)
+  list(tidy = tidy, random = random, glance = glance, inference = inference, object = fit)
 }
 
 # One lme4 fit (lme4::lmer, no Satterthwaite yet): what the simplification needs.
@@ -236,7 +237,7 @@ vs_lme4_finish <- function(fit, devfun, notes, singular, converged, control) {
          vcov_varpar = fit@vcov_varpar, jac_list = fit@Jac_list)
   }
   list(tidy = tidy, random = random, glance = glance, inference = inference, engine = "lme4",
-       converged = converged)
+       converged = converged, object = fit)
 }
 
 vs_fit_lmer <- function(formula, data, control) {

@@ -157,8 +157,10 @@ vs_optimizers_agree <- function(attempts) {
 }
 
 # Fit the structure, simplifying as documented above. `simplify = FALSE` fits it once, as given.
+# `attempt` fits one structure with one optimizer (another engine, such as ordinal::clmm, supplies its
+# own with the same fields), `optimizers` are the ones it tries allFit-style.
 vs_fit_mixed <- function(fixed, structure, data, spec = NULL, control = vs_fit_control(),
-                         simplify = TRUE) {
+                         simplify = TRUE, attempt = vs_mixed_attempt, optimizers = vs_optimizers) {
   records <- list()
   current <- structure
   step <- 0L
@@ -166,13 +168,13 @@ vs_fit_mixed <- function(fixed, structure, data, spec = NULL, control = vs_fit_c
   while (length(current)) {
     step <- step + 1L
     formula <- vs_parse_formula(vs_re_formula(fixed, current))
-    first <- vs_mixed_attempt(formula, data, spec, control, control$optimizer)
+    first <- attempt(formula, data, spec, control, control$optimizer)
     attempts <- list(first)
     ok <- first$converged && !first$singular
     accepted_by <- if (ok) "accepted: converged, not singular" else NULL
     if (!ok && !first$singular) {
-      for (opt in setdiff(vs_optimizers, control$optimizer)) {
-        other <- vs_mixed_attempt(formula, data, spec, control, opt)
+      for (opt in setdiff(optimizers, control$optimizer)) {
+        other <- attempt(formula, data, spec, control, opt)
         attempts[[length(attempts) + 1]] <- other
         if (other$converged && !other$singular) {
           ok <- TRUE
