@@ -8,6 +8,8 @@
 # in_rq1/in_rq2/in_rq3 flags after the exclusion rule, and each person's weight). Writes OUT_DIR
 # (default STUDY_DIR/estimates): <analysis>_<instrument>.csv, table2_<instrument>.csv,
 # simple_effects_<instrument>.csv, fit_info.csv, random_effects.csv, coding.csv, simplification.csv.
+# Then the analyses declared in study.yaml, from analyses/ (R/declared.R, decl_run_study):
+# <name>.csv, <name>_emmeans.csv, <name>_contrasts.csv and declared_*.csv.
 # Sourcing this file (as the Python bridge does) only defines functions.
 
 rq_read_csv <- function(path) {
@@ -68,7 +70,11 @@ if (sys.nframe() == 0L && !interactive()) {
   }
   suppressPackageStartupMessages({ library(lme4); library(lmerTest) })
   rq_dir <- rq_script_dir()
-  for (file in c("fit.R", "crossed.R", "structures.R", "rq_models.R")) source(file.path(rq_dir, file))
-  if (length(rq_args) == 2) rq_run_study(rq_args[[1]], rq_args[[2]]) else rq_run_study(rq_args[[1]])
+  for (file in c("fit.R", "crossed.R", "structures.R", "rq_models.R", "declared.R")) source(file.path(rq_dir, file))
+  rq_out <- if (length(rq_args) == 2) rq_args[[2]] else file.path(rq_args[[1]], "estimates")
+  rq_declared_only <- file.exists(file.path(rq_args[[1]], "analyses", "settings.csv")) &&
+    !file.exists(file.path(rq_args[[1]], "similarity", "rq_settings.csv"))
+  if (!rq_declared_only) rq_run_study(rq_args[[1]], rq_out)
+  decl_run_study(rq_args[[1]], rq_out)  # the analyses declared in study.yaml (analyses/settings.csv)
   cat("wrote estimates for", rq_args[[1]], "\n")
 }

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from valuesurvey._config import read_yaml_mapping, validation_message
+from valuesurvey.analyses._spec import AnalysisSpec, check_analysis_names
 from valuesurvey.errors import ConfigError
 
 __all__ = [
@@ -238,6 +239,9 @@ class Study(_Strict):
     humans: dict[str, HumanDataSpec] = Field(default_factory=dict)
     ranking: RankingSettings = RankingSettings()
     analysis: AnalysisSettings = AnalysisSettings()
+    analyses: tuple[AnalysisSpec, ...] = Field(
+        (), description="your own lme4 / ordinal analyses (valuesurvey.analyses, docs/study-yaml.md)"
+    )
     report: ReportSettings = ReportSettings()
     synthetic_note: str | None = Field(
         None, description="shown on every page and figure when any data are synthetic or simulated"
@@ -255,6 +259,11 @@ class Study(_Strict):
                 raise ValueError(f"model id {spec.id!r} appears twice")
             seen.add(spec.id)
         return models
+
+    @field_validator("analyses")
+    @classmethod
+    def _unique_analysis_names(cls, analyses: tuple[AnalysisSpec, ...]) -> tuple[AnalysisSpec, ...]:
+        return check_analysis_names(analyses)
 
     @model_validator(mode="after")
     def _humans_for_known_instruments(self) -> Study:

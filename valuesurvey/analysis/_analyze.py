@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from valuesurvey import _io
+from valuesurvey.analyses import run_declared_analyses
 from valuesurvey.analysis._exclusions import EXCLUSION_RULE, humans_flow, select_sample
 from valuesurvey.errors import DataError, MissingComponentError
 from valuesurvey.regressions import ANALYSES, fit_rq, side_by_side
@@ -440,7 +441,8 @@ def analyze_study(study: Study) -> None:
     repetitions; z-scores; cosine of every (person, LLM condition) pair at every removal level
     (``analysis.rezscore_after_removal``); the exclusion rule (:data:`EXCLUSION_RULE`); the RQ1–RQ3 fits in
     R (``study.analysis.fits``, ``random_effects``, survey weights where ``humans.<i>.weights``
-    asks); then the ranking analysis when the study has ``ai_values``.
+    asks); then the ranking analysis when the study has ``ai_values``; then the analyses declared
+    in study.yaml (``study.analyses``, :func:`valuesurvey.analyses.run_declared_analyses`).
 
     Writes ``similarity/<instrument>.parquet`` (+ ``_reference``, ``_zscores`` parquet, the
     ``_human_means.csv`` and ``_human_distribution.csv`` summaries and the ``_rq.csv`` export for
@@ -480,6 +482,7 @@ def analyze_study(study: Study) -> None:
         _write_reports(study, out)
     if "ai_values" in study.instruments:
         _run_ranking(study)
+    out.written.extend(run_declared_analyses(study))  # study.yaml analyses: (valuesurvey.analyses)
     _record(study, out, time.perf_counter() - started)
 
 
