@@ -186,7 +186,7 @@ class AnalysisSpec(_Strict):
     data: Literal["similarity", "ratings", "rankings"]
     where: str | dict[str, Any] | None = Field(None, description="row filter (expression or mapping)")
     formula: str = Field(..., description="lme4 formula, random effects included")
-    family: Literal["gaussian", "ordinal"] = "gaussian"
+    family: Literal["gaussian", "ordinal"] = Field("gaussian", validate_default=True)
     link: Literal["logit", "probit", "cloglog", "loglog", "cauchit"] | None = None
     coding: dict[str, Any] = Field(default_factory=dict, description="per factor: half_sum, sum, treatment")
     simplify: bool = Field(
