@@ -9,7 +9,7 @@ PYTHON="${PYTHON:-python3}"
 
 DEBIAN_PACKAGES=(
   r-base-core r-cran-lme4 r-cran-lmertest r-cran-emmeans r-cran-data.table
-  r-cran-broom.mixed r-cran-pbkrtest poppler-utils openssl
+  r-cran-broom.mixed r-cran-pbkrtest r-cran-ordinal poppler-utils openssl
 )
 
 missing_debian_packages() {
@@ -23,9 +23,9 @@ print_manual_instructions() {
   cat >&2 <<'MSG'
 valuesurvey setup: cannot install system packages here (needs root and apt-get). Install these yourself:
   Debian/Ubuntu:  sudo apt-get install r-base-core r-cran-lme4 r-cran-lmertest r-cran-emmeans \
-                    r-cran-data.table r-cran-broom.mixed r-cran-pbkrtest poppler-utils openssl
+                    r-cran-data.table r-cran-broom.mixed r-cran-pbkrtest r-cran-ordinal poppler-utils openssl
   macOS:          brew install r poppler openssl
-                  Rscript -e 'install.packages(c("lme4","lmerTest","emmeans","data.table","broom.mixed","pbkrtest"))'
+                  Rscript -e 'install.packages(c("lme4","lmerTest","emmeans","data.table","broom.mixed","pbkrtest","ordinal"))'
   Other:          R >= 4.2 from https://cran.r-project.org, then the R packages above with install.packages().
 Then run this script again.
 MSG

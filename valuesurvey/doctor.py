@@ -63,7 +63,7 @@ def _run(command: list[str], timeout: float = 30) -> str | None:
 def _r_components() -> list[Component]:
     script = (
         'cat(paste(R.version$major, R.version$minor, sep="."), "\\n");'
-        'for (p in c("lme4","lmerTest","emmeans","broom.mixed","pbkrtest","data.table"))'
+        'for (p in c("lme4","lmerTest","emmeans","broom.mixed","pbkrtest","data.table","ordinal"))'
         ' cat(p, if (requireNamespace(p, quietly=TRUE)) as.character(packageVersion(p)) else "", "\\n")'
     )
     output = _run(["Rscript", "-e", script])
@@ -82,7 +82,12 @@ def _r_components() -> list[Component]:
             "" if major_minor >= MIN_R else "R is older than 4.2",
         )
     ]
-    needs = {"pbkrtest": Need.optional, "broom.mixed": Need.optional, "data.table": Need.required}
+    needs = {
+        "pbkrtest": Need.optional,
+        "broom.mixed": Need.optional,
+        "data.table": Need.required,
+        "ordinal": Need.optional,  # study.yaml analyses with family: ordinal
+    }
     for line in lines[1:]:
         name, _, version = line.strip().partition(" ")
         debian = "r-cran-" + name.lower().replace(".", "")
