@@ -164,12 +164,14 @@ def _analyze_inputs(study: Study) -> dict[str, Any]:
             "personas",
             "models",
             "analysis",
+            "analyses",
             "humans",
         ),
         **_data_files(study),
         **_human_source_files(study),
         "code": source_fingerprint(
             "analysis",
+            "analyses",
             "regressions",
             "similarity",
             "vectors",
@@ -184,7 +186,7 @@ def _analyze_inputs(study: Study) -> dict[str, Any]:
 
 def _analyze_outputs(study: Study) -> list[Path]:
     paths = study.paths
-    return [paths.humans_dir, paths.similarity_dir, paths.estimates_dir]
+    return [paths.humans_dir, paths.similarity_dir, paths.estimates_dir, study.root / "analyses"]
 
 
 def _analyze_run(study: Study, context: StageContext) -> None:
@@ -218,8 +220,11 @@ def _report_inputs(study: Study) -> dict[str, Any]:
     return {
         "study": study.model_dump(mode="json"),
         **_results_files(study),
-        # render_report draws the figures again, so the figures code is the report's code too.
-        "code": source_fingerprint("report", "figures", REPO_ROOT / "reports", REPO_ROOT / "_quarto.yml"),
+        # render_report draws the figures again, so the figures code is the report's code too; the
+        # declared analyses' section prints their specs as valuesurvey.analyses reads them.
+        "code": source_fingerprint(
+            "report", "figures", "analyses", REPO_ROOT / "reports", REPO_ROOT / "_quarto.yml"
+        ),
     }
 
 
