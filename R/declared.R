@@ -402,26 +402,28 @@ decl_fit <- function(data, formula, family = "gaussian", coding = NULL, emmeans 
                                               simplify = control$simplify), extra))
     requested <- rq_random_label(built$structure)
     record <- cbind(analysis = name, requested = requested, mixed_fit$record)
-    if (is.null(mixed_fit$fit)) {
-      stop("no random-effect structure converged without a singular fit; see the simplification record",
-           call. = FALSE)
-    }
-    out <- mixed_fit$fit$finish()
-    out$glance$optimizer <- mixed_fit$fit$optimizer
-    final <- rq_random_label(mixed_fit$structure)
     fit_data <- built$data
-    final_formula <- vs_re_formula(fixed, mixed_fit$structure)
+    if (is.null(mixed_fit$fit)) {  # recorded, not an error: the other analyses go on
+      out <- decl_not_fitted(method, nrow(data))
+      final <- ""; final_formula <- ""
+    } else {
+      out <- mixed_fit$fit$finish()
+      out$glance$optimizer <- mixed_fit$fit$optimizer
+      final <- rq_random_label(mixed_fit$structure)
+      final_formula <- vs_re_formula(fixed, mixed_fit$structure)
+    }
   }
   simplified <- mixed && !identical(requested, final)
   text <- decl_method_text(method, control, simplified)
-  emm <- decl_emmeans(out$object, fit_data, emmeans, weights, control)
+  emm <- if (is.null(out$object)) list() else decl_emmeans(out$object, fit_data, emmeans, weights, control)
   decorate <- function(part) {
-    if (is.null(part) || !nrow(part)) return(part)
-    cbind(analysis = rep(name, nrow(part)), model = rep(method, nrow(part)), part, stringsAsFactors = FALSE)
+    if (is.null(part)) return(NULL)
+    data.frame(analysis = rep(name, nrow(part)), model = rep(method, nrow(part)), part,
+               stringsAsFactors = FALSE, check.names = FALSE)
   }
   tidy <- decorate(out$tidy)
-  tidy$method <- text
-  if (is.null(tidy$effect)) tidy$effect <- "fixed"
+  tidy$method <- rep(text, nrow(tidy))
+  if (is.null(tidy$effect)) tidy$effect <- rep("fixed", nrow(tidy))
   tidy <- tidy[c("analysis", "model", "term", "estimate", "std_error", "df", "statistic", "p_value",
                  "conf_low", "conf_high", "method", "effect")]
   glance <- decorate(out$glance)
@@ -450,6 +452,15 @@ decl_strings <- function(frame) {
   frame <- as.data.frame(frame)
   for (column in names(frame)) if (is.factor(frame[[column]])) frame[[column]] <- as.character(frame[[column]])
   frame
+}
+
+# What an analysis reports when the simplification leaves no random-effect structure: no estimates,
+# and a fit_info row that says why (the record has every attempt).
+decl_not_fitted <- function(method, n) {
+  tidy <- vs_tidy_table(character(), numeric(), numeric(), numeric(), numeric(), numeric(), 0.95)
+  glance <- data.frame(method = method, nobs = n, singular = NA, stringsAsFactors = FALSE,
+                       messages = "no random-effect structure converged without a singular fit: no estimates reported (see the simplification record)")
+  list(tidy = tidy, random = NULL, glance = glance, engine = "", converged = FALSE, object = NULL)
 }
 
 # decl_fit with plain arguments (what the Python bridge calls). Errors carry the analysis name.
