@@ -94,6 +94,11 @@ def write_study(
 
 
 @pytest.fixture
+def declared_analyses() -> list[dict[str, Any]]:
+    return ANALYSES
+
+
+@pytest.fixture
 def study_writer() -> Callable[..., Study]:
     return write_study
 

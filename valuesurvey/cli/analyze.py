@@ -13,7 +13,9 @@ from valuesurvey.cli._common import StudyFile, Verbose, handle_errors, setup_log
 def analyze(study_file: StudyFile, verbose: Verbose = False) -> None:
     """Compute similarity tables and fit RQ1–RQ3 for a study directory: lm as published, the
     recommended mixed model (random effects from analysis.random_effects, simplified as recorded in
-    estimates/simplification.csv) and the two-stage by-model check.
+    estimates/simplification.csv) and the two-stage by-model check; then the analyses declared in
+    study.yaml (analyses:) into estimates/<name>.csv and estimates/declared_*.csv, their rows into
+    analyses/.
 
     Writes similarity/*.parquet, similarity/exclusions.csv (the one exclusion rule),
     similarity/exclusions_summary.csv, similarity/humans_flow.csv and estimates/*.csv;
