@@ -8,6 +8,7 @@ import html as htmllib
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -129,6 +130,10 @@ def test_pandoc_route_renders_the_section(analyzed_study: Study, tmp_path: Path)
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "Analyses declared in study.yaml" in text and "Threshold 1|2" in text
     assert "persona_vs_none" in text
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))
+    from outline import html_headings, page_problems  # the report tests' page checker
+
+    assert page_problems(pdf, footer=study.synthetic_note, headings=html_headings(html)) == []
 
 
 @pytest.mark.slow
