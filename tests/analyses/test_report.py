@@ -147,3 +147,21 @@ def test_quarto_renders_the_section(analyzed_study: Study, tmp_path: Path) -> No
     study = _copy(analyzed_study, tmp_path / "study")
     (html,) = render_report(study, formats=("html",), renderer="quarto")
     _check_rendered_html(study, html)
+
+
+def test_rows_with_a_missing_value_are_counted_per_column(tmp_path: Path, study_writer) -> None:
+    from valuesurvey.analyses import run_declared_analyses
+
+    analysis = {"name": "valid_only", "data": "ratings", "formula": "rating ~ origin"}
+    study = study_writer(tmp_path, analyses=[analysis])
+    ratings = pd.read_parquet(study.paths.llm_ratings)
+    invalid = ratings.index[:7]
+    ratings.loc[invalid, ["rating", "status"]] = [float("nan"), "invalid"]
+    ratings.to_parquet(study.paths.llm_ratings)
+    run_declared_analyses(study)
+    info = pd.read_csv(study.paths.estimates("declared_fit_info")).iloc[0]
+    assert (info["n_rows"], info["n_dropped"], info["nobs"]) == (len(ratings), 7, len(ratings) - 7)
+    assert f"left out 7 of {len(ratings)} rows with a missing value (rating: 7)" in info["messages"]
+    md = declared_section(study)
+    assert f"{len(ratings) - 7:,} rows (7 with a missing value left out)" in md
+    assert "(rating: 7)" in md
