@@ -10,7 +10,8 @@ import yaml
 from valuesurvey.pipeline import DemoConfig, run_demo
 from valuesurvey.pipeline.demo import DEMO_NOTE, LOCAL_MODEL_ID
 
-pytestmark = [pytest.mark.slow, pytest.mark.llama]
+# The demo runs SmolLM2 for real: 260 s on an idle 2-core machine, over 600 s when it is loaded.
+pytestmark = [pytest.mark.slow, pytest.mark.llama, pytest.mark.timeout(1800)]
 
 SMALL = DemoConfig(
     panel_per_origin=2,
