@@ -39,6 +39,7 @@ __all__ = [
     "RANKINGS_COLUMNS",
     "SIMILARITY_COLUMNS",
     "AnswerMode",
+    "CountryLevelSettings",
     "GenerationSettings",
     "HumanDataSpec",
     "Language",
@@ -152,12 +153,69 @@ class RankingAnalysisSettings(_Strict):
     )
 
 
+def _alpha2(value: object) -> str:
+    """The ISO 3166 alpha-2 code of a country written in any form (a ValueError for pydantic)."""
+    from valuesurvey.countries import COUNTRY_FORMS, lookup
+
+    country = lookup(value)
+    if country is None:
+        raise ValueError(f"unknown country {value!r}; write {COUNTRY_FORMS}")
+    return country.alpha2
+
+
+class CountryLevelSettings(_Strict):
+    """Settings of the country-level analysis (docs/study-yaml.md, ``analysis.country_level``)."""
+
+    reference: str = Field("US", description="country the cultural distance is measured from")
+    min_n: int = Field(100, ge=2, description="fewer usable people: the country is reported, not estimated")
+    weights: bool = Field(False, description="weight people by the humans table's weight column (W_WEIGHT)")
+    distance: Literal["fst", "profile"] = Field(
+        "fst", description="cultural distance: fixation index over items, or distance of mean z-profiles"
+    )
+    removals: bool = Field(False, description="also at every removal level of RQ3 (a dimension or item left out)")
+
+    @field_validator("reference", mode="before")
+    @classmethod
+    def _reference_country(cls, value: object) -> str:
+        return _alpha2(value)
+
+
+#: Fewest bootstrap resamples the country-level analysis accepts for its percentile CIs.
+COUNTRY_LEVEL_MIN_BOOTSTRAP = 100
+
+
 class AnalysisSettings(_Strict):
     fits: tuple[Literal["lm", "lmer"], ...] = ("lm", "lmer")
     ddf: Literal["Satterthwaite", "Kenward-Roger"] = "Satterthwaite"
-    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples (ranking CIs, cluster stability)")
+    bootstrap: int = Field(
+        1000, ge=0, description="bootstrap resamples (ranking CIs, cluster stability, country-level CIs)"
+    )
     seed: int = 20251123
     ranking: RankingAnalysisSettings = RankingAnalysisSettings()
+    countries: Literal["all"] | tuple[str, ...] | None = Field(
+        None, description="run the country-level analysis for all countries with human data, or these"
+    )
+    country_level: CountryLevelSettings = CountryLevelSettings()
+
+    @field_validator("countries", mode="before")
+    @classmethod
+    def _country_codes(cls, value: object) -> object:
+        if value is None or value == "all":
+            return value
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list | tuple) or not value:
+            raise ValueError("write all, or a non-empty list of countries")
+        return tuple(dict.fromkeys(_alpha2(code) for code in value))
+
+    @model_validator(mode="after")
+    def _enough_resamples(self) -> AnalysisSettings:
+        if self.countries is not None and self.bootstrap < COUNTRY_LEVEL_MIN_BOOTSTRAP:
+            raise ValueError(
+                f"the country-level analysis (countries) needs bootstrap >= {COUNTRY_LEVEL_MIN_BOOTSTRAP} "
+                f"for its confidence intervals, not {self.bootstrap}"
+            )
+        return self
 
 
 class ReportSettings(_Strict):

@@ -327,8 +327,9 @@ def analyze_study(study: Study) -> None:
     Steps: prepare the humans tables (``valuesurvey.humans.prepare_study_humans``, or use
     ``humans/<instrument>.parquet`` already present when ``study.humans`` is empty); LLM means over
     repetitions; the exclusion rule; z-scores; cosine of every (person, LLM condition) pair at
-    every removal level; the RQ1–RQ3 models in R (``study.analysis.fits``); then the ranking
-    analysis when the study has ``ai_values``.
+    every removal level; the RQ1–RQ3 models in R (``study.analysis.fits``); the country-level
+    analysis when ``study.analysis.countries`` is set (:mod:`valuesurvey.country_level`,
+    ``estimates/countries_*.csv``); then the ranking analysis when the study has ``ai_values``.
 
     Writes ``similarity/<instrument>.parquet`` (+ ``_reference``, ``_zscores`` parquet and the
     ``_rq.csv`` export for ``R/run_models.R``), ``similarity/exclusions.csv``,
@@ -364,6 +365,10 @@ def analyze_study(study: Study) -> None:
             humans = _read_parquet(path, f"humans table for {instrument}")
             _analyze_instrument(study, designs[instrument], humans, ratings, out)
         _write_reports(study, out)
+        if study.analysis.countries is not None:  # every country with human data (issue 17)
+            from valuesurvey.country_level import analyze_countries
+
+            out.written += analyze_countries(study, designs, humans_paths, ratings)
     if "ai_values" in study.instruments:
         _run_ranking(study)
     _record(study, out, time.perf_counter() - started)

@@ -171,6 +171,7 @@ def _analyze_inputs(study: Study) -> dict[str, Any]:
         "code": source_fingerprint(
             "analysis",
             "similarity",
+            "country_level",
             "vectors",
             "ranking",
             "rbridge",
