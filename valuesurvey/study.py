@@ -129,7 +129,9 @@ class HumanDataSpec(_Strict):
 
     path: Path
     format: Literal["auto", "sav", "dta", "csv", "rds"] = "auto"
-    countries: tuple[str, ...] = ("CHN", "USA")
+    countries: Literal["all"] | tuple[str, ...] = Field(
+        ("CHN", "USA"), description="countries to keep, or all (every country in the file)"
+    )
     mapping: Path | None = Field(None, description="YAML column mapping (MFQ-2 files in other layouts)")
     synthetic: bool = Field(False, description="the file is synthetic; the report says so")
 
@@ -172,7 +174,9 @@ class CountryLevelSettings(_Strict):
     distance: Literal["fst", "profile"] = Field(
         "fst", description="cultural distance: fixation index over items, or distance of mean z-profiles"
     )
-    removals: bool = Field(False, description="also at every removal level of RQ3 (a dimension or item left out)")
+    removals: bool = Field(
+        False, description="also at every removal level of RQ3 (a dimension or item left out)"
+    )
 
     @field_validator("reference", mode="before")
     @classmethod
