@@ -177,6 +177,7 @@ class CountryLevelSettings(_Strict):
     removals: bool = Field(
         False, description="also at every removal level of RQ3 (a dimension or item left out)"
     )
+    bootstrap: int = Field(1000, ge=100, description="resamples of people within each country for the CIs")
 
     @field_validator("reference", mode="before")
     @classmethod
@@ -184,16 +185,10 @@ class CountryLevelSettings(_Strict):
         return _alpha2(value)
 
 
-#: Fewest bootstrap resamples the country-level analysis accepts for its percentile CIs.
-COUNTRY_LEVEL_MIN_BOOTSTRAP = 100
-
-
 class AnalysisSettings(_Strict):
     fits: tuple[Literal["lm", "lmer"], ...] = ("lm", "lmer")
     ddf: Literal["Satterthwaite", "Kenward-Roger"] = "Satterthwaite"
-    bootstrap: int = Field(
-        1000, ge=0, description="bootstrap resamples (ranking CIs, cluster stability, country-level CIs)"
-    )
+    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples (ranking CIs, cluster stability)")
     seed: int = 20251123
     ranking: RankingAnalysisSettings = RankingAnalysisSettings()
     countries: Literal["all"] | tuple[str, ...] | None = Field(
@@ -211,15 +206,6 @@ class AnalysisSettings(_Strict):
         if not isinstance(value, list | tuple) or not value:
             raise ValueError("write all, or a non-empty list of countries")
         return tuple(dict.fromkeys(_alpha2(code) for code in value))
-
-    @model_validator(mode="after")
-    def _enough_resamples(self) -> AnalysisSettings:
-        if self.countries is not None and self.bootstrap < COUNTRY_LEVEL_MIN_BOOTSTRAP:
-            raise ValueError(
-                f"the country-level analysis (countries) needs bootstrap >= {COUNTRY_LEVEL_MIN_BOOTSTRAP} "
-                f"for its confidence intervals, not {self.bootstrap}"
-            )
-        return self
 
 
 class ReportSettings(_Strict):

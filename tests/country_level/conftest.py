@@ -85,9 +85,8 @@ def make_country_study(
         ],
         "analysis": {
             "fits": ["lm"],
-            "bootstrap": 200,
             "countries": "all",
-            "country_level": {"min_n": 30, "weights": weights},
+            "country_level": {"min_n": 30, "weights": weights, "bootstrap": 200},
             **(analysis or {}),
         },
         "synthetic_note": "SIMULATED data",

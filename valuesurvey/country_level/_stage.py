@@ -67,7 +67,7 @@ class CountryLevelConfig:
             weights=settings.weights,
             distance=settings.distance,
             removals=settings.removals,
-            n_boot=study.analysis.bootstrap,
+            n_boot=settings.bootstrap,
             seed=study.analysis.seed,
         )
 

@@ -23,6 +23,7 @@ __all__ = [
     "COUNTRY_TABLES",
     "TIDY_COLUMNS",
     "CountryTables",
+    "baseline_condition",
     "condition_label",
     "read_country_tables",
     "write_country_tables",
@@ -112,6 +113,23 @@ COUNTRY_TABLES: dict[str, tuple[str, ...]] = {
         "conf_level",
     ),
 }
+
+
+def baseline_condition(similarity: pd.DataFrame) -> str | None:
+    """The condition the headline numbers and figures use: no persona, in English if the study asked
+    in English (else its first language); the first condition when no persona-free one exists.
+
+    >>> baseline_condition(pd.DataFrame({"condition": ["zh/none", "en/us", "en/none"],
+    ...     "language": ["zh", "en", "en"], "persona": ["none", "us", "none"]}))
+    'en/none'
+    """
+    if similarity.empty:
+        return None
+    plain = similarity[similarity["persona"].astype(str) == "none"]
+    if plain.empty:
+        return str(similarity["condition"].iloc[0])
+    english = plain[plain["language"].astype(str) == "en"]
+    return str((english if not english.empty else plain)["condition"].iloc[0])
 
 
 def condition_label(language: object, persona: object) -> str:
