@@ -60,7 +60,9 @@ def make_country_study(
     frames = []
     for k, (country, profile) in enumerate(profiles.items()):
         n = (small or {}).get(country, n_per_country)
-        frames.append(simulate_humans({country: profile}, items, n_per_nationality=n, scale=scale, seed=seed + k))
+        frames.append(
+            simulate_humans({country: profile}, items, n_per_nationality=n, scale=scale, seed=seed + k)
+        )
     humans = pd.concat(frames, ignore_index=True)
     rng = np.random.default_rng(seed)
     humans["weight"] = np.repeat(rng.lognormal(0.0, 0.4, len(humans) // len(items)), len(items))
