@@ -97,7 +97,7 @@ def make_country_study(
     return load_study(root / "study.yaml")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def country_study_factory():
     """``make_country_study`` itself (test modules cannot import conftest under --import-mode=importlib)."""
     return make_country_study

@@ -31,10 +31,12 @@ __all__ = [
     "DISTANCE_METRICS",
     "CountryEstimate",
     "Levels",
+    "bc_interval",
     "bootstrap_counts",
     "child_seed",
     "country_seed",
     "estimate_country",
+    "percentile_interval",
 ]
 
 #: Distribution distances, by the metric name the tables use.
@@ -44,6 +46,42 @@ MIN_ITEMS = 3
 #: Upper bound on the elements of one chunk's cosine block (people × levels × conditions).
 CHUNK_ELEMENTS = 8_000_000
 QUANTILES = (0.025, 0.975)
+
+
+def percentile_interval(replicates: np.ndarray) -> np.ndarray:
+    """The 2.5% and 97.5% percentiles of the replicates (axis 0): the mean cosines' interval."""
+    return np.quantile(replicates, QUANTILES, axis=0)
+
+
+def bc_interval(replicates: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """Bias-corrected percentile interval (Efron 1987) of the replicates (axis 0) around ``point``.
+
+    Distances between a sample's answer distribution and another are inflated by sampling noise,
+    and a resample adds the same noise again, so the plain percentile interval sits too high; the
+    bias correction moves both percentiles by the share of replicates below the estimate.
+
+    >>> rng = np.random.default_rng(0)
+    >>> low, high = bc_interval(rng.normal(1.2, 0.1, (2000, 1)), np.array([1.0]))[:, 0]
+    >>> bool(low < 1.0 < high), bool(high < 1.2)
+    (False, True)
+    """
+    from scipy.special import ndtr, ndtri
+
+    n = replicates.shape[0]
+    below = (replicates < point).mean(axis=0) + 0.5 * (replicates == point).mean(axis=0)
+    z0 = ndtri(np.clip(below, 1.0 / (n + 1), n / (n + 1.0)))
+    z = ndtri(QUANTILES[1])
+    ordered = np.sort(replicates, axis=0)
+    out = []
+    for shift in (-z, z):
+        position = ndtr(2 * z0 + shift) * (n - 1)
+        low = np.floor(position).astype(np.int64)
+        high = np.minimum(low + 1, n - 1)
+        weight = position - low
+        lo_value = np.take_along_axis(ordered, low[None], axis=0)[0]
+        hi_value = np.take_along_axis(ordered, high[None], axis=0)[0]
+        out.append(lo_value + weight * (hi_value - lo_value))
+    return np.stack(out)
 
 
 @dataclass(frozen=True)
@@ -106,10 +144,9 @@ class CountryEstimate:
     cosine: np.ndarray | None = None  # L × C
     cosine_ci: np.ndarray | None = None  # 2 × L × C
     item_n: np.ndarray | None = None  # J int: respondents answering
-    weighted_n: np.ndarray | None = None  # J
+    effective_n: np.ndarray | None = None  # J: Kish's effective n of those answering
     distribution: np.ndarray | None = None  # J × K (NaN rows where not asked)
     replicate_distribution: np.ndarray | None = field(default=None, repr=False)  # B × J × K float32
-    replicate_weighted_n: np.ndarray | None = field(default=None, repr=False)  # B × J float32
     distances: dict[str, np.ndarray] = field(default_factory=dict)  # metric → C × J (NaN: not asked)
     distance_ci: dict[str, np.ndarray] = field(default_factory=dict)  # metric → 2 × C × J
     mean_distance: dict[str, np.ndarray] = field(default_factory=dict)  # metric → C
@@ -185,8 +222,8 @@ def estimate_country(
 
     people = np.flatnonzero(person_ok[:, 0])
     _cosines(estimate, x[people], w[people], person_ok[people], keep, llm_units, n_boot, child_seed(seed, 0))
-    hist_point, hist_n, hist_boot, hist_boot_n = _histograms(x, w, low, k, n_boot, child_seed(seed, 1))
-    _distributions(estimate, x, hist_point, hist_n, hist_boot, hist_boot_n, llms, k, keep_replicates)
+    histograms = _histograms(x, w, low, k, n_boot, child_seed(seed, 1))
+    _distributions(estimate, x, histograms, llms, k, keep_replicates)
     return estimate
 
 
@@ -235,41 +272,50 @@ def _cosines(
     with np.errstate(invalid="ignore", divide="ignore"):
         estimate.cosine = num_point.reshape(n_levels, n_conditions) / den_point[:, None]
         replicates = num_boot.reshape(n_boot, n_levels, n_conditions) / den_boot[:, :, None]
-    estimate.cosine_ci = np.quantile(replicates, QUANTILES, axis=0)
+    estimate.cosine_ci = percentile_interval(replicates)
     estimate.cosine[~llm_ok] = np.nan
     estimate.cosine_ci[:, ~llm_ok] = np.nan
 
 
+@dataclass(frozen=True)
+class _Histograms:
+    """Weighted answer counts per item × scale point and the summed (and squared) weights of the
+    people answering each item; per resample (float32) too."""
+
+    counts: np.ndarray  # J·K
+    weight: np.ndarray  # J
+    weight_sq: np.ndarray  # J
+    boot_counts: np.ndarray  # B × J·K
+    boot_weight: np.ndarray  # B × J
+
+
 def _histograms(
     x: np.ndarray, w: np.ndarray, low: int, k: int, n_boot: int, seed: np.random.SeedSequence
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> _Histograms:
     """Weighted answer counts of every item (point and per resample of all respondents)."""
     n_items = x.shape[1]
     counts = bootstrap_counts(len(x), n_boot, seed)
-    hist_point, hist_n = np.zeros(n_items * k), np.zeros(n_items)
-    hist_boot = np.zeros((n_boot, n_items * k), dtype=np.float32)
-    hist_boot_n = np.zeros((n_boot, n_items), dtype=np.float32)
+    point = [np.zeros(n_items * k), np.zeros(n_items), np.zeros(n_items)]
+    boot = [np.zeros((n_boot, n_items * k), np.float32), np.zeros((n_boot, n_items), np.float32)]
     chunk = _chunk_rows(n_items * k)
     for start in range(0, len(x), chunk):
         rows = slice(start, min(len(x), start + chunk))
         xc, wc = x[rows], w[rows]
         hot = _one_hot(xc, low, k).reshape(xc.shape[0], n_items * k)
         answered = (~np.isnan(xc)).astype(np.float32)
-        weighted_counts = counts[:, rows].astype(np.float32) * wc.astype(np.float32)
-        hist_point += wc @ hot
-        hist_n += wc @ answered
-        hist_boot += weighted_counts @ hot
-        hist_boot_n += weighted_counts @ answered
-    return hist_point, hist_n, hist_boot, hist_boot_n
+        weighted = counts[:, rows].astype(np.float32) * wc.astype(np.float32)
+        point[0] += wc @ hot
+        point[1] += wc @ answered
+        point[2] += wc**2 @ answered
+        boot[0] += weighted @ hot
+        boot[1] += weighted @ answered
+    return _Histograms(*point, *boot)
 
 
 def _distributions(
     estimate: CountryEstimate,
     x: np.ndarray,
-    hist_point: np.ndarray,
-    hist_n: np.ndarray,
-    hist_boot: np.ndarray,
-    hist_boot_n: np.ndarray,
+    hist: _Histograms,
     llms: LLMConditions,
     k: int,
     keep_replicates: bool,
@@ -277,10 +323,10 @@ def _distributions(
     asked = estimate.asked
     n_items = len(asked)
     estimate.item_n = (~np.isnan(x)).sum(axis=0)
-    estimate.weighted_n = hist_n
     with np.errstate(invalid="ignore", divide="ignore"):
-        distribution = hist_point.reshape(n_items, k) / hist_n[:, None]
-        replicate = hist_boot.reshape(-1, n_items, k) / hist_boot_n[:, :, None]
+        distribution = hist.counts.reshape(n_items, k) / hist.weight[:, None]
+        replicate = hist.boot_counts.reshape(-1, n_items, k) / hist.boot_weight[:, :, None]
+        estimate.effective_n = hist.weight**2 / hist.weight_sq  # Kish; n when unweighted
     distribution[~asked] = np.nan
     estimate.distribution = distribution
     humans, llm = replicate[:, asked], llms.distributions[:, asked].astype(np.float32)
@@ -290,9 +336,9 @@ def _distributions(
         point[:, asked] = point_fn(distribution[asked][None], llms.distributions[:, asked])
         boot = kernels[metric](humans, llm)  # B × C × J_asked
         ci = np.full((2, len(llms), n_items), np.nan)
-        ci[:, :, asked] = np.quantile(boot, QUANTILES, axis=0)
+        ci[:, :, asked] = bc_interval(boot, point[:, asked])
         estimate.distances[metric], estimate.distance_ci[metric] = point, ci
         estimate.mean_distance[metric] = point[:, asked].mean(axis=1)
-        estimate.mean_distance_ci[metric] = np.quantile(boot.mean(axis=2), QUANTILES, axis=0)
+        estimate.mean_distance_ci[metric] = bc_interval(boot.mean(axis=2), estimate.mean_distance[metric])
     if keep_replicates:
-        estimate.replicate_distribution, estimate.replicate_weighted_n = replicate, hist_boot_n
+        estimate.replicate_distribution = replicate

@@ -1,16 +1,18 @@
 """Cultural distance of each country from a reference country, from the same human data.
 
 ``fst``
-    The cultural fixation index (Muthukrishna et al. 2020), the measure "Which humans?" (Atari et
-    al.) uses for distance from the USA: for each item asked in both countries, the share of the
-    answers' variation (treated as categories) that lies between the two countries, weighted by
-    their (weighted) sizes; averaged over those items.
+    The cultural fixation index, the measure "Which humans?" (Atari et al.) uses for distance from
+    the USA (CF_ST, Muthukrishna et al. 2020): the share of the answers' variation (treated as
+    categories) that lies between the two countries, over the items asked in both; estimated with
+    Hudson's F_ST (:func:`~valuesurvey.country_level.cultural_fst`), which sampling noise does not
+    inflate, so near countries are not pushed apart by small samples.
 ``profile``
     The root mean square difference of the two countries' mean within-person z-score profiles over
     the items asked in both (people complete on them and not straight-lining).
 
 Both are resampled: each country's people within the country and the reference's within the
-reference, independently; the reference's distance from itself is 0.
+reference, independently (bias-corrected percentile intervals); the reference's distance from
+itself is 0.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from valuesurvey.country_level._compute import (
-    QUANTILES,
     CountryEstimate,
     _unit_rows,
+    bc_interval,
     bootstrap_counts,
     child_seed,
 )
@@ -41,23 +43,24 @@ class CulturalDistance:
 
 
 def fst_distance(country: CountryEstimate, reference: CountryEstimate) -> CulturalDistance:
-    """Mean F_ST over the items both countries asked (point and percentile interval)."""
+    """Hudson's F_ST over the items both countries asked (point and bias-corrected interval)."""
     common = country.asked & reference.asked
     if country.country == reference.country:
         return CulturalDistance(0.0, 0.0, 0.0, int(common.sum()))
     point = cultural_fst(
         country.distribution[common],
         reference.distribution[common],
-        country.weighted_n[common],
-        reference.weighted_n[common],
-    ).mean()
+        country.effective_n[common],
+        reference.effective_n[common],
+    )
     replicates = cultural_fst(
         country.replicate_distribution[:, common].astype(float),
         reference.replicate_distribution[:, common].astype(float),
-        country.replicate_weighted_n[:, common].astype(float),
-        reference.replicate_weighted_n[:, common].astype(float),
-    ).mean(axis=1)
-    low, high = np.quantile(replicates, QUANTILES)
+        country.effective_n[common],
+        reference.effective_n[common],
+        resampled=True,
+    )
+    low, high = bc_interval(replicates, np.asarray(point))
     return CulturalDistance(float(point), float(low), float(high), int(common.sum()))
 
 
@@ -99,5 +102,5 @@ def profile_distance(
     point_r, rep_r = _mean_zprofile(reference, common, weighted, n_boot, reference_seed)
     point = float(np.sqrt(((point_c - point_r) ** 2).mean()))
     replicates = np.sqrt(((rep_c - rep_r) ** 2).mean(axis=1))
-    low, high = np.quantile(replicates, QUANTILES)
+    low, high = bc_interval(replicates, np.asarray(point))
     return CulturalDistance(point, float(low), float(high), int(common.sum()))

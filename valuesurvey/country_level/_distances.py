@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "cultural_fst",
+    "fst_components",
     "jensen_shannon",
     "jensen_shannon_replicates",
     "wasserstein_ordinal",
@@ -117,45 +118,83 @@ def jensen_shannon(p: np.ndarray | list, q: np.ndarray | list, *, base: float = 
     return np.sqrt(np.maximum(divergence, 0.0))
 
 
-def cultural_fst(
-    p: np.ndarray | list, q: np.ndarray | list, n_p: np.ndarray | float, n_q: np.ndarray | float
-) -> np.ndarray:
-    """Cultural fixation index of one item between two populations (Muthukrishna et al. 2020).
+def fst_components(
+    p: np.ndarray | list,
+    q: np.ndarray | list,
+    n_p: np.ndarray | float,
+    n_q: np.ndarray | float,
+    *,
+    resampled: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hudson's within- and between-population diversity of one item (Hudson et al. 1992).
 
-    The share of the answers' variation that lies between the two populations:
-    ``(H_T - H_S) / H_T``, with ``H = 1 - sum_k p_k**2`` (the chance that two answers drawn at
-    random differ), ``H_T`` of the pooled answers and ``H_S`` the populations' mean, each weighted
-    by its size. For a yes/no item this is AnthroTools' ``cultFST``.
+    ``within``: the mean over the two populations of the chance that two different people of one
+    population answer differently, ``n / (n - 1) * (1 - sum_k p_k**2)`` (unbiased in a sample of
+    n); ``between``: the chance that a person of each answers differently, ``1 - sum_k p_k q_k``.
 
     Parameters
     ----------
     p, q : array_like
         Answer distributions along the last axis.
     n_p, n_q : array_like
-        Population sizes (people answering, or their summed survey weights), broadcast with the
-        other axes.
+        Sample sizes (with survey weights, Kish's effective sizes ``(sum w)**2 / sum w**2``),
+        broadcast with the other axes; each must exceed 1.
+    resampled : bool
+        ``p`` and ``q`` are bootstrap resamples of samples of ``n_p`` and ``n_q``: a resample draws
+        a person twice with chance 1/n, which lowers its diversity by (n - 1)/n once more, so the
+        correction is applied twice and the replicates centre on the sample's estimate.
+    """
+    p, q = _probabilities(p, "p"), _probabilities(q, "q")
+    n_p, n_q = np.asarray(n_p, dtype=float), np.asarray(n_q, dtype=float)
+    if (n_p <= 1).any() or (n_q <= 1).any():
+        raise ValueError("each population needs more than one person answering")
+    power = 2 if resampled else 1
+    within_p = (n_p / (n_p - 1)) ** power * (1.0 - (p**2).sum(axis=-1))
+    within_q = (n_q / (n_q - 1)) ** power * (1.0 - (q**2).sum(axis=-1))
+    return (within_p + within_q) / 2.0, 1.0 - (p * q).sum(axis=-1)
+
+
+def cultural_fst(
+    p: np.ndarray | list,
+    q: np.ndarray | list,
+    n_p: np.ndarray | float,
+    n_q: np.ndarray | float,
+    *,
+    resampled: bool = False,
+) -> np.ndarray:
+    """Cultural fixation index of two populations over items: Hudson's F_ST.
+
+    ``1 - sum_items within / sum_items between`` (:func:`fst_components`; a ratio of averages
+    over the items, as Bhatia et al. 2013 recommend): the share of the answers' variation that lies
+    between the two populations, answers treated as categories, the quantity CF_ST (Muthukrishna et
+    al. 2020) measures. Unlike the plug-in ``(H_T - H_S) / H_T``, it is not inflated by sampling
+    noise (about 1/n for similar populations), so two samples of one population give about 0 (a
+    small negative value is noise, kept as it is).
+
+    Parameters
+    ----------
+    p, q : array_like
+        Answer distributions, items × K (the items along the second-to-last axis; more leading axes
+        broadcast).
+    n_p, n_q : array_like
+        People answering each item (items, broadcast likewise), or Kish's effective sizes.
+    resampled : bool
+        The distributions are bootstrap resamples (see :func:`fst_components`).
 
     Returns
     -------
     ndarray
-        F_ST in [0, 1]; 0 when the pooled answers do not vary (both populations give one answer).
+        F_ST, the shape of the leading axes.
 
     Examples
     --------
-    >>> round(float(cultural_fst([1, 0], [0, 1], 100, 100)), 6), round(float(cultural_fst([0.5, 0.5], [0.5, 0.5], 10, 30)), 6)
-    (1.0, 0.0)
-    >>> round(float(cultural_fst([0.46, 0.54], [0.02, 0.98], 100, 100)), 4)  # cultFST(100, 100, 46, 2)
-    0.2654
+    >>> round(float(cultural_fst([[1, 0]], [[0, 1]], [100], [100])), 4)  # no overlap at all
+    1.0
+    >>> round(float(cultural_fst([[0.5, 0.5]], [[0.5, 0.5]], [100], [100])), 4)  # the same answers
+    -0.0101
     """
-    p, q = _probabilities(p, "p"), _probabilities(q, "q")
-    n_p, n_q = np.asarray(n_p, dtype=float), np.asarray(n_q, dtype=float)
-    share = n_p / (n_p + n_q)
-    pooled = share[..., None] * p + (1 - share[..., None]) * q
-    total = 1.0 - (pooled**2).sum(axis=-1)
-    within = share * (1.0 - (p**2).sum(axis=-1)) + (1 - share) * (1.0 - (q**2).sum(axis=-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fst = (total - within) / total
-    return np.where(total > 1e-15, np.clip(fst, 0.0, 1.0), 0.0)
+    within, between = fst_components(p, q, n_p, n_q, resampled=resampled)
+    return 1.0 - within.sum(axis=-1) / between.sum(axis=-1)
 
 
 def _scale_first(values: np.ndarray) -> np.ndarray:

@@ -346,7 +346,7 @@ def country_level(
                 reference[0],
             )
         if country != config.reference:
-            estimate.replicate_distribution = estimate.replicate_weighted_n = None  # free them
+            estimate.replicate_distribution = None  # free them
     if reference is None:
         why = (
             "has no respondents" if config.reference not in people else "is not estimated (see its coverage)"

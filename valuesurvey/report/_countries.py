@@ -20,7 +20,8 @@ __all__ = ["CountryContent"]
 
 INSTRUMENT_NAMES = {"mfq2": "MFQ-2", "wvs7": "WVS-7"}
 DISTANCE_TEXT = {
-    "fst": "the cultural fixation index F_ST over items [@muthukrishna2020beyond]",
+    "fst": "the cultural fixation index over the items both countries asked (CF_ST "
+    "[@muthukrishna2020beyond], estimated with Hudson's F_ST, which small samples do not inflate)",
     "profile": "the root mean square difference of the countries' mean within-person z-score profiles",
 }
 #: Countries named in a list before "and N more".
