@@ -19,6 +19,7 @@ for value (CSV and YAML byte for byte; .sav and .dta embed their creation time).
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from dataclasses import dataclass
 from importlib import resources
@@ -463,7 +464,9 @@ def _release_sizes(n_rows: int) -> dict[str, int]:
     target = n_rows - sum(small.values())
     if target < 100 * len(large):
         raise ValueError(f"n_rows = {n_rows} is too few for {len(RELEASE_COUNTRIES)} countries")
-    scaled = {c: max(100, int(n * target / sum(large.values()))) for c, n in large.items()}
+    above = {c: n - 100 for c, n in large.items()}  # every large country keeps at least 100
+    extra = target - 100 * len(large)
+    scaled = {c: 100 + int(a * extra / sum(above.values())) for c, a in above.items()}
     scaled[max(scaled, key=scaled.get)] += target - sum(scaled.values())  # the rounding remainder
     return {c: small.get(c, scaled.get(c)) for c in RELEASE_COUNTRIES}
 
@@ -486,6 +489,12 @@ def _release_profiles(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, n
     return profiles
 
 
+@functools.lru_cache(maxsize=4096)
+def _release_distribution(mean: float, sd: float) -> np.ndarray:
+    """:func:`maxent_distribution` on 1-10, remembered: the same seed asks for the same profiles."""
+    return maxent_distribution(mean, sd, 1, 10)
+
+
 def _release_country(
     code: str, n: int, mean: np.ndarray, sd: np.ndarray, rng: np.random.Generator
 ) -> pd.DataFrame:
@@ -501,7 +510,7 @@ def _release_country(
     straight = rng.random(n) < 0.01
     answers = np.ones((n, k))
     for j in range(k):
-        p = _remove_straight_liners(maxent_distribution(mean[j], sd[j], 1, 10), straight.mean())
+        p = _remove_straight_liners(_release_distribution(float(mean[j]), float(sd[j])), straight.mean())
         answers[~straight, j] = _ordinal_by_rank(latent[~straight, j], p, 1)
     holes = (rng.random((n, k)) < 0.012) & ~straight[:, None]
     answers[holes] = rng.choice([-1.0, -2.0, -5.0], size=int(holes.sum()), p=[0.7, 0.25, 0.05])
