@@ -190,7 +190,7 @@ class CountryContent:
                 + _listing([country_name(c) for c in absent["country"]])
                 + "."
             )
-        not_asked = cov[cov["items_not_asked"].fillna("") != ""]
+        not_asked = cov[cov["items_not_asked"].notna() & (cov["items_not_asked"].astype(str) != "")]
         if len(not_asked):
             bits = [
                 f"{_listing(str(r.items_not_asked).split(';'))} in {country_name(r.country)}"
