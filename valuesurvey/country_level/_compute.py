@@ -48,9 +48,21 @@ CHUNK_ELEMENTS = 8_000_000
 QUANTILES = (0.025, 0.975)
 
 
+def _at(ordered: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Values at fractional ``position`` (linear interpolation) of sorted replicates (axis 0)."""
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, ordered.shape[0] - 1)
+    lo_value = np.take_along_axis(ordered, np.broadcast_to(low, ordered.shape[1:])[None], axis=0)[0]
+    hi_value = np.take_along_axis(ordered, np.broadcast_to(high, ordered.shape[1:])[None], axis=0)[0]
+    return lo_value + (position - low) * (hi_value - lo_value)
+
+
 def percentile_interval(replicates: np.ndarray) -> np.ndarray:
-    """The 2.5% and 97.5% percentiles of the replicates (axis 0): the mean cosines' interval."""
-    return np.quantile(replicates, QUANTILES, axis=0)
+    """The 2.5% and 97.5% percentiles of the replicates (axis 0; as ``np.quantile``, which is slower
+    than sorting here): the mean cosines' interval."""
+    ordered = np.sort(replicates, axis=0)
+    n = replicates.shape[0]
+    return np.stack([_at(ordered, np.full(replicates.shape[1:], q * (n - 1))) for q in QUANTILES])
 
 
 def bc_interval(replicates: np.ndarray, point: np.ndarray) -> np.ndarray:
@@ -68,19 +80,13 @@ def bc_interval(replicates: np.ndarray, point: np.ndarray) -> np.ndarray:
     from scipy.special import ndtr, ndtri
 
     n = replicates.shape[0]
-    below = (replicates < point).mean(axis=0) + 0.5 * (replicates == point).mean(axis=0)
+    below = (
+        np.count_nonzero(replicates < point, axis=0) + 0.5 * np.count_nonzero(replicates == point, axis=0)
+    ) / n
     z0 = ndtri(np.clip(below, 1.0 / (n + 1), n / (n + 1.0)))
     z = ndtri(QUANTILES[1])
     ordered = np.sort(replicates, axis=0)
-    out = []
-    for shift in (-z, z):
-        position = ndtr(2 * z0 + shift) * (n - 1)
-        low = np.floor(position).astype(np.int64)
-        high = np.minimum(low + 1, n - 1)
-        weight = position - low
-        lo_value = np.take_along_axis(ordered, low[None], axis=0)[0]
-        hi_value = np.take_along_axis(ordered, high[None], axis=0)[0]
-        out.append(lo_value + weight * (hi_value - lo_value))
+    out = [_at(ordered, ndtr(2 * z0 + shift) * (n - 1)) for shift in (-z, z)]
     return np.stack(out)
 
 

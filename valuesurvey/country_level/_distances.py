@@ -258,7 +258,9 @@ def jensen_shannon_replicates(humans: np.ndarray, llms: np.ndarray, *, base: flo
     """
     half_h = np.float32(0.5) * _neg_entropy(humans)  # B × J
     half_l = np.float32(0.5) * _neg_entropy(llms)  # C × J
-    h_t, l_t = _scale_first(humans), _scale_first(llms)
+    # Halves, each lifted by half of _TINY, so the mixture is never 0 and needs no clamping.
+    h_t = _scale_first(humans) * np.float32(0.5) + _TINY / 2
+    l_t = _scale_first(llms) * np.float32(0.5) + _TINY / 2
     n_b, n_c, n_j = humans.shape[0], llms.shape[0], humans.shape[1]
     out = np.empty((n_b, n_c, n_j), dtype=np.float32)
     for start in range(0, n_b, REPLICATE_BLOCK):
@@ -267,9 +269,7 @@ def jensen_shannon_replicates(humans: np.ndarray, llms: np.ndarray, *, base: flo
         mixture, logs = np.empty_like(acc), np.empty_like(acc)
         for point in range(h_t.shape[0]):
             np.add(h_t[point, start:stop, None, :], l_t[point, None], out=mixture)
-            mixture *= np.float32(0.5)
-            np.maximum(mixture, _TINY, out=logs)
-            np.log(logs, out=logs)
+            np.log(mixture, out=logs)
             logs *= mixture
             acc += logs
         np.subtract(half_h[start:stop, None, :], acc, out=acc)  # sum p log p / 2 - sum m log m

@@ -79,15 +79,18 @@ def respondents_by_country(
     {'DE': [[1.0, 2.0]], 'JP': [[3.0, nan]]}
     """
     _require(humans, ["participant", "nationality", "item", "rating", "weight"], source)
+    # Factorize instead of comparing strings: a WVS-7 table has 1.8 million rows.
+    item_codes, item_values = pd.factorize(humans["item"], sort=False)
     item_index = {item: j for j, item in enumerate(items)}
-    column = humans["item"].astype(str).map(item_index)
-    kept = column.notna().to_numpy()
-    frame = humans.loc[kept]
-    column = column[kept].to_numpy(dtype=np.int64)
-    nationality = frame["nationality"].astype(str).to_numpy()
-    person, _ = pd.factorize(
-        pd.MultiIndex.from_arrays([nationality, frame["participant"].astype(str).to_numpy()]), sort=False
-    )
+    lookup = np.array([item_index.get(str(v), -1) for v in item_values] + [-1], dtype=np.int64)
+    column = lookup[item_codes]  # a missing item (code -1) maps to the sentinel -1
+    kept = column >= 0
+    frame = humans.loc[kept] if not kept.all() else humans
+    column = column[kept]
+    country_codes, countries = pd.factorize(frame["nationality"], sort=False)
+    participant_codes, participants = pd.factorize(frame["participant"], sort=False)
+    key = country_codes.astype(np.int64) * (len(participants) + 1) + participant_codes
+    person, _ = pd.factorize(key, sort=False)
     ratings = frame["rating"].to_numpy(dtype=float, na_value=np.nan)
     low, high = scale
     answered = ~np.isnan(ratings)
@@ -112,12 +115,12 @@ def respondents_by_country(
     first[person[::-1]] = weights[::-1]  # the first row's weight (later writes win, so reverse)
     if not np.allclose(first[person], weights, rtol=0, atol=1e-12):
         raise DataError("a respondent's weight differs between their rows", path=source, column="weight")
-    person_country = np.empty(n_people, dtype=object)
-    person_country[person] = nationality
+    person_country = np.empty(n_people, dtype=np.int64)
+    person_country[person] = country_codes
     out: dict[str, CountryRespondents] = {}
-    for country in pd.unique(person_country):
-        rows = person_country == country
-        out[str(country)] = CountryRespondents(str(country), matrix[rows], first[rows])
+    for code in pd.unique(person_country):
+        rows = person_country == code
+        out[str(countries[code])] = CountryRespondents(str(countries[code]), matrix[rows], first[rows])
     return out
 
 

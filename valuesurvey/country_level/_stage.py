@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -56,6 +59,8 @@ class CountryLevelConfig:
     removals: bool = False
     n_boot: int = 1000
     seed: int = 20251123
+    #: Countries estimated at once (threads); 0: one per core, at most 4.
+    workers: int = 0
 
     @classmethod
     def from_study(cls, study: Study) -> CountryLevelConfig:
@@ -72,8 +77,30 @@ class CountryLevelConfig:
         )
 
 
+def _workers(config: CountryLevelConfig) -> int:
+    return config.workers if config.workers > 0 else max(1, min(4, os.cpu_count() or 1))
+
+
 def _frame(columns: tuple[str, ...], data: Mapping[str, object]) -> pd.DataFrame:
     return pd.DataFrame(data).reindex(columns=list(columns))
+
+
+def _block(columns: tuple[str, ...], data: Mapping[str, object]) -> dict[str, np.ndarray]:
+    """One batch of a table's rows as arrays (scalars repeated): rows are collected as arrays and
+    made a DataFrame once, since building a frame per country costs more than the estimates."""
+    n = max((len(v) for v in data.values() if isinstance(v, np.ndarray | list)), default=1)
+    block = {}
+    for column in columns:
+        value = data.get(column, None)
+        array = np.asarray(value) if isinstance(value, np.ndarray | list) else np.full(n, value, dtype=object)
+        block[column] = array
+    return block
+
+
+def _assemble(blocks: list[dict[str, np.ndarray]], columns: tuple[str, ...]) -> pd.DataFrame:
+    if not blocks:
+        return pd.DataFrame(columns=list(columns))
+    return pd.DataFrame({c: np.concatenate([b[c] for b in blocks]) for c in columns}, columns=list(columns))
 
 
 class _Builder:
@@ -91,7 +118,7 @@ class _Builder:
         self.conditions = [
             condition_label(lang, p) for lang, p in zip(keys["language"], keys["persona"], strict=True)
         ]
-        self.parts: dict[str, list[pd.DataFrame]] = {stem: [] for stem in COUNTRY_TABLES}
+        self.parts: dict[str, list[dict[str, np.ndarray]]] = {stem: [] for stem in COUNTRY_TABLES}
         self.exclusions: list[dict[str, object]] = []
 
     def exclude(self, kind: str, reason: str, **keys: object) -> None:
@@ -112,7 +139,7 @@ class _Builder:
         not_asked = [item for item, asked in zip(self.items, estimate.asked, strict=True) if not asked]
         n_used = int(estimate.level_n[0]) if estimate.level_n is not None else 0
         self.parts["countries_coverage"].append(
-            _frame(
+            _block(
                 COUNTRY_TABLES["countries_coverage"],
                 {
                     "instrument": [self.instrument],
@@ -167,7 +194,7 @@ class _Builder:
                 )
             index = np.flatnonzero(ok)
             self.parts["countries_similarity"].append(
-                _frame(
+                _block(
                     COUNTRY_TABLES["countries_similarity"],
                     {
                         **self._keys(index),
@@ -189,7 +216,7 @@ class _Builder:
         conditions = np.arange(len(self.llms))
         grid_c, grid_j = np.repeat(conditions, len(asked)), np.tile(asked, len(conditions))
         for metric in DISTANCE_METRICS:
-            per_item = _frame(
+            per_item = _block(
                 COUNTRY_TABLES["countries_distributions"],
                 {
                     **self._keys(grid_c),
@@ -204,7 +231,7 @@ class _Builder:
                     "n_llm": self.llms.n_answers[grid_c, grid_j],
                 },
             )
-            summary = _frame(
+            summary = _block(
                 COUNTRY_TABLES["countries_distributions"],
                 {
                     **self._keys(conditions),
@@ -223,7 +250,7 @@ class _Builder:
 
     def culture(self, country: str, n: int, distance: CulturalDistance, reference: CountryEstimate) -> None:
         self.parts["countries_culture"].append(
-            _frame(
+            _block(
                 COUNTRY_TABLES["countries_culture"],
                 {
                     "model": ["humans"],
@@ -243,16 +270,11 @@ class _Builder:
         )
 
     def tables(self) -> CountryTables:
-        if self.exclusions:
-            self.parts["countries_exclusions"].append(
-                pd.DataFrame(self.exclusions).reindex(columns=list(COUNTRY_TABLES["countries_exclusions"]))
-            )
-        out = {}
-        for stem, columns in COUNTRY_TABLES.items():
-            frames = [f for f in self.parts[stem] if not f.empty]
-            out[stem] = (
-                pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
-            )
+        out = {stem: _assemble(self.parts[stem], columns) for stem, columns in COUNTRY_TABLES.items()}
+        out["countries_exclusions"] = pd.DataFrame(
+            self.exclusions, columns=list(COUNTRY_TABLES["countries_exclusions"])
+        )
+        out = {name: frame.infer_objects() for name, frame in out.items()}
         return CountryTables(**{name.removeprefix("countries_"): frame for name, frame in out.items()})
 
 
@@ -318,10 +340,9 @@ def country_level(
     chosen, absent = _selected(config, list(people))
     for country in absent:
         build.exclude("country", "no respondents in the human data", country=country, n=0)
-    order = sorted(chosen, key=lambda c: c != config.reference)  # the reference first
-    reference: tuple[CountryEstimate, CountryRespondents] | None = None
-    for country in order:
-        estimate = estimate_country(
+
+    def estimate(country: str) -> CountryEstimate:
+        return estimate_country(
             people[country],
             llms,
             levels,
@@ -331,22 +352,28 @@ def country_level(
             weighted=config.weights,
             min_n=config.min_n,
         )
-        build.coverage(estimate)
-        if estimate.status != "analysed":
-            continue
-        build.similarity(estimate)
-        build.distributions(estimate)
-        if country == config.reference:
-            reference = (estimate, people[country])
-        if reference is not None:
-            build.culture(
-                country,
-                estimate.n_respondents,
-                _distance(estimate, people[country], reference, config),
-                reference[0],
-            )
-        if country != config.reference:
-            estimate.replicate_distribution = None  # free them
+
+    reference: tuple[CountryEstimate, CountryRespondents] | None = None
+    first = [config.reference] if config.reference in chosen else []
+    others = [c for c in chosen if c != config.reference]
+    # Countries are independent: numpy releases the GIL in its loops, so threads share the cores.
+    workers = _workers(config)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        later = pool.map(estimate, others) if workers > 1 else map(estimate, others)
+        estimates = itertools.chain(map(estimate, first), later)
+        for country, result in zip([*first, *others], estimates, strict=True):
+            build.coverage(result)
+            if result.status != "analysed":
+                continue
+            build.similarity(result)
+            build.distributions(result)
+            if country == config.reference:
+                reference = (result, people[country])
+            if reference is not None:
+                distance = _distance(result, people[country], reference, config)
+                build.culture(country, result.n_respondents, distance, reference[0])
+            if country != config.reference:
+                result.replicate_distribution = None  # free them
     if reference is None:
         why = (
             "has no respondents" if config.reference not in people else "is not estimated (see its coverage)"

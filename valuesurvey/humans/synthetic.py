@@ -512,7 +512,7 @@ def _release_country(
     for j in range(k):
         p = _remove_straight_liners(_release_distribution(float(mean[j]), float(sd[j])), straight.mean())
         answers[~straight, j] = _ordinal_by_rank(latent[~straight, j], p, 1)
-    holes = (rng.random((n, k)) < 0.012) & ~straight[:, None]
+    holes = (rng.random((n, k)) < 0.003) & ~straight[:, None]
     answers[holes] = rng.choice([-1.0, -2.0, -5.0], size=int(holes.sum()), p=[0.7, 0.25, 0.05])
     for item in RELEASE_NOT_ASKED.get(code, ()):
         answers[:, WVS7_ITEMS.index(item)] = -4.0
@@ -559,7 +559,7 @@ def write_release_size_sav(
     (as the shipped files), the other 62 placed at random on the USA-China axis plus a second,
     country-specific axis (invented, not those countries' real values). Items of
     :data:`RELEASE_NOT_ASKED` are coded -4 ("not asked in survey") for every respondent of the
-    country; about 1% of answers carry the codes -1, -2 and -5. Filler variables (``X001``...)
+    country; 0.3% of answers (about 5% of respondents) carry the codes -1, -2 and -5. Filler variables (``X001``...)
     bring the column count up to ``n_columns``. The file label, the ``version`` column and a note
     say SYNTHETIC.
     """
