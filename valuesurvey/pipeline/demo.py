@@ -201,7 +201,7 @@ def demo_study_dict(config: DemoConfig, humans: dict[str, dict[str, Any]]) -> di
             "max_invalid_retries": config.ranking_retries,
         },
         "analysis": {
-            "fits": ["lm", "lmer"],
+            "fits": ["lm", "lmer", "two_stage"],
             "bootstrap": config.bootstrap,
             "seed": 20251123,
             "countries": "all",
