@@ -187,7 +187,10 @@ class CountryLevelSettings(_Strict):
 
     reference: str = Field("US", description="country the cultural distance is measured from")
     min_n: int = Field(100, ge=2, description="fewer usable people: the country is reported, not estimated")
-    weights: bool = Field(False, description="weight people by the humans table's weight column (W_WEIGHT)")
+    weights: bool | None = Field(
+        None,
+        description="weight people by the humans table's weight column (W_WEIGHT); default: as humans.<instrument>.weights",
+    )
     distance: Literal["fst", "profile"] = Field(
         "fst", description="cultural distance: fixation index over items, or distance of mean z-profiles"
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from scipy import stats
 
 from valuesurvey.analysis import analyze_study
@@ -208,6 +209,26 @@ def test_weights_are_used_when_asked(country_study_factory, tmp_path: Path) -> N
     )
     assert plain.similarity.query(query)["estimate"].iloc[0] == pytest.approx(r[ok].mean(), abs=1e-10)
     assert weighted.similarity["weighted"].all() and not plain.similarity["weighted"].any()
+
+
+def test_weights_follow_the_humans_weights_unless_the_country_level_says(
+    country_study_factory, tmp_path: Path
+) -> None:
+    study = country_study_factory(tmp_path, positions={"US": 0.0, "DE": 0.4}, n_models=1)
+    spec = yaml.safe_load(study.paths.study_yaml.read_text(encoding="utf-8"))
+    del spec["analysis"]["country_level"]["weights"]
+
+    def config(humans_weights: str, country_weights: bool | None = None) -> CountryLevelConfig:
+        spec["humans"] = {"wvs7": {"path": "wvs7.sav", "weights": humans_weights}}
+        if country_weights is not None:
+            spec["analysis"]["country_level"]["weights"] = country_weights
+        study.paths.study_yaml.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+        return CountryLevelConfig.from_study(load_study(study.paths.study_yaml), "wvs7")
+
+    assert config("W_WEIGHT").weights is True  # as the RQ fits: humans.wvs7.weights names the column
+    assert config("none").weights is False
+    assert config("W_WEIGHT", country_weights=False).weights is False
+    assert config("none", country_weights=True).weights is True
 
 
 def test_two_countries_skip_the_association_with_a_reason(country_study_factory, tmp_path: Path) -> None:

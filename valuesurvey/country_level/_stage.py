@@ -63,13 +63,19 @@ class CountryLevelConfig:
     workers: int = 0
 
     @classmethod
-    def from_study(cls, study: Study) -> CountryLevelConfig:
+    def from_study(cls, study: Study, instrument: str | None = None) -> CountryLevelConfig:
+        """The study's settings; unless ``analysis.country_level.weights`` says otherwise, people
+        are weighted when ``humans.<instrument>.weights`` names a weight column (as the RQ fits)."""
         settings = study.analysis.country_level
+        weights = settings.weights
+        if weights is None:
+            spec = study.humans.get(instrument) if instrument is not None else None
+            weights = spec is not None and spec.weighted
         return cls(
             countries=study.analysis.countries or "all",
             reference=settings.reference,
             min_n=settings.min_n,
-            weights=settings.weights,
+            weights=weights,
             distance=settings.distance,
             removals=settings.removals,
             n_boot=settings.bootstrap,
@@ -538,12 +544,12 @@ def analyze_countries(
     """
     from valuesurvey import instruments
 
-    config = CountryLevelConfig.from_study(study)
     found = instruments.for_study(study)
     parts = []
     for instrument, path in humans_paths.items():
         if instrument not in designs:
             continue
+        config = CountryLevelConfig.from_study(study, instrument)
         design, scale = designs[instrument], found[instrument].scale
         humans = pd.read_parquet(path, columns=["participant", "nationality", "item", "rating", "weight"])
         parts.append(
