@@ -6,7 +6,8 @@ some countries, two countries below min_n), loads it with ``countries: all``, si
 process (so that its peak resident memory is the analysis's own):
 
 - the whole country table (``country_level`` + the R association): mean cosines of 97,000
-  people × 120 LLM conditions (11.6 million cosines) with 1,000 resamples per country, per-item
+  people × 120 LLM conditions (11.6 million pairs, 10.8 million of them cosines of people complete on
+  the items asked in their country and not in a country below min_n) with 1,000 resamples per country, per-item
   W1 and Jensen–Shannon distances with intervals, cultural distances, the mixed models;
 - the same with RQ3's 20 removal levels (233 million cosines);
 - a straightforward pandas implementation of the same table (long tables, groupby z-scores,
@@ -25,6 +26,7 @@ import multiprocessing
 import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -90,8 +92,9 @@ def _ours(humans_path: str, ratings_path: str, n_boot: int, removals: bool, asso
         tables = fit_associations(tables)
         r_s = time.perf_counter() - started
     n_cosines = int((tables.similarity["n"]).sum())
+    estimated = int((tables.coverage["status"] == "analysed").sum())
     out.put({"table_s": table_s, "r_s": r_s, "peak_mb": _peak_rss_mb(), "cosines": n_cosines,
-             "rows": {k: len(v) for k, v in tables.frames().items()}})  # fmt: skip
+             "countries": estimated, "rows": {k: len(v) for k, v in tables.frames().items()}})  # fmt: skip
 
 
 def run_child(*args) -> dict:
@@ -186,7 +189,9 @@ def naive_sample(humans: pd.DataFrame, ratings: pd.DataFrame, countries: list[st
         x = resp.ratings
         asked = ~np.isnan(x).all(axis=0)
         complete = ~np.isnan(x[:, asked]).any(axis=1)
-        varies = np.nanstd(np.where(complete[:, None], x[:, asked], np.nan), axis=1) > 0
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # incomplete rows are all NaN here
+            varies = np.nanstd(np.where(complete[:, None], x[:, asked], np.nan), axis=1) > 0
         n_usable = int((complete & varies).sum())
         base = country_seed(seed, "wvs7", country)
         counts_cos = bootstrap_counts(n_usable, n_boot, child_seed(base, 0))
@@ -273,7 +278,7 @@ def main() -> None:
         print(
             f"ours, the whole country table (B = {args.bootstrap}): {whole['table_s']:.1f} s + R association "
             f"{whole['r_s']:.1f} s = {whole['table_s'] + whole['r_s']:.1f} s; {whole['cosines']:,} person × condition "
-            f"cosines; peak RSS {whole['peak_mb'] / 1024:.2f} GiB; rows: "
+            f"cosines ({whole['countries']} countries estimated; people complete on the items asked there); peak RSS {whole['peak_mb'] / 1024:.2f} GiB; rows: "
             + ", ".join(f"{k.removeprefix('countries_')} {v:,}" for k, v in whole["rows"].items())
         )
         if not args.skip_removals:
@@ -291,12 +296,16 @@ def main() -> None:
         t_sample, naive = naive_sample(humans_w, ratings, sample, args.sample_bootstrap, seed=20251123)
         t_per_resample = max(t_sample - t_point, 0.0) / args.sample_bootstrap
         n_sample = int(humans_w[humans_w["nationality"].isin(sample)]["participant"].nunique())
-        scale = len(data.respondents) / n_sample
+        # Its cosines cost in proportion to people, its distances to countries (conditions × items
+        # per resample): extrapolate by the smaller of the two ratios.
+        estimated = whole["countries"]
+        scale = min(len(data.respondents) / n_sample, estimated / len(sample))
         t_naive = (t_point + args.bootstrap * t_per_resample) * scale
         print(
             f"pandas, straightforward: {t_point:.1f} s for the estimates of {len(sample)} countries "
-            f"({n_sample:,} people) + {t_per_resample:.2f} s per resample; extrapolated to {len(data.respondents):,} "
-            f"people and B = {args.bootstrap}: {t_naive:,.0f} s ({t_naive / 3600:.1f} h)"
+            f"({n_sample:,} people) + {t_per_resample:.2f} s per resample; extrapolated ×{scale:.1f} (to "
+            f"{estimated} countries, {len(data.respondents):,} people) and to B = {args.bootstrap}: "
+            f"{t_naive:,.0f} s ({t_naive / 3600:.1f} h)"
         )
         diffs = compare(humans_w, ratings, sample, args.sample_bootstrap, naive)
         print("max |ours - pandas| on the sample: " + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()))
