@@ -306,8 +306,8 @@ class CountryContent:
             negative = int((per_model["conf_high"] < 0).sum())
             positive = int((per_model["conf_low"] > 0).sum())
             text.append(
-                f"Per model (lm over countries), {negative} of {len(per_model)} slopes are negative and "
-                f"{positive} positive with a 95% CI that excludes 0."
+                f"Per model (lm over countries), the slope's 95% CI excludes 0 for "
+                f"{negative + positive} of {len(per_model)} models ({negative} negative, {positive} positive)."
             )
         corr = assoc[(assoc["model"] == "all") & (assoc["metric"] == "correlation")]
         if len(corr):
