@@ -40,6 +40,7 @@ __all__ = [
     "RANKINGS_COLUMNS",
     "SIMILARITY_COLUMNS",
     "AnswerMode",
+    "CountryLevelSettings",
     "GenerationSettings",
     "HumanDataSpec",
     "Language",
@@ -129,7 +130,9 @@ class HumanDataSpec(_Strict):
 
     path: Path
     format: Literal["auto", "sav", "dta", "csv", "rds"] = "auto"
-    countries: tuple[str, ...] = ("CHN", "USA")
+    countries: Literal["all"] | tuple[str, ...] = Field(
+        ("CHN", "USA"), description="countries to keep, or all (every country in the file)"
+    )
     mapping: Path | None = Field(None, description="YAML column mapping (MFQ-2 files in other layouts)")
     synthetic: bool = Field(False, description="the file is synthetic; the report says so")
     weights: str = Field(
@@ -170,6 +173,39 @@ class RankingAnalysisSettings(_Strict):
     )
 
 
+def _alpha2(value: object) -> str:
+    """The ISO 3166 alpha-2 code of a country written in any form (a ValueError for pydantic)."""
+    from valuesurvey.countries import COUNTRY_FORMS, lookup
+
+    country = lookup(value)
+    if country is None:
+        raise ValueError(f"unknown country {value!r}; write {COUNTRY_FORMS}")
+    return country.alpha2
+
+
+class CountryLevelSettings(_Strict):
+    """Settings of the country-level analysis (docs/study-yaml.md, ``analysis.country_level``)."""
+
+    reference: str = Field("US", description="country the cultural distance is measured from")
+    min_n: int = Field(100, ge=2, description="fewer usable people: the country is reported, not estimated")
+    weights: bool | None = Field(
+        None,
+        description="weight people by the humans table's weight column (W_WEIGHT); default: as humans.<instrument>.weights",
+    )
+    distance: Literal["fst", "profile"] = Field(
+        "fst", description="cultural distance: fixation index over items, or distance of mean z-profiles"
+    )
+    removals: bool = Field(
+        False, description="also at every removal level of RQ3 (a dimension or item left out)"
+    )
+    bootstrap: int = Field(1000, ge=100, description="resamples of people within each country for the CIs")
+
+    @field_validator("reference", mode="before")
+    @classmethod
+    def _reference_country(cls, value: object) -> str:
+        return _alpha2(value)
+
+
 class AnalysisSettings(_Strict):
     fits: tuple[Literal["lm", "lmer", "two_stage"], ...] = ("lm", "lmer", "two_stage")
     ddf: Literal["Satterthwaite", "Kenward-Roger"] = "Satterthwaite"
@@ -183,6 +219,21 @@ class AnalysisSettings(_Strict):
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples (ranking CIs, cluster stability)")
     seed: int = 20251123
     ranking: RankingAnalysisSettings = RankingAnalysisSettings()
+    countries: Literal["all"] | tuple[str, ...] | None = Field(
+        None, description="run the country-level analysis for all countries with human data, or these"
+    )
+    country_level: CountryLevelSettings = CountryLevelSettings()
+
+    @field_validator("countries", mode="before")
+    @classmethod
+    def _country_codes(cls, value: object) -> object:
+        if value is None or value == "all":
+            return value
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list | tuple) or not value:
+            raise ValueError("write all, or a non-empty list of countries")
+        return tuple(dict.fromkeys(_alpha2(code) for code in value))
 
     @field_validator("random_effects")
     @classmethod

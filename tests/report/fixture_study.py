@@ -324,6 +324,33 @@ def _coding(instrument: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["analysis", "variable", "scheme", "level", "contrast", "value"])
 
 
+def _country_level(study_yaml: Path, rating: list[str]) -> None:
+    """``estimates/countries_*.csv`` computed by the real country level from the fixture's tables
+    (two countries: no slope, so no R)."""
+    from valuesurvey.country_level import (
+        CountryLevelConfig,
+        CountryTables,
+        country_level,
+        fit_associations,
+        write_country_tables,
+    )
+
+    study = load_study(study_yaml)
+    ratings = pd.read_parquet(study.paths.llm_ratings)
+    parts = [
+        country_level(
+            pd.read_parquet(study.paths.humans(instrument)),
+            ratings,
+            instrument=instrument,
+            items=_items(instrument),
+            scale=SCALES[instrument],
+            config=CountryLevelConfig.from_study(study, instrument),
+        )
+        for instrument in rating
+    ]
+    write_country_tables(study, fit_associations(CountryTables.concat(parts)))
+
+
 def write_fixture_study(
     root: Path, *, instruments: tuple[str, ...] = ("mfq2", "wvs7", "ai_values"), seed: int = 7
 ) -> Path:
@@ -341,6 +368,8 @@ def write_fixture_study(
         "models": [{"id": m, "provider": "simulated", "origin": o, "company": c} for m, o, c in MODELS],
         "humans": {i: {"path": f"raw/{i}.sav", "synthetic": True} for i in rating},
         "ranking": {"repetitions": REPS},
+        # the country level (issue 17) on the fixture's two countries, so the report has its section
+        "analysis": {"countries": "all", "country_level": {"min_n": 20, "bootstrap": 100}},
         "synthetic_note": "SIMULATED DATA: fixture study for tests",
     }
     (root / "study.yaml").write_text(yaml.safe_dump(study, sort_keys=False), encoding="utf-8")
@@ -368,6 +397,8 @@ def write_fixture_study(
         if instrument == "wvs7":
             exclusions += _exclusions()
     write_csv(root / "similarity" / "exclusions.csv", pd.DataFrame(exclusions, columns=EXCLUSION_COLUMNS))
+    if rating:
+        _country_level(root / "study.yaml", rating)
     if "ai_values" in instruments:
         write_parquet(root / "rankings.parquet", _rankings(seed))
         _ranking_estimates(root / "study.yaml")

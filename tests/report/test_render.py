@@ -65,7 +65,7 @@ def test_no_unresolved_reference_or_missing_figure(rendered: dict[str, Path]) ->
     assert "?@" not in text and "??" not in text
     assert "not drawn" not in text and "not in the study" not in text
     assert "Figure 1" in text and "Table 1" in text and "Section 2.1" in text
-    assert re.search(r"Atari et al\.\s+2023", text)  # citeproc resolved the citation
+    assert re.search(r"Atari, Haidt, et al\.\s+2023", text)  # citeproc resolved (and disambiguated) it
 
 
 def test_key_numbers_equal_the_estimates_csv(fixture_study: Study, rendered: dict[str, Path]) -> None:

@@ -441,8 +441,10 @@ def analyze_study(study: Study) -> None:
     repetitions; z-scores; cosine of every (person, LLM condition) pair at every removal level
     (``analysis.rezscore_after_removal``); the exclusion rule (:data:`EXCLUSION_RULE`); the RQ1–RQ3 fits in
     R (``study.analysis.fits``, ``random_effects``, survey weights where ``humans.<i>.weights``
-    asks); then the ranking analysis when the study has ``ai_values``; then the analyses declared
-    in study.yaml (``study.analyses``, :func:`valuesurvey.analyses.run_declared_analyses`).
+    asks); the country-level analysis when ``study.analysis.countries`` is set
+    (:mod:`valuesurvey.country_level`, ``estimates/countries_*.csv``); then the ranking analysis
+    when the study has ``ai_values``; then the analyses declared in study.yaml
+    (``study.analyses``, :func:`valuesurvey.analyses.run_declared_analyses`).
 
     Writes ``similarity/<instrument>.parquet`` (+ ``_reference``, ``_zscores`` parquet, the
     ``_human_means.csv`` and ``_human_distribution.csv`` summaries and the ``_rq.csv`` export for
@@ -480,6 +482,10 @@ def analyze_study(study: Study) -> None:
             humans = _read_parquet(path, f"humans table for {instrument}")
             _analyze_instrument(study, designs[instrument], humans, ratings, out)
         _write_reports(study, out)
+        if study.analysis.countries is not None:  # every country with human data (issue 17)
+            from valuesurvey.country_level import analyze_countries
+
+            out.written += analyze_countries(study, designs, humans_paths, ratings)
     if "ai_values" in study.instruments:
         _run_ranking(study)
     out.written.extend(run_declared_analyses(study))  # study.yaml analyses: (valuesurvey.analyses)

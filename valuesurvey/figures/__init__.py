@@ -1,7 +1,8 @@
 """Figures of both studies, drawn from the study directory (PNG and SVG in ``STUDY_DIR/figures/``).
 
 Seed 001 (the paper): ``fig1_similarity`` … ``fig5_removal``; seed 000 (the poster):
-``f1_1_dimensions``, ``f1_2_values``, ``f2_top_bottom``, ``f3_dendrogram``, ``f4_heatmap``.
+``f1_1_dimensions``, ``f1_2_values``, ``f2_top_bottom``, ``f3_dendrogram``, ``f4_heatmap``; the
+country level (``analysis.countries``): ``fig_countries_ranked``, ``fig_countries_distance``.
 One style throughout (Okabe–Ito colours; China vermillion, USA blue), and a footer on every figure
 when any data are synthetic or simulated.
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from valuesurvey.figures import _ranking, _similarity
+from valuesurvey.figures import _countries, _ranking, _similarity
 from valuesurvey.figures._data import StudyTables, synthetic_label
 from valuesurvey.figures._style import figure_style, save_figure
 from valuesurvey.study import Study
@@ -33,7 +34,7 @@ class FigureSpec:
     """One figure: its file stem, the study it belongs to, a caption and what it needs."""
 
     name: str
-    study: str  # "similarity" (seed 001) or "ranking" (seed 000)
+    study: str  # "similarity" (seed 001), "ranking" (seed 000) or "countries" (issue 17)
     caption: str
     draw: Callable[[StudyTables, list[str]], Figure]
     needs_humans: bool = False
@@ -84,6 +85,23 @@ FIGURES: tuple[FigureSpec, ...] = (
         "Change in cosine similarity of LLMs to humans when removing a dimension (MFQ-2) or a question "
         "(WVS); no persona, language matched to the participant. Error bars: 95% CIs.",
         _similarity.figure5,
+    ),
+    FigureSpec(
+        "fig_countries_ranked",
+        "countries",
+        "Mean cosine similarity of each LLM to the people of every country (no persona; rows ordered by "
+        "the model's mean over countries): grey dots are countries, the diamond the reference country "
+        "and the circle the model's own country of origin, each with its 95% bootstrap CI (people "
+        "resampled within the country); the closest and farthest country are named.",
+        _countries.figure_ranked,
+    ),
+    FigureSpec(
+        "fig_countries_distance",
+        "countries",
+        "Similarity of LLMs to each country's people against the country's cultural distance from the "
+        "reference country (no persona): countries' means over models (labelled), model × country "
+        "means (grey), and the mixed model's fitted line with its 95% confidence band.",
+        _countries.figure_distance,
     ),
     FigureSpec(
         "f1_1_dimensions",
@@ -143,6 +161,9 @@ def available_figures(tables: StudyTables) -> dict[str, list[str]]:
         if spec.study == "ranking":
             if has_ranking:
                 ready[spec.name] = ["ai_values"]
+        elif spec.study == "countries":
+            if instruments := _countries.ready_instruments(tables, spec.name):
+                ready[spec.name] = instruments
         elif instruments := _similarity_instruments(tables, spec):
             ready[spec.name] = instruments
     return ready

@@ -59,12 +59,15 @@ def _country_of(value: object, layout: Layout, labels: Mapping[object, str]) -> 
 
 
 def _select_countries(
-    frame: pd.DataFrame, header: FileHeader, layout: Layout, countries: Sequence[Country]
-) -> tuple[pd.Series, np.ndarray]:
+    frame: pd.DataFrame, header: FileHeader, layout: Layout, countries: Sequence[Country] | None
+) -> tuple[pd.Series, np.ndarray, list[Country]]:
+    """Rows of the chosen countries (``None``: every country the file's values name)."""
     raw = frame[layout.country_column]
     labels = header.value_labels.get(layout.country_column, {})
     mapping = {value: _country_of(value, layout, labels) for value in pd.unique(raw.dropna())}
     codes = raw.map(lambda v: getattr(mapping.get(v), "alpha3", None))
+    if countries is None:
+        countries = sorted({c for c in mapping.values() if c is not None}, key=lambda c: c.alpha3)
     for country in countries:
         if not (codes == country.alpha3).any():
             seen = ", ".join(repr(v) for v in list(mapping)[:8]) or "none"
@@ -74,7 +77,7 @@ def _select_countries(
                 column=layout.country_column,
             )
     keep = codes.isin([c.alpha3 for c in countries]).to_numpy()
-    return codes[keep].reset_index(drop=True), keep
+    return codes[keep].reset_index(drop=True), keep, list(countries)
 
 
 def _numeric(series: pd.Series, header: FileHeader, column: str) -> np.ndarray:
@@ -217,14 +220,15 @@ def assemble(
     header: FileHeader,
     frame: pd.DataFrame,
     layout: Layout,
-    countries: Sequence[Country],
+    countries: Sequence[Country] | None,
     *,
     synthetic: bool,
     notes: Sequence[str] = (),
     started: float | None = None,
 ) -> HumanData:
-    """Validate the columns read and build the long humans table plus its load report."""
-    codes, keep = _select_countries(frame, header, layout, countries)
+    """Validate the columns read and build the long humans table plus its load report
+    (``countries=None``: every country in the file)."""
+    codes, keep, countries = _select_countries(frame, header, layout, countries)
     participants = _participants(frame, keep, header, layout)
     weights = _weights(frame, keep, header, layout)
     tally: Counter[str] = Counter()

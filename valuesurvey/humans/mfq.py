@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from valuesurvey._config import read_yaml_mapping, validation_message
 from valuesurvey.errors import ConfigError, DataError
 from valuesurvey.humans._assemble import Layout, assemble
-from valuesurvey.humans._countries import lookup, parse_countries
+from valuesurvey.humans._countries import lookup, select_countries
 from valuesurvey.humans._readers import LABEL_COLUMNS, read_columns, read_header
 from valuesurvey.humans._report import HumanData
 
@@ -162,7 +162,7 @@ def load_mfq2(
         Study-2 layout: 50 item columns named ``care12``, ``equality4``, ... (the 36 final items are
         kept) and a ``country`` column of country names.
     countries : sequence of str or str
-        ISO alpha-3 codes of the countries to keep.
+        ISO alpha-3 codes of the countries to keep; ``"all"``: every country in the file.
     format : {"auto", "sav", "dta", "csv", "rds"}
     synthetic : bool
         Mark the data as synthetic (also set when the file name or label says SYNTHETIC).
@@ -189,7 +189,7 @@ def load_mfq2(
     """
     started = time.perf_counter()
     path = Path(path)
-    selected = parse_countries(countries)
+    selected = select_countries(countries)
     if mapping is None:
         spec = study2_mapping()
     elif isinstance(mapping, ColumnMapping):

@@ -19,6 +19,7 @@ for value (CSV and YAML byte for byte; .sav and .dta embed their creation time).
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from dataclasses import dataclass
 from importlib import resources
@@ -35,9 +36,12 @@ from valuesurvey.humans.wvs import WVS7_ITEMS
 
 __all__ = [
     "DEFAULT_SEED",
+    "RELEASE_COUNTRIES",
+    "RELEASE_NOT_ASKED",
     "SYNTHETIC_FILES",
     "maxent_distribution",
     "mfq2_synthetic_frame",
+    "release_size_frame",
     "shipped_files",
     "write_release_size_sav",
     "write_synthetic_files",
@@ -429,31 +433,158 @@ def shipped_files() -> dict[str, Path]:
     return write_synthetic_files(cache)
 
 
+#: The 64 countries of the WVS-7 release-size SYNTHETIC file (alpha-3) with sample sizes of the
+#: release's order (NOT its values: rounded guesses, scaled to the file's row count). Two are made
+#: deliberately small, below the country-level analysis's default min_n of 100.
+RELEASE_COUNTRIES = {
+    "AND": 60, "ARG": 1000, "ARM": 1200, "AUS": 1800, "BGD": 1200, "BOL": 2000, "BRA": 1750,
+    "CAN": 4000, "CHL": 1000, "CHN": 3036, "COL": 1500, "CYP": 1000, "DEU": 1500, "ECU": 1200,
+    "EGY": 1200, "ETH": 1230, "GBR": 2600, "GRC": 1200, "GTM": 1200, "HKG": 2075, "IDN": 3200,
+    "IRN": 1500, "IRQ": 1200, "JOR": 1200, "JPN": 1350, "KAZ": 1275, "KEN": 1265, "KGZ": 1200,
+    "KOR": 1245, "LBN": 1200, "LBY": 1200, "MAC": 1025, "MAR": 1200, "MDV": 90, "MEX": 1740,
+    "MMR": 1200, "MNG": 1640, "MYS": 1310, "NGA": 1240, "NIC": 1200, "NIR": 450, "NLD": 2150,
+    "NZL": 1060, "PAK": 2000, "PER": 1400, "PHL": 1200, "PRI": 1130, "ROU": 1260, "RUS": 1810,
+    "SGP": 2010, "SRB": 1050, "SVK": 1200, "THA": 1500, "TJK": 1200, "TUN": 1210, "TUR": 2415,
+    "TWN": 1225, "UKR": 1290, "URY": 1000, "USA": 2596, "UZB": 1250, "VEN": 1190, "VNM": 1200,
+    "ZWE": 1215,
+}  # fmt: skip
+#: Items coded -4 ("not asked in survey") for every respondent of a country in that file
+#: (the generator's choice, not the release's pattern).
+RELEASE_NOT_ASKED = {"JOR": ("Q182", "Q183"), "EGY": ("Q182",), "IRN": ("Q193",), "TJK": ("Q192",)}
+RELEASE_LABEL = (
+    "SYNTHETIC WVS-7 release-size file: 64 countries with simulated profiles (China and the USA "
+    "calibrated to published means, the others invented), NOT WVS data"
+)
+
+
+def _release_sizes(n_rows: int) -> dict[str, int]:
+    """Country sizes summing to ``n_rows``: the deliberately small ones kept, the others scaled."""
+    small = {c: n for c, n in RELEASE_COUNTRIES.items() if n < 100}
+    large = {c: n for c, n in RELEASE_COUNTRIES.items() if n >= 100}
+    target = n_rows - sum(small.values())
+    if target < 100 * len(large):
+        raise ValueError(f"n_rows = {n_rows} is too few for {len(RELEASE_COUNTRIES)} countries")
+    above = {c: n - 100 for c, n in large.items()}  # every large country keeps at least 100
+    extra = target - 100 * len(large)
+    scaled = {c: 100 + int(a * extra / sum(above.values())) for c, a in above.items()}
+    scaled[max(scaled, key=scaled.get)] += target - sum(scaled.values())  # the rounding remainder
+    return {c: small.get(c, scaled.get(c)) for c in RELEASE_COUNTRIES}
+
+
+def _release_profiles(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Item means and SDs per country: China and the USA from the reference aggregates; every other
+    country at a random position on the USA-China axis plus a country-specific second axis."""
+    reference = _reference("wvs7_q177_q195_chn_usa_means.csv").set_index("item").loc[list(WVS7_ITEMS)]
+    us_mean, cn_mean = reference["usa_mean"].to_numpy(), reference["chn_mean"].to_numpy()
+    us_sd, cn_sd = reference["usa_sd"].to_numpy(), reference["chn_sd"].to_numpy()
+    second = rng.normal(0.0, 1.0, len(WVS7_ITEMS))
+    profiles = {"USA": (us_mean, us_sd), "CHN": (cn_mean, cn_sd)}
+    for code in RELEASE_COUNTRIES:
+        if code in profiles:
+            continue
+        t, b = rng.uniform(-0.3, 1.3), rng.normal(0.0, 0.6)
+        mean = np.clip(us_mean + t * (cn_mean - us_mean) + b * second, 1.3, 9.2)
+        sd = np.clip(us_sd + np.clip(t, 0, 1) * (cn_sd - us_sd) + rng.normal(0, 0.15, len(mean)), 0.9, None)
+        profiles[code] = (mean, np.minimum(sd, 0.9 * np.sqrt((mean - 1.0) * (10.0 - mean))))
+    return profiles
+
+
+@functools.lru_cache(maxsize=4096)
+def _release_distribution(mean: float, sd: float) -> np.ndarray:
+    """:func:`maxent_distribution` on 1-10, remembered: the same seed asks for the same profiles."""
+    return maxent_distribution(mean, sd, 1, 10)
+
+
+def _release_country(
+    code: str, n: int, mean: np.ndarray, sd: np.ndarray, rng: np.random.Generator
+) -> pd.DataFrame:
+    """One country's SYNTHETIC respondents: two correlated person factors, answers cut at each
+    item's max-entropy quantiles, 1% straight-liners, missing codes, items not asked (-4)."""
+    from valuesurvey.countries import get_country
+
+    k = len(WVS7_ITEMS)
+    factors = rng.multivariate_normal([0.0, 0.0], [[1.0, 0.5], [0.5, 1.0]], size=n)
+    loadings = np.where(np.asarray(WVS7_ITEMS) == "Q195", 0.30, 0.75)
+    personal = np.isin(WVS7_ITEMS, sorted(_PERSONAL)).astype(int)
+    latent = factors[:, personal] * loadings + rng.standard_normal((n, k)) * np.sqrt(1 - loadings**2)
+    straight = rng.random(n) < 0.01
+    answers = np.ones((n, k))
+    for j in range(k):
+        p = _remove_straight_liners(_release_distribution(float(mean[j]), float(sd[j])), straight.mean())
+        answers[~straight, j] = _ordinal_by_rank(latent[~straight, j], p, 1)
+    holes = (rng.random((n, k)) < 0.003) & ~straight[:, None]
+    answers[holes] = rng.choice([-1.0, -2.0, -5.0], size=int(holes.sum()), p=[0.7, 0.25, 0.05])
+    for item in RELEASE_NOT_ASKED.get(code, ()):
+        answers[:, WVS7_ITEMS.index(item)] = -4.0
+    country = get_country(code)
+    weight = rng.lognormal(0.0, 0.35, size=n)
+    weight = np.round(weight / weight.mean(), 6)
+    frame = pd.DataFrame(
+        {
+            "version": "SYNTHETIC 1.0",
+            "A_WAVE": 7.0,
+            "A_YEAR": float(rng.integers(2017, 2023)),
+            "B_COUNTRY": float(country.numeric),
+            "B_COUNTRY_ALPHA": code,
+            "D_INTERVIEW": country.numeric * 1_000_000 + 70_000 + np.arange(1, n + 1, dtype=float),
+            "W_WEIGHT": weight,
+            "S018": np.round(weight * 1000 / n, 6),
+        }
+    )
+    return pd.concat([frame, pd.DataFrame(answers, columns=list(WVS7_ITEMS))], axis=1)
+
+
+def release_size_frame(n_rows: int = 97_000, *, seed: int = DEFAULT_SEED) -> pd.DataFrame:
+    """SYNTHETIC respondents of 64 countries in the release's layout (see :func:`write_release_size_sav`).
+
+    >>> frame = release_size_frame(7_000)
+    >>> len(frame), frame["B_COUNTRY_ALPHA"].nunique(), int((frame["Q182"] == -4).sum()) > 0
+    (7000, 64, True)
+    """
+    rng = np.random.default_rng(seed + 17)
+    profiles = _release_profiles(rng)
+    sizes = _release_sizes(n_rows)
+    parts = [_release_country(code, sizes[code], *profiles[code], rng) for code in RELEASE_COUNTRIES]
+    frame = pd.concat(parts, ignore_index=True)
+    return frame.sort_values("B_COUNTRY", kind="stable").reset_index(drop=True)
+
+
 def write_release_size_sav(
     path: str | Path, *, n_rows: int = 97_000, n_columns: int = 600, seed: int = DEFAULT_SEED
 ) -> Path:
-    """A SYNTHETIC .sav with the size of the full WVS-7 release, for benchmarks.
+    """A SYNTHETIC .sav with the size and shape of the full WVS-7 release, for tests and benchmarks.
 
-    China and the USA come from :func:`wvs7_synthetic_frame`; the other rows are copies of them
-    under other country codes, and filler variables (``X001``...) bring the column count up.
+    64 countries (:data:`RELEASE_COUNTRIES`; two of them smaller than 100 respondents), each with
+    its own simulated item profile: China and the USA calibrated to the published means and SDs
+    (as the shipped files), the other 62 placed at random on the USA-China axis plus a second,
+    country-specific axis (invented, not those countries' real values). Items of
+    :data:`RELEASE_NOT_ASKED` are coded -4 ("not asked in survey") for every respondent of the
+    country; 0.3% of answers (about 5% of respondents) carry the codes -1, -2 and -5. Filler variables (``X001``...)
+    bring the column count up to ``n_columns``. The file label, the ``version`` column and a note
+    say SYNTHETIC.
     """
     rng = np.random.default_rng(seed + 7)
-    core = wvs7_synthetic_frame(seed)
-    repeats = -(-n_rows // len(core))
-    frame = pd.concat([core] * repeats, ignore_index=True).iloc[:n_rows].copy()
-    others = np.arange(len(frame)) >= len(core)
-    fake_codes = rng.choice([(276, "DEU"), (392, "JPN"), (76, "BRA"), (566, "NGA")], size=int(others.sum()))
-    frame.loc[others, "B_COUNTRY"] = [float(c[0]) for c in fake_codes]
-    frame.loc[others, "B_COUNTRY_ALPHA"] = [str(c[1]) for c in fake_codes]
-    frame["D_INTERVIEW"] = np.arange(1, len(frame) + 1, dtype=float)
-    fillers = n_columns - frame.shape[1]
+    frame = release_size_frame(n_rows, seed=seed)
+    fillers = max(n_columns - frame.shape[1], 0)
     filler = pd.DataFrame(
-        rng.integers(-5, 11, size=(len(frame), max(fillers, 0))).astype(float),
-        columns=[f"X{i:03d}" for i in range(1, max(fillers, 0) + 1)],
+        rng.integers(-5, 11, size=(len(frame), fillers)).astype(float),
+        columns=[f"X{i:03d}" for i in range(1, fillers + 1)],
     )
-    frame = pd.concat([frame.iloc[:, :10], filler, frame.iloc[:, 10:]], axis=1)
+    frame = pd.concat([frame.iloc[:, :8], filler, frame.iloc[:, 8:]], axis=1)
+    meta = _wvs_metadata()
+    from valuesurvey.countries import get_country
+
+    countries = {float(get_country(c).numeric): get_country(c).english_name for c in RELEASE_COUNTRIES}
+    value_labels = {**{c: v for c, v in meta["value_labels"].items() if c in frame.columns}}
+    value_labels["B_COUNTRY"] = countries
     with _io.atomic_path(path) as tmp:
         pyreadstat.write_sav(
-            frame, tmp, file_label="SYNTHETIC WVS-7 release-size benchmark file, NOT WVS data"
+            frame,
+            tmp,
+            file_label=RELEASE_LABEL,
+            column_labels=[meta["column_labels"].get(column) for column in frame.columns],
+            variable_value_labels=value_labels,
+            missing_ranges={item: [{"lo": -5.0, "hi": -1.0}] for item in WVS7_ITEMS},
+            note="SYNTHETIC data generated by valuesurvey.humans.synthetic; not WVS data.",
         )
     return Path(path)

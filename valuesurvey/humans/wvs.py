@@ -8,7 +8,7 @@ from pathlib import Path
 
 from valuesurvey.errors import DataError
 from valuesurvey.humans._assemble import Layout, assemble
-from valuesurvey.humans._countries import parse_countries
+from valuesurvey.humans._countries import select_countries
 from valuesurvey.humans._readers import LABEL_COLUMNS, read_columns, read_header
 from valuesurvey.humans._report import HumanData
 
@@ -38,7 +38,8 @@ def load_wvs7(
         The release file, e.g. ``WVS_Cross-National_Wave_7_spss_v6_0.sav``.
     countries : sequence of str or str
         ISO 3166 alpha-3 codes (``"CHN,USA"`` also works). Selected by ``B_COUNTRY_ALPHA`` or,
-        when the file lacks it, by the numeric ``B_COUNTRY`` (156 China, 840 USA).
+        when the file lacks it, by the numeric ``B_COUNTRY`` (156 China, 840 USA). ``"all"``
+        keeps every country in the file.
     format : {"auto", "sav", "dta", "csv", "rds"}
         ``"auto"`` decides by the file name's suffix.
     synthetic : bool
@@ -69,7 +70,7 @@ def load_wvs7(
     """
     started = time.perf_counter()
     path = Path(path)
-    selected = parse_countries(countries)
+    selected = select_countries(countries)
     header = read_header(path, format)
 
     missing = [item for item in WVS7_ITEMS if header.resolve(item) is None]

@@ -174,6 +174,7 @@ def _analyze_inputs(study: Study) -> dict[str, Any]:
             "analyses",
             "regressions",
             "similarity",
+            "country_level",
             "vectors",
             "ranking",
             "rbridge",

@@ -9,8 +9,8 @@ The demo writes a complete study directory and runs it end to end:
   loopback port and asked over HTTP, in logprobs mode (one request per item, language and persona:
   the probability of each scale point gives the expected rating) on MFQ-2 and WVS-7, and asked to
   rank the 25 AI values a few times per language (its invalid rankings are counted, not hidden);
-- then analyze (similarity, RQ1-RQ3 with lm and lmer, the ranking study), figures and the report in
-  HTML and PDF. Every page and figure carries ``study.synthetic_note``.
+- then analyze (similarity, RQ1-RQ3 with lm and lmer, the country level for its two countries,
+  the ranking study), figures and the report in HTML and PDF. Every page and figure carries ``study.synthetic_note``.
 
 Timing on 2 cores (see the README): elicitation of SmolLM2 is most of it.
 """
@@ -200,7 +200,12 @@ def demo_study_dict(config: DemoConfig, humans: dict[str, dict[str, Any]]) -> di
             "languages": list(config.ranking_languages or config.languages),
             "max_invalid_retries": config.ranking_retries,
         },
-        "analysis": {"fits": ["lm", "lmer", "two_stage"], "bootstrap": config.bootstrap, "seed": 20251123},
+        "analysis": {
+            "fits": ["lm", "lmer", "two_stage"],
+            "bootstrap": config.bootstrap,
+            "seed": 20251123,
+            "countries": "all",
+        },
         "report": {"formats": list(config.formats), "renderer": "auto"},
         "synthetic_note": DEMO_NOTE,
     }
