@@ -29,7 +29,8 @@ rejected), ``fail_capacity`` (the enqueued token limit)), ``reject_create`` (sta
 next create requests, e.g. ``[429, 429]``, then ``reject_create_always``), ``error_rate`` and
 ``error_status`` (requests failing inside a batch), ``unknown_lines`` and ``malformed_lines`` (added
 to, or replacing lines of, each results file), ``api_key``. ``GET /_stats`` returns what was
-received: how often each custom_id was submitted (per protocol), creates, uploads, polls, and
+received: how often each custom_id was submitted (per protocol), creates, uploads, polls, live
+requests (``POST /v1/chat/completions`` and ``/v1/messages`` are served too, by request key), and
 whether the key ever appeared in an uploaded file or a body.
 """
 
@@ -223,6 +224,16 @@ class _Server:
             return 200, {"ok": True}, "application/json"
         if path == "/_stats":
             return 200, self.stats(), "application/json"
+        if path in ("/v1/chat/completions", "/v1/messages") and method == "POST":  # the live path
+            request = json.loads(body)
+            self._saw(body)
+            custom_id = headers.get("x-valuesurvey-key") or hashlib.sha256(body).hexdigest()
+            live = state.index.setdefault("live", {})
+            live[custom_id] = live.get(custom_id, 0) + 1
+            state.save()
+            if path == "/v1/messages":
+                return 200, _message(state.config, custom_id, request), "application/json"
+            return 200, _chat_completion(state.config, custom_id, request), "application/json"
         if path.startswith("/v1/messages/batches"):
             if not self._authorized(headers, "anthropic"):
                 return 401, _anthropic_error("authentication_error", "invalid x-api-key"), "application/json"
@@ -567,9 +578,12 @@ class _Server:
                     ok += 1
                 ok_lines.append(line)
         encoded = [json.dumps(line, ensure_ascii=False) for line in ok_lines]
-        for i in range(min(cfg.malformed_lines, len(encoded))):
+        # The first results file only: the requests on its broken lines are asked again, then answered.
+        first = not state.index.get("corrupted")
+        state.index["corrupted"] = True
+        for i in range(min(cfg.malformed_lines if first else 0, len(encoded))):
             encoded[i] = '{"custom_id": "broken' + "x" * i  # cut: not JSON
-        for i in range(cfg.unknown_lines):
+        for i in range(cfg.unknown_lines if first else 0):
             fake = ok_lines[0] if ok_lines else {"custom_id": ""}
             encoded.append(json.dumps({**fake, "custom_id": f"unknown-{i:04d}-{uuid.uuid4().hex[:8]}"}))
         files: dict[str, Any] = {"ok": ok, "output": None, "error": None}
@@ -733,6 +747,7 @@ class _Server:
             "creates": self.state.index["creates"],
             "uploads": self.state.index["uploads"],
             "polls": self.state.index["polls"],
+            "live": self.state.index.get("live", {}),
             "key_seen": self.state.index["key_seen"],
         }
 

@@ -66,6 +66,9 @@ log = logging.getLogger("valuesurvey.elicit.batch")
 REQUEUE_MODES = ("batch", "live")
 #: Rows stored per transaction while a batch's results are read.
 _CHUNK = 1000
+#: Failed polls of a batch in a row (each waiting longer, up to the backoff cap) before the run stops
+#: polling it (with the default backoff ~4 minutes without an answer); the batch stays recorded.
+_POLL_RETRIES = 10
 
 
 @dataclass(frozen=True)
@@ -473,7 +476,7 @@ class BatchModelRunner:
                 if self.stopped is None and self._pool:
                     continue
                 return
-            progressed = False
+            progressed, backoff = False, 0.0  # backoff: after failed polls, wait longer (the server is down)
             for record in running:
                 try:
                     remote = await self.protocol.retrieve(record.remote_id or "")
@@ -482,12 +485,13 @@ class BatchModelRunner:
                         self._stop(f"polling batch {record.remote_id}: {redact(str(exc), self._secret)}")
                         return
                     failures[record.local_id] += 1
-                    if failures[record.local_id] >= max(self.config.max_consecutive_failures or 10, 1):
+                    if failures[record.local_id] > max(self.config.max_retries, _POLL_RETRIES):
                         self._stop(
                             f"batch {record.remote_id} could not be polled {failures[record.local_id]} times "
                             f"in a row ({redact(str(exc), self._secret)}); it is still recorded: rerun to poll it"
                         )
                         return
+                    backoff = max(backoff, self._delay(failures[record.local_id]))
                     log.info("%s: polling batch %s failed: %s", self.model.id, record.remote_id, exc)
                     continue
                 failures[record.local_id] = 0
@@ -527,7 +531,7 @@ class BatchModelRunner:
                     progressed = False
             self._report()
             if not progressed and not self._pool:
-                await asyncio.sleep(self.settings.poll_seconds)
+                await asyncio.sleep(max(self.settings.poll_seconds, backoff))
 
     def _report(self) -> None:
         """Batches by state for the progress display: ours before submission and after processing,
