@@ -51,7 +51,7 @@ __all__ = [
 #: Environment variable naming user registry override files (``os.pathsep``-separated).
 REGISTRY_ENV = "VALUESURVEY_REGISTRY"
 #: Providers that reach a remote or separately run server and so need ``api_model`` and ``base_url``.
-NETWORK_PROVIDERS = frozenset({"openai_compatible", "anthropic"})
+NETWORK_PROVIDERS = frozenset({"openai_compatible", "anthropic", "vllm"})
 _BUILTIN = "registry.yaml"
 
 
