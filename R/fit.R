@@ -137,6 +137,7 @@ vs_fit <- function(formula, data, method = "lmer", coding = NULL, control = vs_f
   fitter <- if (method == "lm") vs_fit_lm else vs_fit_lmer
   out <- fitter(formula, coded$data, control)
   out$coding <- coded$coding
+  out$inference <- NULL  # matrices and model objects stay in R
   out
 }
 
@@ -148,8 +149,11 @@ vs_tidy_table <- function(term, estimate, std_error, df, statistic, p_value, con
              stringsAsFactors = FALSE, row.names = NULL)
 }
 
-vs_fit_lm <- function(formula, data, control) {
-  run <- vs_collect(stats::lm(formula, data = data))
+vs_fit_lm <- function(formula, data, control, weights = NULL) {
+  run <- if (is.null(weights)) vs_collect(stats::lm(formula, data = data)) else {
+    data$.weight <- weights
+    vs_collect(stats::lm(formula, data = data, weights = .weight))
+  }
   fit <- run$value
   co <- summary(fit)$coefficients
   tidy <- vs_tidy_table(rownames(co), co[, 1], co[, 2], rep(fit$df.residual, nrow(co)), co[, 3], co[, 4],
@@ -162,18 +166,48 @@ vs_fit_lm <- function(formula, data, control) {
                        messages = paste(run$notes, collapse = " | "), stringsAsFactors = FALSE)
   random <- data.frame(group = "Residual", term = "sd__Observation", estimate = summary(fit)$sigma,
                        stringsAsFactors = FALSE)
-  list(tidy = tidy, random = random, glance = glance)
+  inference <- list(kind = "lm", beta = stats::coef(fit), vcov_beta = stats::vcov(fit), df = fit$df.residual)
+  list(tidy = tidy, random = random, glance = glance, inference = inference)
 }
 
-vs_fit_lmer <- function(formula, data, control) {
+# One lme4 fit (lme4::lmer, no Satterthwaite yet): what the simplification needs.
+vs_lme4_fit_core <- function(formula, data, control) {
   if (is.null(lme4::findbars(formula))) {
     stop("lmer needs at least one random-effect term such as (1 | participant)", call. = FALSE)
   }
   lctrl <- lme4::lmerControl(optimizer = control$optimizer, calc.derivs = control$calc_derivs)
-  run <- vs_collect(lmerTest::lmer(formula, data = data, REML = control$REML, control = lctrl))
+  run <- vs_collect(lme4::lmer(formula, data = data, REML = control$REML, control = lctrl))
   fit <- run$value
+  notes <- unique(c(run$notes, fit@optinfo$conv$lme4$messages))
+  singular <- lme4::isSingular(fit)
+  if (singular && !any(grepl("singular", notes))) notes <- c(notes, "boundary (singular) fit")
+  conv_code <- fit@optinfo$conv$lme4$code
+  converged <- fit@optinfo$conv$opt == 0 && (is.null(conv_code) || all(conv_code == 0)) &&
+    !any(grepl("failed to converge|convergence code", notes))
+  vc <- lme4::VarCorr(fit)
+  components <- do.call(rbind, lapply(seq_along(fit@cnms), function(i) {
+    data.frame(group = names(fit@cnms)[i], component = fit@cnms[[i]],
+               sd = unname(attr(vc[[i]], "stddev")), stringsAsFactors = FALSE)
+  }))
+  ll <- as.numeric(stats::logLik(fit))
+  attempt <- list(engine = "lme4", optimizer = control$optimizer, sigma = stats::sigma(fit),
+                  converged = converged,
+                  singular = singular, logLik = ll, AIC = stats::AIC(fit), messages = notes,
+                  beta = lme4::fixef(fit), vcov_beta_approx = as.matrix(stats::vcov(fit)),
+                  components = components)
+  attempt$finish <- function() {
+    devfun <- lme4::lmer(formula, data = data, REML = control$REML, control = lctrl, devFunOnly = TRUE)
+    vs_lme4_finish(fit, devfun, notes, singular, converged, control)
+  }
+  attempt
+}
+
+vs_lme4_finish <- function(fit, devfun, notes, singular, converged, control) {
+  # what lmerTest::lmer does after fitting (its devfun comes from the same lFormula)
+  lt <- vs_collect(utils::getFromNamespace("as_lmerModLT", "lmerTest")(fit, devfun))
+  fit <- lt$value
   if (!inherits(fit, "lmerModLmerTest")) {
-    stop("lmerTest could not compute the degrees of freedom: ", paste(run$notes, collapse = " | "),
+    stop("lmerTest could not compute the degrees of freedom: ", paste(lt$notes, collapse = " | "),
          call. = FALSE)
   }
   ddf <- if (control$ddf == "Kenward-Roger") "Kenward-Roger" else "Satterthwaite"
@@ -181,9 +215,7 @@ vs_fit_lmer <- function(formula, data, control) {
   co <- sm$value$coefficients
   tidy <- vs_tidy_table(rownames(co), co[, "Estimate"], co[, "Std. Error"], co[, "df"], co[, "t value"],
                         co[, "Pr(>|t|)"], control$conf_level)
-  notes <- unique(c(run$notes, sm$notes, fit@optinfo$conv$lme4$messages))
-  singular <- lme4::isSingular(fit)
-  if (singular && !any(grepl("singular", notes))) notes <- c(notes, "boundary (singular) fit")
+  notes <- unique(c(notes, lt$notes, sm$notes))
   ll <- stats::logLik(fit)
   ngrps <- lme4::ngrps(fit)
   glance <- data.frame(method = "lmer", nobs = stats::nobs(fit), sigma = stats::sigma(fit),
@@ -197,7 +229,19 @@ vs_fit_lmer <- function(formula, data, control) {
   term <- ifelse(is.na(vc$var2), paste0("sd__", vc$var1), paste0("cor__", vc$var1, ".", vc$var2))
   term[vc$grp == "Residual"] <- "sd__Observation"
   random <- data.frame(group = vc$grp, term = term, estimate = vc$sdcor, stringsAsFactors = FALSE)
-  list(tidy = tidy, random = random, glance = glance)
+  inference <- if (ddf == "Kenward-Roger") {
+    list(kind = "kenward_roger", beta = lme4::fixef(fit), vcov_beta = as.matrix(stats::vcov(fit)), fit = fit)
+  } else {
+    list(kind = "satterthwaite", beta = lme4::fixef(fit), vcov_beta = fit@vcov_beta,
+         vcov_varpar = fit@vcov_varpar, jac_list = fit@Jac_list)
+  }
+  list(tidy = tidy, random = random, glance = glance, inference = inference, engine = "lme4",
+       converged = converged)
+}
+
+vs_fit_lmer <- function(formula, data, control) {
+  out <- vs_lme4_fit_core(formula, data, control)$finish()
+  out[c("tidy", "random", "glance", "inference")]
 }
 
 # Rscript entry point for golden tests and the overhead benchmark:
@@ -222,4 +266,32 @@ if (sys.nframe() == 0L && !interactive()) {
     suppressPackageStartupMessages({ library(lme4); library(lmerTest) })
     vs_fit_main(vs_args)
   }
+}
+
+# Tests of linear combinations L %*% beta (one row of L per contrast) from a fit's inference object:
+# lmerTest's Satterthwaite df (contest1D), Kenward-Roger through lmerTest, or lm's residual df.
+vs_contrast_rows <- function(inference, L, names, conf_level = 0.95) {
+  L <- matrix(L, ncol = length(inference$beta))
+  est <- drop(L %*% inference$beta)
+  var_con <- rowSums((L %*% inference$vcov_beta) * L)
+  df <- switch(inference$kind,
+    lm = rep(inference$df, nrow(L)),
+    satterthwaite = vapply(seq_len(nrow(L)), function(i) {
+      l <- L[i, ]
+      grad <- vapply(inference$jac_list, function(J) sum(l * (J %*% l)), 0)
+      2 * var_con[i]^2 / sum(grad * (inference$vcov_varpar %*% grad))
+    }, 0),
+    kenward_roger = vapply(seq_len(nrow(L)), function(i) {
+      lmerTest::contest1D(inference$fit, L[i, ], ddf = "Kenward-Roger")$df
+    }, 0),
+    stop(sprintf("unknown inference kind '%s'", inference$kind), call. = FALSE))
+  if (inference$kind == "kenward_roger") {
+    var_con <- vapply(seq_len(nrow(L)), function(i) {
+      lmerTest::contest1D(inference$fit, L[i, ], ddf = "Kenward-Roger")$`Std. Error`^2
+    }, 0)
+  }
+  se <- sqrt(var_con)
+  statistic <- est / se
+  vs_tidy_table(names, est, se, df, statistic, 2 * stats::pt(abs(statistic), df, lower.tail = FALSE),
+                conf_level)
 }

@@ -1,4 +1,4 @@
-"""The paper's models RQ1–RQ3: which rows, which formula, which coding, and both fits.
+"""The paper's models RQ1–RQ3 and the inference beside them: which rows, which formulas, which fits.
 
 =========  ==============================================================  ==========================
 analysis   rows of the similarity table                                    fixed effects
@@ -19,14 +19,25 @@ nationality and origin half-sum coded with China = +0.5 (RQ1, RQ3); each congrue
 participant's nationality with the prompt language, the persona and the LLM's origin coded
 congruent = +0.5 (RQ2); removed treatment coded with ``none`` = 0 (RQ3).
 
-Each model is fitted twice: ``lm`` exactly as the paper, and ``lmer`` with crossed random
-intercepts ``(1 | participant) + (1 | model)`` and lmerTest Satterthwaite df.
+Fits (the ``model`` column of the estimates):
+
+* ``lm`` — exactly as published; ``lm_weighted`` beside it when the study asks for survey weights;
+* ``lmer`` — the recommended mixed model: the random effects the design justifies (``maximal``:
+  by-model slopes for person-level predictors, by-participant slopes for model-level ones,
+  condition effects in RQ2, RQ3 on within-pair differences), ``intercepts`` (crossed random
+  intercepts only) or the study's own lme4 terms, simplified by the recorded sequence of
+  ``R/structures.R`` when singular or not converged; lmerTest Satterthwaite df. RQ2's mixed model
+  adds the nationality and origin main effects. Complete crossings (every analysis after the
+  exclusion rule) are fitted exactly from sufficient statistics (``R/crossed.R``), lme4 otherwise;
+* ``two_stage`` — the design-based check: per-model contrasts of nationality means, then OLS across
+  the models (df = models − 2).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -34,10 +45,12 @@ import pandas as pd
 
 __all__ = [
     "ANALYSES",
+    "RANDOM_KEYWORDS",
     "RQ_MODELS",
     "RQFit",
     "RQModel",
     "analysis_rows",
+    "check_random_effects",
     "design_matrix",
     "excluded_models",
     "fit_rq",
@@ -47,7 +60,23 @@ __all__ = [
 
 Analysis = Literal["rq1", "rq2", "rq3"]
 ANALYSES: tuple[Analysis, ...] = ("rq1", "rq2", "rq3")
-RQ3Lmer = Literal["full", "per_level", "skip"]
+RANDOM_KEYWORDS = ("maximal", "intercepts")
+
+#: The variables a random-effect term may name, per analysis (R/rq_models.R rq_columns, plus the
+#: numeric codes of the two-level factors).
+_BASE_COLUMNS = ("participant", "nationality", "model", "origin", "language", "persona")
+_CODES = {
+    "nationality": "nationalityCN",
+    "origin": "originCN",
+    "language_congruent": "language_congruentyes",
+    "persona_congruent": "persona_congruentyes",
+    "origin_congruent": "origin_congruentyes",
+}
+RANDOM_COLUMNS: dict[str, tuple[str, ...]] = {
+    "rq1": _BASE_COLUMNS,
+    "rq2": (*_BASE_COLUMNS, "language_congruent", "persona_congruent", "origin_congruent"),
+    "rq3": (*_BASE_COLUMNS, "removed"),
+}
 
 NATIVE_LANGUAGE = {"CN": "zh", "US": "en"}
 
@@ -94,13 +123,70 @@ RQ_MODELS: dict[str, RQModel] = {
 
 @dataclass(frozen=True)
 class RQFit:
-    """Both fits of one analysis: tidy estimates, variance components, one glance row per fit."""
+    """Every fit of one analysis: tidy estimates, variance components, one glance row per fit (per
+    removal level for RQ3's mixed model), the coding, the simplification record and the simple
+    effects."""
 
     analysis: str
     tidy: pd.DataFrame
     random: pd.DataFrame
     glance: pd.DataFrame
     coding: pd.DataFrame
+    simplification: pd.DataFrame = field(default_factory=pd.DataFrame)
+    simple_effects: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _term_variables(term: str) -> list[str]:
+    return re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", term)
+
+
+def check_random_effects(analysis: str, choice: str) -> str:
+    """Check a study's random-effects choice for ``analysis`` without data; returns it.
+
+    Raises ``ValueError`` naming the valid choices: ``maximal``, ``intercepts``, or lme4 terms
+    whose variables the analysis has (see ``docs/study-yaml.md``).
+
+    >>> check_random_effects("rq1", "(1 + nationality | model) + (1 | participant)")
+    '(1 + nationality | model) + (1 | participant)'
+    >>> check_random_effects("rq1", "maximum")
+    Traceback (most recent call last):
+    ValueError: 'maximum' is not a choice: use maximal, intercepts, or lme4 terms such as (1 + nationality | model) + (1 | participant)
+    """
+    _spec(analysis)
+    if choice in RANDOM_KEYWORDS:
+        return choice
+    if "|" not in choice:
+        raise ValueError(
+            f"{choice!r} is not a choice: use maximal, intercepts, or lme4 terms such as "
+            "(1 + nationality | model) + (1 | participant)"
+        )
+    allowed = set(RANDOM_COLUMNS[analysis]) | {_CODES[c] for c in RANDOM_COLUMNS[analysis] if c in _CODES}
+    depth = 0
+    current = ""
+    terms: list[str] = []
+    for char in choice:
+        depth += char == "("
+        depth -= char == ")"
+        if char == "+" and depth == 0:
+            terms.append(current.strip())
+            current = ""
+        else:
+            current += char
+    terms.append(current.strip())
+    for term in terms:
+        inner = term[1:-1] if term.startswith("(") and term.endswith(")") else ""
+        if "|" not in inner or inner.count("(") != inner.count(")"):
+            raise ValueError(
+                f"{term!r} is not a random-effect term: write each as (1 + x | group), e.g. "
+                "(1 + nationality | model) + (1 | participant)"
+            )
+        unknown = [v for v in _term_variables(inner) if v not in allowed]
+        if unknown:
+            raise ValueError(
+                f"term {term} uses {unknown[0]!r}, which is not in the {analysis} data; "
+                f"variables are {', '.join(RANDOM_COLUMNS[analysis])}"
+            )
+    return choice
 
 
 def _spec(analysis: str) -> RQModel:
@@ -146,21 +232,26 @@ def analysis_conditions(analysis: str, languages: Sequence[str] = ("en", "zh")) 
     return [(language, persona) for language in languages for persona in spec.personas]
 
 
-def excluded_models(llm_exclusions: pd.DataFrame, analysis: str) -> pd.DataFrame:
-    """The exclusion rule: models with an incomplete vector in any condition the analysis uses.
+def excluded_models(
+    llm_exclusions: pd.DataFrame, analysis: str, languages: Sequence[str] = ("en", "zh")
+) -> pd.DataFrame:
+    """Incomplete LLM vectors in the conditions an analysis uses (one half of the exclusion rule;
+    :func:`valuesurvey.analysis._exclusions.select_sample` adds zero-variance vectors).
 
     Parameters
     ----------
     llm_exclusions : DataFrame
         From :func:`valuesurvey.similarity.llm_exclusions` (one row per model × condition × item
         without a valid mean).
+    languages : sequence of str
+        The study's languages.
 
     Returns
     -------
     DataFrame
         The rows of ``llm_exclusions`` that exclude a model from ``analysis``, with ``analysis``.
     """
-    conditions = set(analysis_conditions(analysis))
+    conditions = set(analysis_conditions(analysis, languages))
     keys = list(
         zip(llm_exclusions["language"].astype(str), llm_exclusions["persona"].astype(str), strict=True)
     )
@@ -181,9 +272,10 @@ def fit_rq(
     analysis: str,
     *,
     instrument: str = "",
-    fits: Iterable[str] = ("lm", "lmer"),
+    fits: Iterable[str] = ("lm", "lmer", "two_stage"),
     ddf: str = "Satterthwaite",
-    rq3_lmer: RQ3Lmer = "full",
+    random_effects: str = "maximal",
+    weighted: bool = False,
     session: object | None = None,
 ) -> RQFit:
     """Fit one analysis in R (``rq_fit`` in R/rq_models.R) with each requested fit.
@@ -192,27 +284,34 @@ def fit_rq(
     ----------
     data : DataFrame
         The analysis rows: participant, nationality, model, origin, cosine, plus language and
-        persona (rq2) or removed (rq3). No NaN cosines (zero-variance pairs are removed and
-        reported before fitting).
+        persona (rq2) or removed (rq3), and ``weight`` when ``weighted``. No NaN cosines (the
+        exclusion rule removes whole vectors before fitting).
     analysis : {"rq1", "rq2", "rq3"}
     instrument : str
         Appended to the ``analysis`` column of the output (``rq1_mfq2``).
-    fits : iterable of {"lm", "lmer"}
+    fits : iterable of {"lm", "lmer", "two_stage"}
+        ``lm`` adds ``lm_weighted`` when ``weighted``.
     ddf : {"Satterthwaite", "Kenward-Roger"}
-        lmer degrees of freedom.
-    rq3_lmer : {"full", "per_level", "skip"}
-        How lmer fits RQ3: the full model, one model per removal level (none + that level), or
-        not at all.
+        lmer degrees of freedom (Kenward-Roger always goes through lme4 and is slow on large data).
+    random_effects : str
+        ``"maximal"``, ``"intercepts"`` or lme4 terms (see :func:`check_random_effects`).
+    weighted : bool
+        Fit ``lm_weighted`` and weight the two-stage means by the ``weight`` column.
 
     Returns
     -------
     RQFit
-        ``tidy``: analysis, model (lm/lmer), term, estimate, std_error, df, statistic, p_value,
-        conf_low, conf_high, method. ``glance`` adds seconds and formula per fit.
+        ``tidy``: analysis, model (lm, lm_weighted, lmer, two_stage), term, estimate, std_error,
+        df, statistic, p_value, conf_low, conf_high, method, std_estimate (estimate / the lm
+        residual SD), p_holm and p_bh (RQ3: the family of nationality × removed and origin ×
+        removed terms of each fit). ``glance`` adds seconds, formula, level, random_requested,
+        random_final, engine, converged, weighted. ``simplification``: every attempt of the
+        simplification sequence. ``simple_effects``: effect, at, contrast, estimate … per fit.
     """
     _spec(analysis)
     if data["cosine"].isna().any():
-        raise ValueError(f"{analysis}: cosine has NaN rows; drop zero-variance pairs before fitting")
+        raise ValueError(f"{analysis}: cosine has NaN rows; apply the exclusion rule before fitting")
+    check_random_effects(analysis, random_effects)
     out = _session(session).call(  # type: ignore[attr-defined]
         "rq_fit_with",
         data,
@@ -220,22 +319,30 @@ def fit_rq(
         instrument=instrument,
         fits=list(fits),
         ddf=ddf,
-        rq3_lmer=rq3_lmer,
+        random=random_effects,
+        weighted=weighted,
     )
+
+    def frame(name: str) -> pd.DataFrame:
+        value = out.get(name)
+        return value if isinstance(value, pd.DataFrame) else pd.DataFrame()
+
     return RQFit(
         analysis=f"{analysis}_{instrument}" if instrument else analysis,
-        tidy=out["tidy"],
-        random=out["random"],
-        glance=out["glance"],
-        coding=out["coding"],
+        tidy=frame("tidy"),
+        random=frame("random"),
+        glance=frame("glance"),
+        coding=frame("coding"),
+        simplification=frame("simplification"),
+        simple_effects=frame("simple_effects"),
     )
 
 
 def side_by_side(tidy: pd.DataFrame, *, session: object | None = None) -> pd.DataFrame:
     """Table-2 style: one row per analysis × term, lm and lmer columns side by side.
 
-    Columns: analysis, term, then ``lm_`` and ``lmer_`` estimate, std_error, df, p_value,
-    conf_low, conf_high, and se_ratio_lmer_lm.
+    Columns: analysis, term, then per fit (``lm_``, ``lm_weighted_``, ``lmer_``, ``two_stage_``)
+    estimate, std_error, df, p_value, conf_low, conf_high, and se_ratio_lmer_lm.
     """
     return _session(session).call("rq_side_by_side", tidy)  # type: ignore[attr-defined]
 

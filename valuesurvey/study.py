@@ -137,6 +137,23 @@ class HumanDataSpec(_Strict):
     countries: tuple[str, ...] = ("CHN", "USA")
     mapping: Path | None = Field(None, description="YAML column mapping (MFQ-2 files in other layouts)")
     synthetic: bool = Field(False, description="the file is synthetic; the report says so")
+    weights: str = Field(
+        "none",
+        description="survey weight column used by the analysis (W_WEIGHT for WVS-7), or none (unweighted)",
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_name(cls, value: str) -> str:
+        if not value.strip() or value != value.strip():
+            raise ValueError(
+                f"{value!r} is not a column name; use none or the file's weight column (W_WEIGHT)"
+            )
+        return value
+
+    @property
+    def weighted(self) -> bool:
+        return self.weights.lower() != "none"
 
 
 class RankingSettings(_Strict):
@@ -159,11 +176,45 @@ class RankingAnalysisSettings(_Strict):
 
 
 class AnalysisSettings(_Strict):
-    fits: tuple[Literal["lm", "lmer"], ...] = ("lm", "lmer")
+    fits: tuple[Literal["lm", "lmer", "two_stage"], ...] = ("lm", "lmer", "two_stage")
     ddf: Literal["Satterthwaite", "Kenward-Roger"] = "Satterthwaite"
+    random_effects: str | dict[str, str] = Field(
+        "maximal",
+        description="per analysis (rq1, rq2, rq3) or for all: maximal, intercepts, or lme4 terms",
+    )
+    rezscore_after_removal: bool = Field(
+        True, description="RQ3: z-score the remaining items again at each removal level (default)"
+    )
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples (ranking CIs, cluster stability)")
     seed: int = 20251123
     ranking: RankingAnalysisSettings = RankingAnalysisSettings()
+
+    @field_validator("random_effects")
+    @classmethod
+    def _random_effects_choices(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        from valuesurvey.regressions import ANALYSES, check_random_effects
+
+        if isinstance(value, str):
+            for analysis in ANALYSES:
+                check_random_effects(analysis, value)
+            return value
+        unknown = sorted(set(value) - set(ANALYSES))
+        if unknown:
+            raise ValueError(
+                f"unknown analysis {unknown[0]!r}; random_effects keys are {', '.join(ANALYSES)}"
+            )
+        for analysis, choice in value.items():
+            try:
+                check_random_effects(analysis, choice)
+            except ValueError as exc:
+                raise ValueError(f"{analysis}: {exc}") from None
+        return value
+
+    def random_for(self, analysis: str) -> str:
+        """The random-effects choice of one analysis (``maximal`` unless the study says otherwise)."""
+        if isinstance(self.random_effects, str):
+            return self.random_effects
+        return self.random_effects.get(analysis, "maximal")
 
 
 class ReportSettings(_Strict):

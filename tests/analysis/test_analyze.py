@@ -59,7 +59,7 @@ def test_cli_analyze_writes_study_files_and_rscript_reproduces(tmp_path: Path, s
     for analysis in ("rq1", "rq2", "rq3"):
         for instrument in ("mfq2", "wvs7"):
             tidy = pd.read_csv(study.paths.estimates(f"{analysis}_{instrument}"))
-            assert set(tidy["model"]) == {"lm", "lmer"}
+            assert set(tidy["model"]) == {"lm", "lmer", "two_stage"}
             assert tidy["estimate"].notna().all()
     table = pd.read_csv(study.paths.estimates("table2_wvs7"))
     assert {"rq1_wvs7", "rq2_wvs7", "rq3_wvs7"} == set(table["analysis"])
@@ -69,7 +69,10 @@ def test_cli_analyze_writes_study_files_and_rscript_reproduces(tmp_path: Path, s
         check=True,
         capture_output=True,
     )
-    for name in ("rq1_wvs7", "rq2_mfq2", "rq3_wvs7", "table2_mfq2", "random_effects"):
+    for name in (
+        "rq1_wvs7", "rq2_mfq2", "rq3_wvs7", "rq3_mfq2", "table2_mfq2", "random_effects",
+        "simple_effects_wvs7", "simplification",
+    ):  # fmt: skip
         ours = pd.read_csv(study.paths.estimates_dir / f"{name}.csv")
         theirs = pd.read_csv(tmp_path / "r_estimates" / f"{name}.csv")
         variance = ("estimate",) if name == "random_effects" else ()

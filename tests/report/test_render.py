@@ -90,7 +90,8 @@ def test_key_numbers_equal_the_estimates_csv(fixture_study: Study, rendered: dic
         .nunique()
     )
     assert (
-        f"| MFQ-2 | {n_cn} |" in (fixture_study.paths.report_dir / "_build/reports/manuscript.md").read_text()
+        f"| MFQ-2 | China | {n_cn} |"
+        in (fixture_study.paths.report_dir / "_build/reports/manuscript.md").read_text()
     )
 
 

@@ -7,10 +7,10 @@
 """
 
 from valuesurvey.analysis._analyze import (
-    RQ3_FULL_LMER_MAX_ROWS,
+    EXCLUSION_RULE,
     InstrumentDesign,
     analyze_study,
     export_columns,
 )
 
-__all__ = ["RQ3_FULL_LMER_MAX_ROWS", "InstrumentDesign", "analyze_study", "export_columns"]
+__all__ = ["EXCLUSION_RULE", "InstrumentDesign", "analyze_study", "export_columns"]

@@ -1,4 +1,4 @@
-"""``analyze_study``: humans → vectors → similarity → RQ1–RQ3 (lm and lmer) → ranking analysis."""
+"""``analyze_study``: humans → vectors → exclusion rule → similarity → RQ1–RQ3 fits → ranking analysis."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from valuesurvey import _io
+from valuesurvey.analysis._exclusions import EXCLUSION_RULE, humans_flow, select_sample
 from valuesurvey.errors import DataError, MissingComponentError
-from valuesurvey.regressions import ANALYSES, analysis_rows, excluded_models, fit_rq, side_by_side
+from valuesurvey.regressions import ANALYSES, fit_rq, side_by_side
 from valuesurvey.similarity import (
     CONDITION,
     LLM_KEYS,
@@ -30,13 +32,9 @@ from valuesurvey.study import Study
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RQ3_FULL_LMER_MAX_ROWS", "InstrumentDesign", "analyze_study", "export_columns"]
+__all__ = ["EXCLUSION_RULE", "InstrumentDesign", "analyze_study", "export_columns"]
 
-#: Above this many RQ3 rows, lmer fits RQ3 per removal level (see R/rq_models.R) instead of as one
-#: model: the full fit's Satterthwaite df need the Hessian of a model with n × levels rows.
-RQ3_FULL_LMER_MAX_ROWS = 250_000
-
-EXPORT_COLUMNS = [*PERSON_KEYS, *LLM_KEYS, "removed", "cosine", *(f"in_{a}" for a in ANALYSES)]
+EXPORT_COLUMNS = [*PERSON_KEYS, *LLM_KEYS, "removed", "cosine", "weight", *(f"in_{a}" for a in ANALYSES)]
 
 
 def export_columns() -> list[str]:
@@ -115,6 +113,8 @@ class _Outputs:
     glance: list[pd.DataFrame] = field(default_factory=list)
     random: list[pd.DataFrame] = field(default_factory=list)
     coding: list[pd.DataFrame] = field(default_factory=list)
+    simplification: list[pd.DataFrame] = field(default_factory=list)
+    flow: list[pd.DataFrame] = field(default_factory=list)
     settings: list[dict[str, object]] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
 
@@ -154,13 +154,24 @@ def _zscores_long(people: pd.DataFrame, llms: pd.DataFrame, design: InstrumentDe
     return out.reindex(columns=cols)
 
 
-def _references(people: pd.DataFrame, llms: pd.DataFrame) -> pd.DataFrame:
+def _person_weights(humans: pd.DataFrame, people: pd.DataFrame, weighted: bool) -> pd.Series:
+    """Each complete person's survey weight (1 when the study does not ask for weights)."""
+    if not weighted:
+        return pd.Series(1.0, index=people.index.get_level_values("participant"))
+    per_person = humans.drop_duplicates("participant").set_index("participant")["weight"]
+    return per_person.reindex(people.index.get_level_values("participant")).astype(float)
+
+
+def _references(people: pd.DataFrame, llms: pd.DataFrame, weights: pd.Series) -> pd.DataFrame:
     """Seed 001 Fig. 3C/D: each person vs mean CN/US human ratings and mean CN/US LLM ratings.
 
-    LLM means use persona none in the person's own language, like RQ1.
+    Human means are weighted when the study asks for weights. LLM means use persona none in the
+    person's own language, like RQ1.
     """
     rows = []
-    humans = people.groupby(level="nationality").mean()
+    w = weights.to_numpy()
+    weighted_sum = people.mul(w, axis=0).groupby(level="nationality").sum()
+    humans = weighted_sum.div(pd.Series(w, index=people.index).groupby(level="nationality").sum(), axis=0)
     for group, vector in humans.iterrows():
         rows.append({"source": "human", "group": group, "language": "", **vector.to_dict()})
     none = llms[llms.index.get_level_values("persona") == "none"]
@@ -172,27 +183,82 @@ def _references(people: pd.DataFrame, llms: pd.DataFrame) -> pd.DataFrame:
     return out[(out["source"] == "human") | (out["language"] == native)].reset_index(drop=True)
 
 
+def _human_summary(humans: pd.DataFrame, weighted: bool) -> pd.DataFrame:
+    """Per nationality × item × rating: count and share, weighted share when weights are used."""
+    answered = humans[humans["rating"].notna()]
+    weight = answered["weight"] if weighted else pd.Series(1.0, index=answered.index)
+    frame = answered.assign(_w=weight.to_numpy())
+    counts = frame.groupby(["nationality", "item", "rating"], observed=True).agg(
+        n=("participant", "size"), weight=("_w", "sum")
+    )
+    totals = counts.groupby(level=["nationality", "item"], observed=True).transform("sum")
+    out = counts.assign(share=counts["n"] / totals["n"], weighted_share=counts["weight"] / totals["weight"])
+    out = out.drop(columns="weight").reset_index()
+    out["weighted"] = weighted
+    return out
+
+
+def _human_means(humans: pd.DataFrame, weighted: bool) -> pd.DataFrame:
+    """Per nationality × item: n, mean and SD, weighted when weights are used (else equal)."""
+    answered = humans[humans["rating"].notna()]
+    w = answered["weight"].to_numpy(float) if weighted else np.ones(len(answered))
+    frame = answered.assign(_w=w, _wx=w * answered["rating"].to_numpy(float))
+    grouped = frame.groupby(["nationality", "item"], observed=True)
+    out = grouped.agg(
+        n=("rating", "size"),
+        mean=("rating", "mean"),
+        sd=("rating", "std"),
+        _w=("_w", "sum"),
+        _wx=("_wx", "sum"),
+    )
+    out["weighted_mean"] = out["_wx"] / out["_w"]
+    dev = (
+        frame["rating"].to_numpy(float)
+        - frame.join(out["weighted_mean"], on=["nationality", "item"])["weighted_mean"].to_numpy()
+    )
+    frame = frame.assign(_wd2=w * dev**2)
+    out["weighted_sd"] = np.sqrt(
+        frame.groupby(["nationality", "item"], observed=True)["_wd2"].sum() / out["_w"]
+    )
+    out = out.drop(columns=["_w", "_wx"]).reset_index()
+    out["weighted"] = weighted
+    return out
+
+
 def _analyze_instrument(
     study: Study, design: InstrumentDesign, humans: pd.DataFrame, ratings: pd.DataFrame, out: _Outputs
 ) -> None:
     paths = study.paths
+    spec = study.humans.get(design.id)
+    weighted = spec is not None and spec.weighted
     llms, llm_incomplete = _llm_vectors(ratings, design)
     people, people_incomplete = person_matrix(humans, design.items)
     if people.empty or llms.empty:
         raise DataError(
             f"{design.id}: no complete vectors (people: {len(people)}, LLM conditions: {len(llms)})"
         )
+    weights = _person_weights(humans, people, weighted)
     removals = {level: list(items) for level, items in design.removals.items()}
     started = time.perf_counter()
-    sim = pair_similarity(people, llms, removals=removals)
+    sim = pair_similarity(people, llms, removals=removals, rezscore=study.analysis.rezscore_after_removal)
     log.info("%s: %d similarities in %.2f s", design.id, len(sim), time.perf_counter() - started)
     out.written.append(_io.write_parquet(paths.similarity(design.id), sim))
     out.written.append(
-        _io.write_parquet(paths.similarity_dir / f"{design.id}_reference.parquet", _references(people, llms))
+        _io.write_parquet(
+            paths.similarity_dir / f"{design.id}_reference.parquet", _references(people, llms, weights)
+        )
     )
     out.written.append(
         _io.write_parquet(
             paths.similarity_dir / f"{design.id}_zscores.parquet", _zscores_long(people, llms, design)
+        )
+    )
+    out.written.append(
+        _io.write_csv(paths.similarity_dir / f"{design.id}_human_means.csv", _human_means(humans, weighted))
+    )
+    out.written.append(
+        _io.write_csv(
+            paths.similarity_dir / f"{design.id}_human_distribution.csv", _human_summary(humans, weighted)
         )
     )
     zero = zero_variance_report(people, llms, removals=removals).assign(instrument=design.id)
@@ -203,92 +269,127 @@ def _analyze_instrument(
                 instrument=design.id, analysis="all", kind="person", reason="incomplete_ratings"
             )
         )
-    flags = {}
+    n_loaded = int(humans["participant"].nunique())
+    models_elicited = int(llms.index.get_level_values("model").nunique())
+    flags: dict[str, np.ndarray] = {}
+    analysed: dict[str, pd.DataFrame] = {}
     for analysis in ANALYSES:
-        excluded = excluded_models(llm_incomplete, analysis)
-        if not excluded.empty:
-            out.exclusions.append(excluded.assign(kind="llm"))
-        mask = analysis_rows(sim, analysis) & ~sim["model"].astype(str).isin(set(excluded["model"]))
-        zero_rows = mask & sim["cosine"].isna()
-        flags[analysis] = mask & ~zero_rows
-        rows = sim[flags[analysis]]
+        sample = select_sample(
+            sim,
+            analysis,
+            llm_incomplete=llm_incomplete,
+            zero_variance=zero,
+            languages=[str(lang) for lang in study.languages],
+        )
+        if len(sample.llm_exclusions):
+            out.exclusions.append(
+                sample.llm_exclusions.assign(instrument=design.id, analysis=analysis, kind="llm")
+            )
+        if len(sample.person_exclusions):
+            out.exclusions.append(
+                sample.person_exclusions.assign(instrument=design.id, analysis=analysis, kind="person")
+            )
+        flags[analysis] = sample.rows
+        rows = sim.loc[sample.rows, ["participant", "nationality", "model"]]
+        analysed[analysis] = rows[["participant", "nationality"]]
         out.summary.append(
             {
                 "instrument": design.id,
                 "analysis": analysis,
-                "n_rows": int(flags[analysis].sum()),
-                "n_rows_zero_variance": int(zero_rows.sum()),
-                "n_people": int(rows["participant"].nunique()),
+                "n_rows": int(sample.rows.sum()),
+                "n_people_loaded": n_loaded,
                 "n_people_incomplete": len(people_incomplete),
+                "n_people_zero_variance": int(sample.person_exclusions["participant"].nunique()),
+                "n_people": int(rows["participant"].nunique()),
+                "n_models_elicited": models_elicited,
+                "n_models_excluded": len(sample.models_excluded),
+                "models_excluded": ";".join(sample.models_excluded),
+                "n_llm_conditions_zero_variance": int(
+                    (sample.llm_exclusions["reason"] == "zero_variance").sum()
+                ),
                 "n_models": int(rows["model"].nunique()),
-                "n_models_excluded": int(excluded["model"].nunique()),
-                "models_excluded": ";".join(sorted(excluded["model"].unique())),
-                "n_zero_variance_people": int((zero["kind"] == "person").sum()),
-                "n_zero_variance_llm": int((zero["kind"] == "llm").sum()),
+                "n_pairs_zero_variance_before_rule": sample.n_pairs_zero_variance,
+                "rezscore_after_removal": bool(study.analysis.rezscore_after_removal),
+                "weights": spec.weights if spec is not None else "none",
             }
         )
-    _export_and_fit(study, design, sim, flags, out)
+    out.flow.append(humans_flow(humans, people, zero, analysed).assign(instrument=design.id))
+    _export_and_fit(study, design, sim, flags, weights, weighted, out)
 
 
 def _analysis_first(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[["analysis", *(c for c in frame.columns if c != "analysis")]]
 
 
-def _rq3_lmer_mode(n_rows: int) -> str:
-    return "full" if n_rows <= RQ3_FULL_LMER_MAX_ROWS else "per_level"
-
-
 def _export_and_fit(
-    study: Study, design: InstrumentDesign, sim: pd.DataFrame, flags: Mapping[str, pd.Series], out: _Outputs
+    study: Study,
+    design: InstrumentDesign,
+    sim: pd.DataFrame,
+    flags: Mapping[str, np.ndarray],
+    weights: pd.Series,
+    weighted: bool,
+    out: _Outputs,
 ) -> None:
     paths = study.paths
     any_flag = flags["rq1"] | flags["rq2"] | flags["rq3"]
     export = sim[any_flag].copy()
+    export["weight"] = export["participant"].astype(str).map(weights.groupby(level=0).first()).astype(float)
     for analysis in ANALYSES:
         export[f"in_{analysis}"] = flags[analysis][any_flag].astype(int)
     with _io.atomic_path(paths.similarity_dir / f"{design.id}_rq.csv") as tmp:
         export.to_csv(tmp, index=False, float_format="%.17g")
     out.written.append(paths.similarity_dir / f"{design.id}_rq.csv")
     fits = tuple(study.analysis.fits)
-    tidy_parts = []
+    tidy_parts, simple_parts = [], []
     for analysis in ANALYSES:
         data = export[export[f"in_{analysis}"] == 1]
         if data["nationality"].nunique() < 2 or data["origin"].nunique() < 2:
             log.warning("%s %s: needs both nationalities and both origins; not fitted", design.id, analysis)
             continue
-        mode = _rq3_lmer_mode(len(data)) if analysis == "rq3" else "full"
+        random = study.analysis.random_for(analysis)
         out.settings.append(
             {
                 "instrument": design.id,
                 "analysis": analysis,
                 "fits": "+".join(fits),
                 "ddf": study.analysis.ddf,
-                "rq3_lmer": mode,
+                "random": random,
+                "weighted": int(weighted),
             }
         )
+        started = time.perf_counter()
         fitted = fit_rq(
-            data[[*PERSON_KEYS, *LLM_KEYS, "removed", "cosine"]],
+            data[[*PERSON_KEYS, *LLM_KEYS, "removed", "cosine", "weight"]],
             analysis,
             instrument=design.id,
             fits=fits,
             ddf=study.analysis.ddf,
-            rq3_lmer=mode,  # type: ignore[arg-type]
+            random_effects=random,
+            weighted=weighted,
         )
+        log.info("%s %s: fitted in %.1f s", design.id, analysis, time.perf_counter() - started)
         out.written.append(_io.write_csv(paths.estimates(fitted.analysis), fitted.tidy))
         tidy_parts.append(fitted.tidy)
         out.glance.append(fitted.glance)
         out.random.append(fitted.random)
         out.coding.append(fitted.coding.assign(analysis=fitted.analysis).pipe(_analysis_first))
+        if not fitted.simplification.empty:
+            out.simplification.append(fitted.simplification)
+        if not fitted.simple_effects.empty:
+            simple_parts.append(fitted.simple_effects)
     if tidy_parts:
         table = side_by_side(pd.concat(tidy_parts, ignore_index=True))
         out.written.append(_io.write_csv(paths.estimates(f"table2_{design.id}"), table))
+    if simple_parts:
+        simple = pd.concat(simple_parts, ignore_index=True)
+        out.written.append(_io.write_csv(paths.estimates(f"simple_effects_{design.id}"), simple))
 
 
 def _write_reports(study: Study, out: _Outputs) -> None:
     paths = study.paths
     exclusion_cols = [
-        "instrument", "analysis", "kind", "model", "origin", "language", "persona", "item", "reason",
-        "n_reps", "n_refusal", "n_invalid", "n_error", "participant", "nationality", "n_missing",
+        "instrument", "analysis", "kind", "model", "origin", "language", "persona", "item", "removed",
+        "reason", "n_reps", "n_refusal", "n_invalid", "n_error", "participant", "nationality", "n_missing",
     ]  # fmt: skip
     frames = [f for f in out.exclusions if not f.empty]
     exclusions = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -304,10 +405,20 @@ def _write_reports(study: Study, out: _Outputs) -> None:
     out.written.append(
         _io.write_csv(paths.similarity_dir / "exclusions_summary.csv", pd.DataFrame(out.summary))
     )
+    if out.flow:
+        flow = pd.concat(out.flow, ignore_index=True)
+        flow = flow[["instrument", *(c for c in flow.columns if c != "instrument")]]
+        out.written.append(_io.write_csv(paths.similarity_dir / "humans_flow.csv", flow))
     out.written.append(_io.write_csv(paths.similarity_dir / "rq_settings.csv", pd.DataFrame(out.settings)))
-    for name, parts in (("fit_info", out.glance), ("random_effects", out.random), ("coding", out.coding)):
-        if parts:
-            out.written.append(_io.write_csv(paths.estimates(name), pd.concat(parts, ignore_index=True)))
+    parts = (
+        ("fit_info", out.glance),
+        ("random_effects", out.random),
+        ("coding", out.coding),
+        ("simplification", out.simplification),
+    )
+    for name, frames in parts:
+        if frames:
+            out.written.append(_io.write_csv(paths.estimates(name), pd.concat(frames, ignore_index=True)))
 
 
 def _run_ranking(study: Study) -> None:
@@ -326,16 +437,19 @@ def analyze_study(study: Study) -> None:
 
     Steps: prepare the humans tables (``valuesurvey.humans.prepare_study_humans``, or use
     ``humans/<instrument>.parquet`` already present when ``study.humans`` is empty); LLM means over
-    repetitions; the exclusion rule; z-scores; cosine of every (person, LLM condition) pair at
-    every removal level; the RQ1–RQ3 models in R (``study.analysis.fits``); then the ranking
-    analysis when the study has ``ai_values``.
+    repetitions; z-scores; cosine of every (person, LLM condition) pair at every removal level
+    (``analysis.rezscore_after_removal``); the exclusion rule (:data:`EXCLUSION_RULE`); the RQ1–RQ3 fits in
+    R (``study.analysis.fits``, ``random_effects``, survey weights where ``humans.<i>.weights``
+    asks); then the ranking analysis when the study has ``ai_values``.
 
-    Writes ``similarity/<instrument>.parquet`` (+ ``_reference``, ``_zscores`` parquet and the
-    ``_rq.csv`` export for ``R/run_models.R``), ``similarity/exclusions.csv``,
-    ``similarity/zero_variance.csv``, ``similarity/exclusions_summary.csv``,
+    Writes ``similarity/<instrument>.parquet`` (+ ``_reference``, ``_zscores`` parquet, the
+    ``_human_means.csv`` and ``_human_distribution.csv`` summaries and the ``_rq.csv`` export for
+    ``R/run_models.R``), ``similarity/exclusions.csv``, ``similarity/zero_variance.csv``,
+    ``similarity/exclusions_summary.csv``, ``similarity/humans_flow.csv``,
     ``similarity/rq_settings.csv``, ``estimates/rq{1,2,3}_<instrument>.csv``,
-    ``estimates/table2_<instrument>.csv``, ``estimates/fit_info.csv``,
-    ``estimates/random_effects.csv`` and ``estimates/coding.csv``.
+    ``estimates/table2_<instrument>.csv``, ``estimates/simple_effects_<instrument>.csv``,
+    ``estimates/fit_info.csv``, ``estimates/random_effects.csv``, ``estimates/coding.csv`` and
+    ``estimates/simplification.csv``.
 
     Raises
     ------

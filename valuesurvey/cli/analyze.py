@@ -1,4 +1,4 @@
-"""``valuesurvey analyze STUDY.yaml``: vectors, similarity and the RQ1–RQ3 models (lm and lmer)."""
+"""``valuesurvey analyze STUDY.yaml``: vectors, the exclusion rule, similarity and the RQ1–RQ3 fits."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ from valuesurvey.cli._common import StudyFile, Verbose, handle_errors, setup_log
 
 @handle_errors
 def analyze(study_file: StudyFile, verbose: Verbose = False) -> None:
-    """Compute similarity tables and fit RQ1–RQ3 (lm and lmer) for a study directory.
+    """Compute similarity tables and fit RQ1–RQ3 for a study directory: lm as published, the
+    recommended mixed model (random effects from analysis.random_effects, simplified as recorded in
+    estimates/simplification.csv) and the two-stage by-model check.
 
-    Writes similarity/*.parquet, similarity/exclusions.csv, similarity/zero_variance.csv and
-    estimates/*.csv; `Rscript R/run_models.R STUDY_DIR` reproduces the estimates without Python.
+    Writes similarity/*.parquet, similarity/exclusions.csv (the one exclusion rule),
+    similarity/exclusions_summary.csv, similarity/humans_flow.csv and estimates/*.csv;
+    `Rscript R/run_models.R STUDY_DIR` reproduces the estimates without Python.
     """
     from valuesurvey.analysis import analyze_study
     from valuesurvey.study import load_study

@@ -19,7 +19,24 @@ log = logging.getLogger(__name__)
 
 
 def load_spec(study: Study, instrument: str, spec: HumanDataSpec) -> HumanData:
-    """Load the file a study names for ``instrument`` (relative paths resolved against the study)."""
+    """Load the file a study names for ``instrument`` (relative paths resolved against the study).
+
+    With ``weights`` set, the file must have that weight column: the analysis would otherwise be
+    silently unweighted.
+    """
+    data = _load(study, instrument, spec)
+    if spec.weighted:
+        found = data.report.weight_column
+        if found is None or found.casefold() != spec.weights.casefold():
+            valid = ", ".join(["none", *([found] if found else [])])
+            raise ConfigError(
+                f"study.yaml: field humans.{instrument}.weights: {spec.weights!r} is not the weight column "
+                f"of {data.report.file}; valid choices: {valid}"
+            )
+    return data
+
+
+def _load(study: Study, instrument: str, spec: HumanDataSpec) -> HumanData:
     path = study.resolve(spec.path)
     if instrument == "wvs7":
         if spec.mapping is not None:

@@ -170,6 +170,7 @@ def _analyze_inputs(study: Study) -> dict[str, Any]:
         **_human_source_files(study),
         "code": source_fingerprint(
             "analysis",
+            "regressions",
             "similarity",
             "vectors",
             "ranking",

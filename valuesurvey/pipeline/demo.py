@@ -200,7 +200,7 @@ def demo_study_dict(config: DemoConfig, humans: dict[str, dict[str, Any]]) -> di
             "languages": list(config.ranking_languages or config.languages),
             "max_invalid_retries": config.ranking_retries,
         },
-        "analysis": {"fits": ["lm", "lmer"], "bootstrap": config.bootstrap, "seed": 20251123},
+        "analysis": {"fits": ["lm", "lmer", "two_stage"], "bootstrap": config.bootstrap, "seed": 20251123},
         "report": {"formats": list(config.formats), "renderer": "auto"},
         "synthetic_note": DEMO_NOTE,
     }

@@ -24,6 +24,7 @@ from valuesurvey._io import atomic_path, sha256_file
 from valuesurvey.errors import DataError
 from valuesurvey.figures import FIGURES, available_figures
 from valuesurvey.figures._data import StudyTables, synthetic_label
+from valuesurvey.report._inference import FIT_NAMES, InferenceTables, exclusion_table
 from valuesurvey.report._ranking import RankingContent
 from valuesurvey.report._terms import VariableCoding, coding_from_table, split_term, term_label
 from valuesurvey.study import Study, load_study
@@ -160,6 +161,7 @@ class ReportContent:
 
     def __post_init__(self) -> None:
         self.tables = StudyTables(self.study)
+        self.inference = InferenceTables(self.study)
         self._figures = available_figures(self.tables)
 
     # ---- facts used inline ------------------------------------------------------------------
@@ -299,39 +301,38 @@ class ReportContent:
         return "\n\n".join(p for p in parts if p) + "\n"
 
     def _humans_paragraph(self) -> str:
-        rows = []
-        for instrument in self.tables.rating_instruments():
-            humans = self.tables.humans(instrument)
-            if humans is None:
-                continue
-            counts = humans.groupby("nationality")["participant"].nunique()
-            spec = self.study.humans.get(instrument)
-            source = "synthetic" if spec is not None and spec.synthetic else "microdata"
-            rows.append(
-                (
-                    INSTRUMENT_NAMES.get(instrument, instrument),
-                    int(counts.get("CN", 0)),
-                    int(counts.get("US", 0)),
-                    source,
-                )
-            )
-        if not rows:
+        table = self.inference.humans_table(INSTRUMENT_NAMES, self.tables.humans)
+        if table.empty:
             return "No human data are in the study directory, so the similarity analyses are skipped."
-        table = pd.DataFrame(rows, columns=["Instrument", "n China", "n USA", "Source"])
-        return "Human participants per country (@tbl-humans).\n\n" + markdown_table(
-            table, caption="Human participants per instrument and country.", label="tbl-humans"
+        text = (
+            "Human participants per instrument and country (@tbl-humans): loaded from the file, with "
+            "every item answered (complete), with ratings that vary (z-scorable), and analysed (RQ1 / RQ2 / "
+            "RQ3 where they differ). " + self.inference.weights_sentence()
+        )
+        return (
+            text
+            + "\n\n"
+            + markdown_table(
+                table,
+                caption="Human participants per instrument and country: loaded, complete, z-scorable, analysed.",
+                label="tbl-humans",
+            )
         )
 
     def _exclusions_paragraph(self) -> str:
+        from valuesurvey.analysis._exclusions import EXCLUSION_RULE
+
         exclusions = self.tables.exclusions()
+        kept = self.inference.kept_sentence(INSTRUMENT_NAMES)
         if exclusions is None or exclusions.empty:
-            return "No LLM or participant was excluded."
+            return " ".join(p for p in ("No LLM or participant was excluded.", kept) if p)
         return (
-            "LLMs that refused an item in all repetitions of a condition are excluded from the analyses "
-            "that use that condition; participants with incomplete ratings are excluded from the "
-            "instrument (@tbl-exclusions).\n\n"
+            f"Exclusion rule. {EXCLUSION_RULE} Each analysis therefore crosses every person it keeps with "
+            f"every LLM condition it keeps (@tbl-exclusions). {kept}\n\n"
             + markdown_table(
-                _exclusion_summary(exclusions), caption="Exclusions and why.", label="tbl-exclusions"
+                _exclusion_summary(exclusions),
+                caption="Exclusions and why, per analysis.",
+                label="tbl-exclusions",
             )
         )
 
@@ -366,26 +367,33 @@ class ReportContent:
         if terms is None:
             terms = list(dict.fromkeys(est["term"]))
         out = pd.DataFrame({"Term": [self.term_label(analysis, t) for t in terms]})
-        for fit in ("lm", "lmer"):
+        for fit in ("lm", "lm_weighted", "lmer", "two_stage"):
             part = est[est["model"] == fit].set_index("term").reindex(terms)
             if part["estimate"].isna().all():
                 continue
-            out[f"{fit} β"] = [fmt_num(v) for v in part["estimate"]]
-            out[f"{fit} SE"] = [fmt_num(v) for v in part["std_error"]]
+            name = {"lm_weighted": "lm (w)", "two_stage": "2-stage"}.get(fit, fit)
+            out[f"{name} β"] = [fmt_num(v) for v in part["estimate"]]
+            out[f"{name} SE"] = [fmt_num(v) for v in part["std_error"]]
             if fit == "lmer":
                 out["lmer df"] = [fmt_num(v, 1) for v in part["df"]]
-            out[f"{fit} p"] = [fmt_p(v) for v in part["p_value"]]
+                if "std_estimate" in part.columns:
+                    out["lmer d"] = [fmt_num(v, 2) for v in part["std_estimate"]]
+            out[f"{name} p"] = [fmt_p(v) for v in part["p_value"]]
         return out
 
     def _key_sentence(self, rq: int, analysis: str) -> str:
         bits = []
         for term in KEY_TERMS[rq]:
             lm, lmer = self.term_row(analysis, "lm", term), self.term_row(analysis, "lmer", term)
+            if lmer is not None and not self._lmer_recommended(analysis):
+                lmer = None  # shown in the table, never quoted as a result
             fits = [
                 f"{name} β = {fmt_num(r['estimate'])}, p {_p_text(r['p_value'])}"
                 for name, r in (("lm", lm), ("lmer", lmer))
                 if r is not None
             ]
+            if lmer is not None and "std_estimate" in lmer.index and not pd.isna(lmer["std_estimate"]):
+                fits[-1] += f", d = {fmt_num(lmer['std_estimate'], 2)}"
             if fits:
                 bits.append(f"{self.term_label(analysis, term)} ({'; '.join(fits)})")
         return "Key effects: " + "; ".join(bits) + "." if bits else ""
@@ -405,17 +413,30 @@ class ReportContent:
                 hit = self.term_row(analysis, fit, term)
                 if hit is not None:
                     row[f"{prefix} removed: {fit} β"] = fmt_num(hit["estimate"])
-            hit = self.term_row(analysis, "lmer", term)
+            hit = self.term_row(analysis, "lmer", term) if self._lmer_recommended(analysis) else None
             hit = self.term_row(analysis, "lm", term) if hit is None else hit
             if hit is not None:
                 row[f"{prefix} removed: p"] = fmt_p(hit["p_value"])
+                if "p_holm" in hit.index and not pd.isna(hit["p_holm"]):
+                    row[f"{prefix} removed: p Holm"] = fmt_p(hit["p_holm"])
         return pd.DataFrame(list(rows.values())).fillna("")
 
+    def _lmer_recommended(self, analysis: str) -> bool:
+        """Quote the mixed model only when its record says converged and not singular (a study
+        without fit_info.csv is taken at its word that the lmer fit is the one recommended)."""
+        if self.inference.fit_info() is None:
+            return True
+        return self.inference.recommended_ok(analysis)
+
     def rq_section(self, rq: int) -> str:
-        """Text and Table-2-style tables (lm and lmer side by side) for one research question."""
+        """Text and Table-2-style tables (every fit side by side) for one research question."""
         parts = [
-            f"Model: {RQ_TEXT[rq]}. Both fits are shown: the paper's linear model (lm) and a mixed model "
-            "with crossed random intercepts for participant and LLM (lmer, Satterthwaite df)."
+            f"Model: {RQ_TEXT[rq]}. Fits, side by side: the paper's linear model exactly as published "
+            "(lm), the recommended mixed model (lmer: random effects the design justifies, simplified only "
+            "as recorded, lmerTest Satterthwaite df), and the two-stage by-model check (2-stage: per-LLM "
+            "contrasts, then a test across LLMs); d is the lmer estimate in SDs of the cosine around the "
+            "fixed effects."
+            + (" RQ2's mixed model adds the nationality and LLM origin main effects." if rq == 2 else "")
         ]
         found = False
         for instrument in self.tables.rating_instruments():
@@ -429,6 +450,7 @@ class ReportContent:
             found = True
             name = INSTRUMENT_NAMES.get(instrument, instrument)
             parts.append(f"**{name}** (@{label}). {self._key_sentence(rq, analysis)}")
+            parts.append(self._inference_paragraph(rq, analysis, instrument, name))
             terms = None
             if rq == 3:  # the full RQ3 table has 4 × (levels + 1) rows: the appendix holds it
                 terms = [
@@ -438,16 +460,78 @@ class ReportContent:
             parts.append(
                 markdown_table(
                     self.side_by_side(analysis, terms),
-                    caption=f"RQ{rq}, {name}: lm and lmer estimates{' (main effects)' if rq == 3 else ''}. "
-                    + self._coding_note(analysis),
+                    caption=f"RQ{rq}, {name}: lm and lmer estimates{' (main effects)' if rq == 3 else ''}"
+                    " with the two-stage check. " + self._coding_note(analysis),
                     label=label,
                 )
             )
+            parts.append(self._simplification_block(rq, analysis, instrument, name))
+            if rq in (1, 2):
+                parts.append(self._simple_effects_block(rq, analysis, instrument, name))
             if rq == 3:
                 parts.append(self._removal_paragraph(analysis, instrument, name))
         if not found:
             return f"RQ{rq} was not analysed in this study: no `estimates/rq{rq}_*.csv`.\n"
-        return "\n\n".join(parts) + "\n"
+        return "\n\n".join(p for p in parts if p) + "\n"
+
+    def _inference_paragraph(self, rq: int, analysis: str, instrument: str, name: str) -> str:
+        est = self.estimates(analysis)
+        record = f"@tbl-simplification-rq{rq}-{instrument}"
+        if self.inference.simplification_table(analysis).empty:
+            record = "no simplification record in this study directory"
+        bits = [self.inference.recommended_sentence(analysis, record)]
+        if self._lmer_recommended(analysis):
+            bits.append(
+                self.inference.uncertainty_sentence(
+                    est, list(KEY_TERMS[rq]), lambda t: self.term_label(analysis, t)
+                )
+            )
+        bits.append(
+            self.inference.two_stage_sentence(
+                est, list(KEY_TERMS[rq]), lambda t: self.term_label(analysis, t)
+            )
+        )
+        return " ".join(b for b in bits if b)
+
+    def _simplification_block(self, rq: int, analysis: str, instrument: str, name: str) -> str:
+        table = self.inference.simplification_table(analysis)
+        if table.empty:
+            return ""
+        what = (
+            "the levels whose structure was simplified, and level none"
+            if "Level" in table.columns
+            else "every attempt"
+        )
+        return markdown_table(
+            table,
+            caption=f"RQ{rq}, {name}: the random-effects simplification record ({what}; "
+            "‖ = correlations not estimated).",
+            label=f"tbl-simplification-rq{rq}-{instrument}",
+        )
+
+    def _simple_effects_block(self, rq: int, analysis: str, instrument: str, name: str) -> str:
+        fit = "lmer" if self._lmer_recommended(analysis) else "lm"
+        table = self.inference.simple_effects_table(instrument, analysis, fit)
+        if table.empty:
+            return ""
+        what = (
+            "nationality within each LLM origin and origin within each nationality"
+            if rq == 1
+            else ("each congruence within the levels of the other two")
+        )
+        return (
+            f"Simple effects ({what}; {FIT_NAMES[fit]}, @tbl-simple-rq{rq}-{instrument}).\n\n"
+            + markdown_table(
+                table,
+                caption=f"RQ{rq}, {name}: simple effects from the {FIT_NAMES[fit]} fit (emmeans-style contrasts).",
+                label=f"tbl-simple-rq{rq}-{instrument}",
+            )
+        )
+
+    def inference_limitations(self) -> Inline:
+        """The limitations paragraph on inference, from the fits (no fixed sentence)."""
+        analyses = [f"rq{rq}_{i}" for rq in (1, 2, 3) for i in self.tables.rating_instruments()]
+        return Inline(self.inference.limitations_sentence(analyses))
 
     def _coding_note(self, analysis: str) -> str:
         coding = self.coding(analysis)
@@ -467,10 +551,16 @@ class ReportContent:
         table = self._removal_table(analysis)
         if table.empty:
             return ""
+        source = "the recommended lmer fit" if self._lmer_recommended(analysis) else "lm"
+        holm = (
+            " and Holm-adjusted over the family of these interactions (BH in the estimates file)"
+            if any(c.endswith("p Holm") for c in table.columns)
+            else ""
+        )
         return (
             f"Interactions of each removed {'dimension' if instrument == 'mfq2' else 'question'} with "
-            f"nationality and LLM origin (@tbl-rq3-removed-{instrument}; p from the lmer fit). The "
-            f"full model is in @tbl-rq3-full-{instrument} of the appendix.\n\n"
+            f"nationality and LLM origin (@tbl-rq3-removed-{instrument}; p from {source}, unadjusted{holm}). "
+            f"The full model is in @tbl-rq3-full-{instrument} of the appendix.\n\n"
             + markdown_table(
                 table,
                 caption=f"RQ3, {name}: change in the nationality and origin effects when each is removed.",
@@ -728,33 +818,7 @@ class ReportContent:
 
 def _exclusion_summary(exclusions: pd.DataFrame) -> pd.DataFrame:
     """One row per instrument × analysis × kind × reason: how many, and which LLMs or countries."""
-    frame = exclusions.copy()
-    for column in ("instrument", "analysis", "kind", "reason", "model", "nationality"):
-        if column not in frame.columns:
-            frame[column] = pd.NA
-    frame["kind"] = frame["kind"].fillna("llm")
-    rows = []
-    for (instrument, analysis, kind, reason), part in frame.groupby(
-        ["instrument", "analysis", "kind", "reason"], dropna=False, sort=True
-    ):
-        if kind == "person":
-            counts = part["nationality"].dropna().map(COUNTRY).value_counts().sort_index()
-            who = ", ".join(f"{country} {n}" for country, n in counts.items())
-            n = part["participant"].nunique() if "participant" in part else len(part)
-        else:
-            who = ", ".join(sorted(part["model"].dropna().astype(str).unique()))
-            n = part["model"].nunique()
-        rows.append(
-            (
-                INSTRUMENT_NAMES.get(str(instrument), str(instrument)),
-                "all" if pd.isna(analysis) else str(analysis),
-                "participants" if kind == "person" else "LLMs",
-                int(n),
-                str(reason).replace("_", " "),
-                who,
-            )
-        )
-    return pd.DataFrame(rows, columns=["Instrument", "Analysis", "Excluded", "n", "Reason", "Who"])
+    return exclusion_table(exclusions, INSTRUMENT_NAMES)
 
 
 def _p_text(p: float) -> str:

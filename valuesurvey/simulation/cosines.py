@@ -1,16 +1,28 @@
-"""Parameter recovery on the cosine scale: a data-generating process whose truth is the RQ1 model.
+"""Parameter recovery on the cosine scale: data-generating processes whose truth is the RQ1/RQ2 model.
 
-The RQ1 table is simulated directly at the level the regression models it::
+RQ1 is simulated directly at the level the regression models it::
 
-    cosine[p, m] = b0 + b_nat·x_nat[p] + b_org·x_org[m] + b_int·x_nat[p]·x_org[m]
-                   + u[p] + v[m] + e[p, m]
+    cosine[p, m] = b0 + b_nat·s[p] + b_org·o[m] + b_int·s[p]·o[m]
+                   + u0[p] + u1[p]·o[m]                 (person intercept, by-person origin slope)
+                   + v0[m] + v1[m]·s[p]                 (model intercept, by-model nationality slope)
+                   + c[m, s[p]] + e[p, m]
 
-with x = +0.5 for China and −0.5 for the USA, person intercepts ``u ~ N(0, sd_participant²)``,
-model intercepts ``v ~ N(0, sd_model²)`` and residuals ``e ~ N(0, sd_residual²)``. Here "truth"
-is exact: the coefficients are what both fits estimate, so 95% CIs should cover them 95% of the
-time. The lmer fit (crossed random intercepts) is the correctly specified model; the paper's lm
-treats the person × model rows as independent, so its SEs for between-model (origin) and
-between-person (nationality) effects are too small. :func:`recovery` measures both.
+with s, o = +0.5 for China and −0.5 for the USA, every effect normal with the SDs of
+:class:`CosineTruth`, and ``c`` the noise of an LLM condition's mean vector: each model is asked
+in its zh condition for Chinese and its en condition for American participants, and that vector is
+a mean over ``repetitions`` answers, so ``c ~ N(0, sd_condition_noise² / repetitions)``.
+
+RQ2 (persona cn/us × both languages) adds by-person slopes for the three congruences and condition
+effects (model × language × persona, intercept and nationality slope)::
+
+    cosine[p, c] = b0 + b_nat·s + b_org·o + b_lc·lc + b_pc·pc + b_oc·oc
+                   + u0[p] + u_lc[p]·lc + u_pc[p]·pc + u_oc[p]·oc + v0[m] + v1[m]·s
+                   + w0[c] + w1[c]·s + c[c, s] + e
+
+Here "truth" is exact: the coefficients are what every fit estimates, so 95% CIs should cover them
+95% of the time. The paper's lm treats the rows as independent; the intercept-only mixed model
+ignores that the nationality effect differs between models; the recommended mixed model has the
+random effects of the data-generating process. :func:`recovery` measures all three.
 
 An item-level simulation through statistical respondents (:mod:`valuesurvey.simulation.ratings`)
 checks the whole pipeline instead; there the coefficients on the cosine scale are not known in
@@ -19,13 +31,25 @@ closed form, so it checks directions, not coverage.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["RQ1_TERMS", "CosineTruth", "recovery", "recovery_summary", "simulate_rq1_cosines"]
+__all__ = [
+    "FITS",
+    "KEY_TERMS",
+    "RQ1_TERMS",
+    "RQ2_TERMS",
+    "CosineDesign",
+    "CosineTruth",
+    "coverage_line",
+    "recovery",
+    "recovery_summary",
+    "simulate_cosines",
+    "simulate_rq1_cosines",
+]
 
 #: R's names of the RQ1 coefficients under half-sum coding (see R/rq_models.R).
 RQ1_TERMS = {
@@ -34,24 +58,183 @@ RQ1_TERMS = {
     "origin": "originCN",
     "interaction": "nationalityCN:originCN",
 }
+#: RQ2's congruence terms (congruent = +0.5).
+RQ2_TERMS = {
+    "language_congruence": "language_congruentyes",
+    "persona_congruence": "persona_congruentyes",
+    "origin_congruence": "origin_congruentyes",
+}
+#: The terms whose coverage and power are reported, per analysis.
+KEY_TERMS = {
+    "rq1": ("nationalityCN", "originCN", "nationalityCN:originCN"),
+    "rq2": ("language_congruentyes", "persona_congruentyes", "origin_congruentyes"),
+}
+#: The fits compared: (label, fits passed to fit_rq, random effects).
+FITS: tuple[tuple[str, str, str], ...] = (
+    ("lm", "lm", "maximal"),
+    ("intercepts", "lmer", "intercepts"),
+    ("recommended", "lmer", "maximal"),
+)
 
 
 @dataclass(frozen=True)
 class CosineTruth:
-    """Known effects (cosine scale) and variance components of the simulated RQ1 table."""
+    """Known effects and variance components (SDs) on the cosine scale.
+
+    The defaults resemble the paper's fits: a large nationality effect, a small interaction,
+    and a by-model nationality slope of SD 0.05 (the size that made the intercept-only model's
+    95% CIs cover 0.51 of the time in the issue that motivated this simulation).
+    """
 
     intercept: float = 0.30
     nationality: float = -0.30
     origin: float = 0.0
     interaction: float = 0.03
+    language_congruence: float = 0.01
+    persona_congruence: float = 0.01
+    origin_congruence: float = 0.015
     sd_participant: float = 0.08
+    sd_participant_slope: float = 0.02
     sd_model: float = 0.04
+    sd_model_slope: float = 0.05
+    sd_condition: float = 0.01
+    sd_condition_slope: float = 0.01
+    sd_condition_noise: float = 0.02
     sd_residual: float = 0.10
 
-    def coefficients(self) -> dict[str, float]:
+    def coefficients(self, analysis: str = "rq1") -> dict[str, float]:
         """R term name → true value."""
         values = asdict(self)
+        if analysis == "rq2":
+            out = {term: values[name] for name, term in RQ2_TERMS.items()}
+            out.update(
+                {"(Intercept)": self.intercept, "nationalityCN": self.nationality, "originCN": self.origin}
+            )
+            return out
         return {term: values[name] for name, term in RQ1_TERMS.items()}
+
+    def with_values(self, **changes: float) -> CosineTruth:
+        """A copy with some fields changed (``--effect``/``--sd`` of ``valuesurvey power``)."""
+        unknown = sorted(set(changes) - set(asdict(self)))
+        if unknown:
+            raise ValueError(f"unknown truth field {unknown[0]!r}; fields are {', '.join(asdict(self))}")
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class CosineDesign:
+    """The crossed design: people per nationality, LLMs per origin, conditions and repetitions."""
+
+    people: tuple[int, int] = (200, 200)  # China, USA
+    models: tuple[int, int] = (10, 10)  # made in China, in the USA
+    languages: tuple[str, ...] = ("en", "zh")
+    repetitions: int = 20
+
+
+def _codes(n_cn: int, n_us: int) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.array(["CN"] * n_cn + ["US"] * n_us)
+    return labels, np.where(labels == "CN", 0.5, -0.5)
+
+
+def simulate_cosines(
+    truth: CosineTruth, design: CosineDesign, *, analysis: str = "rq1", seed: int = 0
+) -> pd.DataFrame:
+    """One simulated analysis table (``rq1`` or ``rq2``) of the design.
+
+    Returns
+    -------
+    DataFrame
+        participant, nationality, model, origin, language, persona, removed (``none``), cosine.
+
+    Examples
+    --------
+    >>> d = simulate_cosines(CosineTruth(), CosineDesign(people=(3, 2), models=(2, 2)), seed=1)
+    >>> d.shape, sorted(d["nationality"].unique())
+    ((20, 8), ['CN', 'US'])
+    >>> simulate_cosines(CosineTruth(), CosineDesign(people=(3, 2), models=(2, 2)), analysis="rq2").shape
+    (80, 8)
+    """
+    rng = np.random.default_rng(seed)
+    nationality, s = _codes(*design.people)
+    origin, o = _codes(*design.models)
+    n_p, n_m = s.size, o.size
+    people = np.array([f"P{i:05d}" for i in range(n_p)])
+    models = np.array([f"llm{j:02d}_{origin[j]}" for j in range(n_m)])
+    noise_sd = truth.sd_condition_noise / np.sqrt(design.repetitions)
+    u0 = rng.normal(0.0, truth.sd_participant, n_p)
+    v0 = rng.normal(0.0, truth.sd_model, n_m)
+    v1 = rng.normal(0.0, truth.sd_model_slope, n_m)
+    if analysis == "rq1":
+        u1 = rng.normal(0.0, truth.sd_participant_slope, n_p)
+        cell = rng.normal(0.0, noise_sd, (2, n_m))  # the zh (CN) and en (US) condition of each model
+        y = (
+            truth.intercept
+            + truth.nationality * s[:, None]
+            + truth.origin * o[None, :]
+            + truth.interaction * s[:, None] * o[None, :]
+            + u0[:, None]
+            + u1[:, None] * o[None, :]
+            + v0[None, :]
+            + v1[None, :] * s[:, None]
+            + cell[np.where(s > 0, 0, 1)]
+            + rng.normal(0.0, truth.sd_residual, (n_p, n_m))
+        )
+        return pd.DataFrame(
+            {
+                "participant": np.repeat(people, n_m),
+                "nationality": np.repeat(nationality, n_m),
+                "model": np.tile(models, n_p),
+                "origin": np.tile(origin, n_p),
+                "language": np.repeat(np.where(s > 0, "zh", "en"), n_m),
+                "persona": "none",
+                "removed": "none",
+                "cosine": y.ravel(),
+            }
+        )
+    if analysis != "rq2":
+        raise ValueError(f"analysis must be 'rq1' or 'rq2', not {analysis!r}")
+    conditions = [(m, lang, pers) for m in range(n_m) for lang in design.languages for pers in ("cn", "us")]
+    cm = np.array([c[0] for c in conditions])
+    lang = np.array([0.5 if c[1] == "zh" else -0.5 for c in conditions])
+    pers = np.array([0.5 if c[2] == "cn" else -0.5 for c in conditions])
+    n_c = len(conditions)
+    u_slopes = rng.normal(0.0, truth.sd_participant_slope, (n_p, 3))
+    w0 = rng.normal(0.0, truth.sd_condition, n_c)
+    w1 = rng.normal(0.0, truth.sd_condition_slope, n_c)
+    cell = rng.normal(0.0, noise_sd, (2, n_c))
+    lc = 2 * s[:, None] * lang[None, :]
+    pc = 2 * s[:, None] * pers[None, :]
+    oc = 2 * s[:, None] * o[cm][None, :]
+    y = (
+        truth.intercept
+        + truth.nationality * s[:, None]
+        + truth.origin * o[cm][None, :]
+        + truth.language_congruence * lc
+        + truth.persona_congruence * pc
+        + truth.origin_congruence * oc
+        + u0[:, None]
+        + u_slopes[:, [0]] * lc
+        + u_slopes[:, [1]] * pc
+        + u_slopes[:, [2]] * oc
+        + v0[cm][None, :]
+        + v1[cm][None, :] * s[:, None]
+        + w0[None, :]
+        + w1[None, :] * s[:, None]
+        + cell[np.where(s > 0, 0, 1)]
+        + rng.normal(0.0, truth.sd_residual, (n_p, n_c))
+    )
+    return pd.DataFrame(
+        {
+            "participant": np.repeat(people, n_c),
+            "nationality": np.repeat(nationality, n_c),
+            "model": np.tile(models[cm], n_p),
+            "origin": np.tile(origin[cm], n_p),
+            "language": np.tile(np.where(lang > 0, "zh", "en"), n_p),
+            "persona": np.tile(np.where(pers > 0, "cn", "us"), n_p),
+            "removed": "none",
+            "cosine": y.ravel(),
+        }
+    )
 
 
 def simulate_rq1_cosines(
@@ -63,76 +246,67 @@ def simulate_rq1_cosines(
 ) -> pd.DataFrame:
     """One simulated RQ1 table: ``n_people`` per nationality × ``n_models`` per origin.
 
-    Returns
-    -------
-    DataFrame
-        participant, nationality, model, origin, language (the participant's own), persona
-        (``none``), removed (``none``), cosine.
-
     Examples
     --------
     >>> d = simulate_rq1_cosines(n_people=3, n_models=2, seed=1)
     >>> d.shape, sorted(d["nationality"].unique()), sorted(d["origin"].unique())
     ((24, 8), ['CN', 'US'], ['CN', 'US'])
     """
-    rng = np.random.default_rng(seed)
-    nationality = np.repeat(["CN", "US"], n_people)
-    origin = np.repeat(["CN", "US"], n_models)
-    x_nat = np.where(nationality == "CN", 0.5, -0.5)
-    x_org = np.where(origin == "CN", 0.5, -0.5)
-    u = rng.normal(0.0, truth.sd_participant, nationality.size)
-    v = rng.normal(0.0, truth.sd_model, origin.size)
-    fixed = (
-        truth.intercept
-        + truth.nationality * x_nat[:, None]
-        + truth.origin * x_org[None, :]
-        + truth.interaction * x_nat[:, None] * x_org[None, :]
-    )
-    noise = rng.normal(0.0, truth.sd_residual, fixed.shape)
-    cosine = fixed + u[:, None] + v[None, :] + noise
-    n_p, n_m = nationality.size, origin.size
-    return pd.DataFrame(
-        {
-            "participant": np.repeat([f"P{i:05d}" for i in range(n_p)], n_m),
-            "nationality": np.repeat(nationality, n_m),
-            "model": np.tile([f"llm{j:02d}_{o}" for j, o in enumerate(origin)], n_p),
-            "origin": np.tile(origin, n_p),
-            "language": np.repeat(np.where(nationality == "CN", "zh", "en"), n_m),
-            "persona": "none",
-            "removed": "none",
-            "cosine": cosine.ravel(),
-        }
-    )
+    design = CosineDesign(people=(n_people, n_people), models=(n_models, n_models))
+    return simulate_cosines(truth, design, analysis="rq1", seed=seed)
+
+
+def _fit_all(data: pd.DataFrame, analysis: str, fits: Iterable[str]) -> pd.DataFrame:
+    from valuesurvey.regressions import fit_rq
+
+    parts = []
+    for label, fit, random in FITS:
+        if label not in fits:
+            continue
+        tidy = fit_rq(data, analysis, fits=(fit,), random_effects=random).tidy
+        parts.append(tidy[tidy["model"] == fit].assign(model=label))
+    return pd.concat(parts, ignore_index=True)
 
 
 def recovery(
     seeds: Iterable[int],
     truth: CosineTruth = CosineTruth(),
     *,
+    design: CosineDesign | None = None,
     n_people: int = 200,
     n_models: int = 10,
-    fits: tuple[str, ...] = ("lm", "lmer"),
+    analysis: str = "rq1",
+    fits: Iterable[str] = ("lm", "intercepts", "recommended"),
+    progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
-    """Fit RQ1 (both fits, through the R bridge) to one simulated table per seed.
+    """Fit one simulated table per seed with each fit, through the R bridge.
+
+    ``design`` (default: ``n_people`` per nationality, ``n_models`` per origin) sets the panel.
 
     Returns
     -------
     DataFrame
-        seed, model (lm/lmer), term, truth, estimate, std_error, conf_low, conf_high, covered.
+        seed, model (lm, intercepts, recommended), term, truth, estimate, std_error, df, p_value,
+        conf_low, conf_high, covered.
     """
-    from valuesurvey.regressions import fit_rq
-
-    true_values = truth.coefficients()
+    design = design or CosineDesign(people=(n_people, n_people), models=(n_models, n_models))
+    true_values = truth.coefficients(analysis)
+    fits = tuple(fits)
     rows: list[pd.DataFrame] = []
     for seed in seeds:
-        data = simulate_rq1_cosines(truth, n_people=n_people, n_models=n_models, seed=seed)
-        tidy = fit_rq(data, "rq1", fits=fits).tidy
+        data = simulate_cosines(truth, design, analysis=analysis, seed=seed)
+        tidy = _fit_all(data, analysis, fits)
         tidy = tidy[tidy["term"].isin(true_values)].copy()
         tidy["truth"] = tidy["term"].map(true_values)
         tidy["covered"] = (tidy["conf_low"] <= tidy["truth"]) & (tidy["truth"] <= tidy["conf_high"])
         tidy["seed"] = seed
         rows.append(tidy)
-    keep = ["seed", "model", "term", "truth", "estimate", "std_error", "conf_low", "conf_high", "covered"]
+        if progress is not None:
+            progress(1)
+    keep = [
+        "seed", "model", "term", "truth", "estimate", "std_error", "df", "p_value",
+        "conf_low", "conf_high", "covered",
+    ]  # fmt: skip
     return pd.concat(rows, ignore_index=True)[keep]
 
 
@@ -159,3 +333,11 @@ def recovery_summary(results: pd.DataFrame) -> pd.DataFrame:
     out["se_ratio"] = out["mean_se"] / out["empirical_sd"]
     cols = ["model", "term", "truth", "n_seeds", "coverage", "bias", "empirical_sd", "mean_se", "se_ratio"]
     return out[cols]
+
+
+def coverage_line(results: pd.DataFrame, terms: Iterable[str]) -> str:
+    """``coverage: recommended x, intercepts y, lm z`` over the key terms (pooled intervals)."""
+    key = results[results["term"].isin(list(terms))]
+    by_fit = key.groupby("model")["covered"].mean()
+    parts = [f"{fit} {by_fit[fit]:.3f}" for fit in ("recommended", "intercepts", "lm") if fit in by_fit]
+    return "coverage: " + ", ".join(parts)
