@@ -28,7 +28,8 @@ What the tests control (:class:`BatchConfig`, or ``POST /_control`` with a JSON 
 rejected), ``fail_capacity`` (the enqueued token limit)), ``reject_create`` (statuses answered to the
 next create requests, e.g. ``[429, 429]``, then ``reject_create_always``), ``error_rate`` and
 ``error_status`` (requests failing inside a batch), ``unknown_lines`` and ``malformed_lines`` (added
-to, or replacing lines of, each results file), ``api_key``. ``GET /_stats`` returns what was
+to, or replacing lines of, each results file), ``results_error`` (statuses answered to the next
+results-file downloads, then ``results_error_always``), ``api_key``. ``GET /_stats`` returns what was
 received: how often each custom_id was submitted (per protocol), creates, uploads, polls, live
 requests (``POST /v1/chat/completions`` and ``/v1/messages`` are served too, by request key), and
 whether the key ever appeared in an uploaded file or a body.
@@ -70,6 +71,8 @@ class BatchConfig:
     error_status: int = 500
     unknown_lines: int = 0
     malformed_lines: int = 0
+    results_error: list[int] = field(default_factory=list)
+    results_error_always: int | None = None
     api_key: str | None = None
     answer: str = "3"
     values: list[str] = field(default_factory=list)
@@ -310,6 +313,13 @@ class _Server:
                     _openai_error(f"No such File object: {parts[2]}", "invalid_request_error", "id"),
                     "application/json",
                 )
+            failed = self._reject_results()
+            if failed is not None:
+                return (
+                    failed,
+                    _openai_error("injected failure of a file download", "server_error"),
+                    "application/json",
+                )
             return 200, file_path.read_bytes(), "application/jsonl"
         if path == "/v1/batches" and method == "POST":
             rejected = self._reject_create()
@@ -406,6 +416,14 @@ class _Server:
             self.state.save()
             return int(status)
         return cfg.reject_create_always
+
+    def _reject_results(self) -> int | None:
+        cfg = self.state.config
+        if cfg.results_error:
+            status = cfg.results_error.pop(0)
+            self.state.save()
+            return int(status)
+        return cfg.results_error_always
 
     def _new_batch(self, protocol: str, custom_ids: list[str], **extra: Any) -> dict[str, Any]:
         state = self.state
@@ -689,6 +707,13 @@ class _Server:
                     return (
                         400,
                         _anthropic_error("invalid_request_error", "batch has not ended"),
+                        "application/json",
+                    )
+                failed = self._reject_results()
+                if failed is not None:
+                    return (
+                        failed,
+                        _anthropic_error("api_error", "injected failure of a results download"),
                         "application/json",
                     )
                 files = self._results(batch)

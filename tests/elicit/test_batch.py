@@ -227,9 +227,10 @@ def test_a_batch_rejected_at_creation_loses_nothing(batch_serve, tmp_path, proto
     assert set(rows["key"]) == planned and set(rows["status"]) == {"ok"}
 
 
-def test_results_with_unknown_custom_ids_and_malformed_lines(batch_serve, tmp_path, caplog) -> None:
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_results_with_unknown_custom_ids_and_malformed_lines(batch_serve, tmp_path, protocol, caplog) -> None:
     server = batch_serve(unknown_lines=2, malformed_lines=3)
-    study = _study(tmp_path, batch_model(server, "openai"))
+    study = _study(tmp_path, batch_model(server, protocol))
     planned = plan_study(study).keys()
     with caplog.at_level(logging.WARNING):
         summary = run_elicitation(study, progress=False, config=FAST)
@@ -241,8 +242,45 @@ def test_results_with_unknown_custom_ids_and_malformed_lines(batch_serve, tmp_pa
     assert len(unknown) == 1 and "2 custom_ids" in unknown[0]  # one line for the batch
     assert len(malformed) == 1 and "3 malformed lines" in malformed[0] and "not JSON" in malformed[0]
     assert all("\n" not in m for m in unknown + malformed)
-    submitted = _submitted(server, "openai")
+    submitted = _submitted(server, protocol)
     assert sorted(submitted.values()).count(2) == 3  # the 3 on malformed lines, asked once more
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_results_file_that_fails_to_download_is_read_again(batch_serve, tmp_path, protocol, caplog) -> None:
+    server = batch_serve(results_error=[500, 503])
+    study = _study(tmp_path, batch_model(server, protocol))
+    planned = plan_study(study).keys()
+    with caplog.at_level(logging.WARNING):
+        summary = run_elicitation(study, progress=False, config=FAST)
+    rows = _rows(study)
+    assert set(rows["key"]) == planned and len(rows) == len(planned) and set(rows["status"]) == {"ok"}
+    assert summary.failed == 0
+    retries = [r.getMessage() for r in caplog.records if "reading the results of batch" in r.getMessage()]
+    assert len(retries) == 2 and all("\n" not in m for m in retries), retries
+    assert "HTTP 500" in retries[0] and "HTTP 503" in retries[1]
+    assert set(_submitted(server, protocol).values()) == {1}  # read again, never submitted again
+
+
+def test_results_that_cannot_be_read_stop_the_model_with_one_line_and_nothing_lost(
+    batch_serve, tmp_path, caplog
+) -> None:
+    server = batch_serve(results_error_always=502)
+    study = _study(tmp_path, batch_model(server, "anthropic"))
+    planned = plan_study(study).keys()
+    with caplog.at_level(logging.WARNING):
+        summary = run_elicitation(study, progress=False, config=FAST)
+    (stop,) = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
+    assert "11 times in a row" in stop and "HTTP 502" in stop and "rerun to read them" in stop
+    assert "\n" not in stop
+    assert summary.in_batch == len(planned) and len(_rows(study)) == 0  # still in the batch, none failed
+    runner = CliRunner()
+    server.control(results_error_always=None)
+    again = runner.invoke(app, ["elicit", str(study.paths.study_yaml), "-q"], catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    rows = _rows(study)
+    assert set(rows["key"]) == planned and len(rows) == len(planned) and set(rows["status"]) == {"ok"}
+    assert set(_submitted(server, "anthropic").values()) == {1} and server.stats()["creates"] == 1
 
 
 def test_a_provider_without_a_batch_api_is_refused_with_one_line(tmp_path) -> None:

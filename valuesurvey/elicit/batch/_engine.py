@@ -64,10 +64,11 @@ __all__ = ["REQUEUE_MODES", "BatchModelRunner", "BatchSettings"]
 log = logging.getLogger("valuesurvey.elicit.batch")
 
 REQUEUE_MODES = ("batch", "live")
-#: Rows stored per transaction while a batch's results are read.
-_CHUNK = 1000
-#: Failed polls of a batch in a row (each waiting longer, up to the backoff cap) before the run stops
-#: polling it (with the default backoff ~4 minutes without an answer); the batch stays recorded.
+#: Rows stored per transaction while a batch's results are read (20 models ending together hold 20 chunks).
+_CHUNK = 200
+#: Failed polls of a batch, or failed readings of its results, in a row (each waiting longer, up to the
+#: backoff cap) before the run stops (with the default backoff ~4 minutes without an answer); the batch
+#: stays recorded and the next run polls or reads it again.
 _POLL_RETRIES = 10
 
 
@@ -460,6 +461,7 @@ class BatchModelRunner:
 
     async def _poll_until_done(self) -> None:
         failures: Counter[str] = Counter()
+        unread: Counter[str] = Counter()  # failed readings of an ended batch's results, in a row
         while True:
             if self._pool and self.stopped is None:
                 if self.settings.requeue == "live" or not self.submit:
@@ -519,16 +521,28 @@ class BatchModelRunner:
                     else:
                         await self._process(record, remote)
                 except ProviderError as exc:  # the results could not be read: try again at the next poll
+                    message = redact(str(exc), self._secret)
                     if exc.stops_model:
-                        self._stop(f"reading batch {record.remote_id}: {redact(str(exc), self._secret)}")
+                        self._stop(f"reading batch {record.remote_id}: {message}")
                         return
+                    unread[record.local_id] += 1
+                    if unread[record.local_id] > max(self.config.max_retries, _POLL_RETRIES):
+                        self._stop(
+                            f"the results of batch {record.remote_id} could not be read "
+                            f"{unread[record.local_id]} times in a row ({message}); the batch is still "
+                            "recorded: rerun to read them"
+                        )
+                        return
+                    backoff = max(backoff, self._delay(unread[record.local_id]))
                     log.warning(
                         "%s: reading the results of batch %s failed (%s); trying again",
                         self.model.id,
                         record.remote_id,
-                        redact(str(exc), self._secret),
+                        message,
                     )
                     progressed = False
+                else:
+                    unread[record.local_id] = 0
             self._report()
             if not progressed and not self._pool:
                 await asyncio.sleep(max(self.settings.poll_seconds, backoff))
