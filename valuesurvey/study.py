@@ -122,6 +122,12 @@ class ModelSpec(_Strict):
     tokens_per_minute: float | None = Field(None, gt=0)
     price_input_per_mtok: float | None = Field(None, ge=0)
     price_output_per_mtok: float | None = Field(None, ge=0)
+    batch: bool | None = Field(
+        None, description="send through the provider's batch API (elicit --batch: all)"
+    )
+    batch_discount: float | None = Field(
+        None, ge=0, le=1, description="share of the list price taken off for batch requests (0.5: half price)"
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="provider-specific options")
 
 
@@ -286,6 +292,9 @@ class Study(_Strict):
     repetitions: int = Field(20, ge=1)
     answer_mode: AnswerMode = AnswerMode.text
     generation: GenerationSettings = GenerationSettings()
+    cache: Path | None = Field(
+        None, description="response cache directory shared across studies (else $VALUESURVEY_CACHE)"
+    )
     models: tuple[ModelSpec, ...] = Field(..., min_length=1)
     humans: dict[str, HumanDataSpec] = Field(default_factory=dict)
     ranking: RankingSettings = RankingSettings()

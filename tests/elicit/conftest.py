@@ -58,3 +58,36 @@ def make_study(tmp_path: Path) -> Callable[..., Study]:
         return load_study(write_study_yaml(tmp_path / sub, **fields))
 
     return make
+
+
+def _load_batch_server() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("elicit_batch_server", HERE / "batch_server.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+batch_server = _load_batch_server()
+
+
+@pytest.fixture
+def batch_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
+    """Start loopback batch servers (``batch_serve(processing_seconds=..., fates=[...], ...)``) keeping
+    their state under tmp_path; the planted key is in the environment; all stopped at teardown."""
+    from elicit_helpers import BATCH_KEY
+
+    monkeypatch.setenv("VALUESURVEY_BATCH_KEY", BATCH_KEY)
+    servers = []
+
+    def start(**config: Any) -> Any:
+        config.setdefault("api_key", BATCH_KEY)
+        root = tmp_path / f"batch-server-{len(servers)}"
+        server = batch_server.BatchServer(root, batch_server.BatchConfig(**config)).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)

@@ -50,3 +50,27 @@ def sim_model(model_id: str = "sim-cn-01", origin: str = "CN", **options: Any) -
         "display_name": f"SIMULATED {origin} respondent {model_id[-2:]}",
         "options": {"seed": 7, **options},
     }
+
+
+#: The key the batch tests plant (and look for everywhere it must not be).
+BATCH_KEY = "sk-batch-test-7f3a9c1b2d4e5f60"
+
+
+def batch_model(server: Any, protocol: str, model_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A model batched through the loopback batch server (``protocol``: ``openai`` or ``anthropic``)."""
+    options = {"batch_poll_seconds": 0.05, **extra.pop("options", {})}
+    return {
+        "id": model_id or f"batched-{protocol}",
+        "provider": "openai_compatible" if protocol == "openai" else "anthropic",
+        "api_model": "test-model",
+        "base_url": server.openai_url if protocol == "openai" else server.base_url,
+        "origin": "US",
+        "company": "Loopback",
+        "api_key_env": "VALUESURVEY_BATCH_KEY",
+        "price_input_per_mtok": 1.0,
+        "price_output_per_mtok": 2.0,
+        "batch": True,
+        "batch_discount": 0.5,
+        "options": options,
+        **extra,
+    }

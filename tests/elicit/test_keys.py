@@ -92,6 +92,15 @@ TRANSPORT_CHANGES = {
     "rate limits": {"requests_per_minute": 60, "tokens_per_minute": 10_000},
     "prices": {"price_input_per_mtok": 9.0, "price_output_per_mtok": 9.0},
     "api_key_env": {"api_key_env": "OTHER_KEY"},
+    "batch": {"batch": True, "batch_discount": 0.5},
+    "batch options": {
+        "options": {
+            "batch_poll_seconds": 5,
+            "batch_requeue": "live",
+            "batch_max_requests": 10,
+            "batch_max_bytes": 4096,
+        }
+    },
 }
 
 
@@ -306,7 +315,7 @@ def test_a_schema_1_store_is_rekeyed_so_that_changing_port_and_retries_resends_n
     _write_v1_store(study.paths.responses, rows)
 
     with ResponseStore.open(study.paths.responses) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         frame = store.frame()
         attempts = store.attempts_frame()
     assert "upgraded to store schema 2: 38 answers re-keyed" in caplog.text

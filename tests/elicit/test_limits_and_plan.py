@@ -104,7 +104,7 @@ def test_estimate_tokens_hand_counted() -> None:
 
 def _planned(key: str, est_in: int, est_out: int) -> PlannedRequest:
     request = ChatRequest(key=key, messages=({"role": "user", "content": "q"},))
-    return PlannedRequest(key, "{}", request, "rating", "wvs7", "Q177", "en", "none", 0, 0, est_in, est_out)
+    return PlannedRequest(key, request, "rating", "wvs7", "Q177", "en", "none", 0, 0, est_in, est_out)
 
 
 def test_plan_summary_tokens_and_cost_hand_computed() -> None:

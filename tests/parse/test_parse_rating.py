@@ -493,3 +493,21 @@ def test_valid_answers_still_round_trip_when_the_prompt_is_known(
     )
     parsed = wvs(text, prompt=prompt_of(WVS, item, language, "cn"))
     assert (parsed.status, parsed.value) == ("ok", value), (text, parsed.reason)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scale=st.sampled_from([(1, 5), (1, 10), (0, 10)]),
+    number=st.integers(min_value=0, max_value=120),
+    pad=st.sampled_from(["", " ", "\n", " \n ", "\t"]),
+    prompt=st.sampled_from([None, "On a scale of 1 to 10, where 1 means never and 10 means always: 3"]),
+)
+def test_a_bare_scale_point_is_decided_as_the_full_rules_decide(scale, number, pad, prompt) -> None:
+    """parse_rating takes a short cut for an answer that is only a scale point; it must agree with
+    the rules it skips."""
+    from valuesurvey.elicit.parse import _decide_rating, _normalize
+
+    text = f"{pad}{number}{pad}"
+    quick = parse_rating(text, scale_min=scale[0], scale_max=scale[1], prompt=prompt)
+    full = _decide_rating(_normalize(text), scale[0], scale[1], {}, False, prompt)
+    assert quick == full

@@ -29,7 +29,7 @@ def test_the_twenty_models_of_table_1_with_their_origin() -> None:
     study = list_models(study_models_only=True)
     assert {e.table1_name: e.origin.value for e in study} == TABLE1
     for entry in study:
-        assert entry.provider in {"openai_compatible", "anthropic"}
+        assert entry.provider in {"openai_compatible", "anthropic", "vllm"}  # network providers
         assert (
             entry.api_model and entry.base_url and entry.base_url.startswith(("https://", "http://127.0.0.1"))
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from valuesurvey.cli import analyze, doctor, elicit, humans, instruments, pipeline, power, report
+from valuesurvey.cli import analyze, cache, doctor, elicit, humans, instruments, pipeline, power, report
 
 app = typer.Typer(
     name="valuesurvey",
@@ -19,7 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (doctor, instruments, elicit, humans, analyze, power, report, pipeline):
+for module in (doctor, instruments, elicit, cache, humans, analyze, power, report, pipeline):
     module.register(app)
 
 

@@ -21,6 +21,7 @@ Modules: :mod:`.providers` (openai_compatible, anthropic, llamacpp, simulated), 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -77,6 +78,9 @@ __all__ = [
     "run_elicitation",
 ]
 
+#: Where batch files are written in the study directory (each deleted once the provider has it).
+BATCH_WORKDIR = ".valuesurvey-batches"
+
 SUMMARY_COLUMNS = [
     "model",
     "requests",
@@ -104,8 +108,9 @@ class ElicitSummary:
     too; ``per_model`` is :func:`elicitation_summary` after the run. ``failures`` has one row per
     model and class of failure (:data:`FAILURE_COLUMNS`: ``failure`` is the error kind — ``auth``,
     ``not_found``, ``html``, ``invalid_url``, ``rejected``, ``context_overflow``, ``rate_limit``,
-    ``transient``, ``error`` — or ``not_sent`` for the requests of a stopped model; ``first_message``
-    the first such message of the run). ``stopped`` says why each stopped model was.
+    ``transient``, ``error`` — ``not_sent`` for the requests of a stopped model, or ``in_batch`` for
+    requests in batches still running at the provider; ``first_message`` the first such message of
+    the run). ``stopped`` says why each stopped model was.
     """
 
     run_id: str
@@ -120,6 +125,9 @@ class ElicitSummary:
     run_cpu_seconds: float = 0.0  # CPU time of the process during ``run_seconds``
     failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILURE_COLUMNS))
     stopped: dict[str, str] = field(default_factory=dict)
+    cached: int = 0  # answers reused from the response cache (not sent, not paid)
+    batched: list[str] = field(default_factory=list)  # models whose requests went through batch APIs
+    in_batch: int = 0  # requests still in batches running at the provider when the run ended
 
     @property
     def failed(self) -> int:
@@ -141,6 +149,9 @@ def run_elicitation(
     config: ElicitConfig | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     wait: bool = False,
+    batch: bool = False,
+    submit_only: bool = False,
+    cache: bool | str | Path | None = None,
 ) -> ElicitSummary:
     """Elicit every planned request the store lacks, then export the tables from the store.
 
@@ -166,6 +177,14 @@ def run_elicitation(
         A custom transport (tests use ``httpx.MockTransport``).
     wait : bool
         Wait for another process writing the study instead of refusing to start.
+    batch : bool
+        Send every model whose endpoint has a batch API through it (``elicit --batch``); models with
+        ``batch: true`` in study.yaml are batched anyway (:mod:`valuesurvey.elicit.batch`).
+    submit_only : bool
+        Submit the batches and return without waiting for them (a later run collects them).
+    cache : bool or path, optional
+        The response cache directory (:mod:`valuesurvey.elicit.cache`); default the study's
+        ``cache:``, else ``$VALUESURVEY_CACHE``; ``False``: no cache.
 
     Returns
     -------
@@ -181,7 +200,15 @@ def run_elicitation(
     """
     with study_lock(study.paths.root, command="valuesurvey elicit", wait=wait):
         return _run_locked(
-            study, models=models, limit=limit, progress=progress, config=config, transport=transport
+            study,
+            models=models,
+            limit=limit,
+            progress=progress,
+            config=config,
+            transport=transport,
+            batch=batch,
+            submit_only=submit_only,
+            cache=cache,
         )
 
 
@@ -193,7 +220,12 @@ def _run_locked(
     progress: bool,
     config: ElicitConfig | None,
     transport: httpx.AsyncBaseTransport | None,
+    batch: bool = False,
+    submit_only: bool = False,
+    cache: bool | str | Path | None = None,
 ) -> ElicitSummary:
+    from valuesurvey.elicit.batch import batched_models
+    from valuesurvey.elicit.cache import ResponseCache, StudyCache, cache_dir_for
     from valuesurvey.elicit.export import write_exports
     from valuesurvey.elicit.progress import NullProgress, RichProgress
     from valuesurvey.elicit.runlog import RunLog, git_revision, mark_abandoned, package_versions, write_runlog
@@ -202,6 +234,10 @@ def _run_locked(
     t0 = time.perf_counter()
     plan = plan_study(study, models=models)
     everything = plan_study(study) if models else plan  # the tables hold every model of the study
+    batched = batched_models(
+        ((mp.model, mp.provider) for mp in plan.models), every=batch, where=str(study.paths.study_yaml)
+    )
+    cache_dir = cache_dir_for(study) if cache is None or cache is True else (Path(cache) if cache else None)
     run_id = new_run_id()
     root = study.paths.root
     mark_abandoned(root, found_by=run_id, found_at=utcnow())
@@ -228,19 +264,38 @@ def _run_locked(
                 "display_name": mp.model.display_name,
                 "answer_mode": mp.answer_mode,
                 "options": mp.model.options,
+                "batch": batched[mp.model.id],
             }
             for mp in plan.models
         ],
+        cache=str(cache_dir) if cache_dir is not None else None,
     )
+    response_cache = ResponseCache.open(cache_dir) if cache_dir is not None else None
     sink = RichProgress() if progress else NullProgress()
-    with ResponseStore.open(study.paths.responses) as store:
+    with ResponseStore.open(study.paths.responses) as store, contextlib.ExitStack() as closing:
+        if response_cache is not None:
+            closing.callback(response_cache.close)
         store.start_run(
             run_id, {"study": study.name, "limit": limit, "models": [m["id"] for m in log.models]}
         )
         write_runlog(root, log)
         try:
             result = asyncio.run(
-                run_plan(plan, store, run_id=run_id, limit=limit, config=cfg, sink=sink, transport=transport)
+                run_plan(
+                    plan,
+                    store,
+                    run_id=run_id,
+                    limit=limit,
+                    config=cfg,
+                    sink=sink,
+                    transport=transport,
+                    batched=batched,
+                    cache=StudyCache(response_cache, study=study.name)
+                    if response_cache is not None
+                    else None,
+                    submit_only=submit_only,
+                    workdir=root / BATCH_WORKDIR,
+                )
             )
         except BaseException as exc:
             stopped = isinstance(exc, KeyboardInterrupt | asyncio.CancelledError | RunInterrupted)
@@ -261,7 +316,7 @@ def _run_locked(
         outputs = write_exports(everything, store, study.paths)
         _warn_low_scale_mass(plan, store)
         per_model = _summary_frame(store, [mp.model.id for mp in plan.models])
-        failures = _failure_frame(store.failed(run_id), result.not_sent, result.stopped)
+        failures = _failure_frame(store.failed(run_id), result.not_sent, result.stopped, result.in_batch)
     runlog = write_runlog(
         root,
         log.model_copy(
@@ -275,6 +330,8 @@ def _run_locked(
                 "not_sent": sum(result.not_sent.values()),
                 "stopped": result.stopped,
                 "failures": failures.to_dict(orient="records"),
+                "cached": result.cached,
+                "in_batch": result.in_batch,
             }
         ),
     )
@@ -291,11 +348,20 @@ def _run_locked(
         run_cpu_seconds=result.cpu_seconds,
         failures=failures,
         stopped=result.stopped,
+        cached=sum(result.cached.values()),
+        batched=list(result.batched),
+        in_batch=sum(result.in_batch.values()),
     )
 
 
-def _failure_frame(failed: pd.DataFrame, not_sent: dict[str, int], stopped: dict[str, str]) -> pd.DataFrame:
-    """One row per model and class of failure, in the order they first occurred, then not-sent ones."""
+def _failure_frame(
+    failed: pd.DataFrame,
+    not_sent: dict[str, int],
+    stopped: dict[str, str],
+    in_batch: dict[str, int] | None = None,
+) -> pd.DataFrame:
+    """One row per model and class of failure, in the order they first occurred, then not-sent ones,
+    then requests still in running batches."""
     rows: list[dict[str, Any]] = []
     failed = failed.assign(error_kind=failed["error_kind"].fillna("error"))
     for (model, kind), group in failed.groupby(["model", "error_kind"], sort=False):
@@ -311,6 +377,18 @@ def _failure_frame(failed: pd.DataFrame, not_sent: dict[str, int], stopped: dict
                     "failure": "not_sent",
                     "requests": count,
                     "first_message": f"stopped: {reason}",
+                }
+            )
+    for model, count in (in_batch or {}).items():
+        if count:
+            reason = stopped.get(model)
+            rows.append(
+                {
+                    "model": model,
+                    "failure": "in_batch",
+                    "requests": count,
+                    "first_message": "submitted in a batch that is still running at the provider; rerun to "
+                    "collect it" + (f" (stopped: {reason})" if reason else ""),
                 }
             )
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS).astype({"requests": "int64"})

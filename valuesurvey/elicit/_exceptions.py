@@ -12,7 +12,8 @@
         │   ├── ContextOverflowError  the prompt (plus answer) does not fit the model's context window
         │   ├── AuthenticationError   401/403: the key is wrong or lacks access      (stops the model)
         │   ├── ModelNotFoundError    404: no such model or endpoint at base_url      (stops the model)
-        │   └── NotAnAPIError         a 2xx HTML page: base_url is a website, not the API (stops the model)
+        │   ├── NotAnAPIError         a 2xx HTML page: base_url is a website, not the API (stops the model)
+        │   └── ConstraintIgnoredError  the server ignored the answer's constraint (vLLM)  (stops the model)
         ├── InvalidURLError         the URL cannot be requested (scheme, host, port)  (stops the model)
         ├── RateLimitError          429: retried after ``retry_after`` seconds (or backoff)
         └── TransientError          5xx, timeout, connection error, malformed body: retried
@@ -31,6 +32,7 @@ from valuesurvey.errors import ElicitError
 
 __all__ = [
     "AuthenticationError",
+    "ConstraintIgnoredError",
     "ContextOverflowError",
     "ElicitError",
     "InvalidAPIKeyError",
@@ -154,6 +156,15 @@ class NotAnAPIError(RequestRejectedError):
     """A successful status with an HTML page instead of the API's JSON: base_url is not the API."""
 
     kind = "html"
+    stops_model = True
+
+
+class ConstraintIgnoredError(RequestRejectedError):
+    """The server answered outside the constraint it was sent (a vLLM that does not know the field
+    answers unconstrained), or cannot honour it (its version): constrained mode would not be what it
+    says."""
+
+    kind = "constraint_ignored"
     stops_model = True
 
 

@@ -415,6 +415,11 @@ def parse_rating(
     normal = _replace_chinese_numerals(normal)
     if not normal:
         return _invalid("empty answer")
+    bare = normal.strip()
+    if bare.isdigit() and bare.isascii() and scale_min <= int(bare) <= scale_max:
+        # An answer that is only a scale point is one, whatever the prompt (the rules below decide
+        # the same, after ~1 ms of echo search: most answers of a paid run are like this).
+        return ParsedAnswer("ok", int(bare), "leading rating")
     refusal = _REFUSAL_RE.search(normal) is not None
     parsed = _decide_rating(normal, scale_min, scale_max, labels or {}, refusal, prompt)
     if cut and parsed.status == "nonsense":  # the answer may have been the number that was cut

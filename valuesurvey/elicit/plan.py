@@ -129,10 +129,9 @@ def estimate_tokens(text: str) -> int:
 
 @dataclass(frozen=True)
 class PlannedRequest:
-    """One request of the design with its key and stored JSON."""
+    """One request of the design with its key; :attr:`request_json` is what the key hashes."""
 
     key: str
-    request_json: str
     request: ChatRequest
     kind: str  # rating | ranking
     instrument: str
@@ -148,18 +147,22 @@ class PlannedRequest:
     base: dict[str, Any] = field(default_factory=dict, repr=False)
     study_seed: int | None = None  # generation.seed, from which each attempt's own seed is derived
 
+    @property
+    def request_json(self) -> str:
+        """The canonical JSON of :data:`KEY_FIELDS` (stored as ``request_json``), computed when asked:
+        a plan of the paper's 132,000 requests would otherwise hold 100 MB of it."""
+        return canonical_json(self.base)
+
     def with_attempt(self, attempt: int) -> PlannedRequest:
         """The same request asked again (after an invalid ranking): a new attempt, a new seed (when
         the study has one), a new key."""
         meta = {**self.request.meta, "attempt": attempt}
         seed = request_seed(self.study_seed, meta, self.rep, attempt)
         data = {**self.base, "attempt": attempt, "settings": {**self.base["settings"], "seed": seed}}
-        text = canonical_json(data)
-        key = request_key(text)
+        key = request_key(canonical_json(data))
         return replace(
             self,
             key=key,
-            request_json=text,
             attempt=attempt,
             request=replace(self.request, key=key, meta=meta, seed=seed),
             base=data,
@@ -255,6 +258,8 @@ def model_info(resolved: Any) -> ModelInfo:
         requests_per_minute=get("requests_per_minute", "rpm"),
         tokens_per_minute=get("tokens_per_minute", "tpm"),
         options=dict(get("options", default={}) or {}),
+        batch_discount=get("batch_discount"),
+        batch=bool(get("batch", default=False)),
     )
 
 
@@ -320,8 +325,10 @@ def _build(
     values: tuple[str, ...] = (),
     est_output: int = 8,
     constraint: dict[str, Any] | None = None,
-) -> tuple[str, str, ChatRequest, dict[str, Any], int, int]:
-    settings = {**settings, "seed": request_seed(settings["seed"], meta, rep, attempt)}
+) -> tuple[str, ChatRequest, dict[str, Any], int, int]:
+    seed = request_seed(settings["seed"], meta, rep, attempt)
+    if seed is not None:  # without a study seed every request shares one settings dict (memory)
+        settings = {**settings, "seed": seed}
     base = {
         **provider.identity(model),
         "messages": messages,
@@ -331,8 +338,7 @@ def _build(
         "rep": rep,
         "attempt": attempt,
     }
-    text = canonical_json(base)
-    key = request_key(text)
+    key = request_key(canonical_json(base))
     request = ChatRequest(
         key=key,
         messages=tuple(messages),
@@ -349,7 +355,7 @@ def _build(
     )
     est_in = _message_tokens(messages)
     est_out = min(settings["max_tokens"] or est_output, est_output)
-    return key, text, request, base, est_in, est_out
+    return key, request, base, est_in, est_out
 
 
 SYSTEM_PROMPT_MODES = ("keep", "fold")
@@ -402,7 +408,7 @@ def _rating_requests(
                     "persona": str(persona),
                 }
                 for rep in reps:
-                    key, text, req, base, est_in, est_out = _build(
+                    key, req, base, est_in, est_out = _build(
                         model,
                         provider,
                         messages=messages,
@@ -418,7 +424,6 @@ def _rating_requests(
                     out.append(
                         PlannedRequest(
                             key,
-                            text,
                             req,
                             "rating",
                             inst.id,
@@ -499,7 +504,7 @@ def _ranking_requests(
                     model, instruments.build_ranking_messages(inst, str(language), order=order)
                 )
                 meta = {**meta, "listing_order": order}
-            key, text, req, base, est_in, est_out = _build(
+            key, req, base, est_in, est_out = _build(
                 model,
                 provider,
                 messages=messages,
@@ -514,7 +519,6 @@ def _ranking_requests(
             out.append(
                 PlannedRequest(
                     key,
-                    text,
                     req,
                     "ranking",
                     inst.id,

@@ -1,7 +1,9 @@
-"""Progress reporting: a rich display per model (done/total, rate, errors, ETA, tokens, cost)."""
+"""Progress reporting: a rich display per model (done/total, rate, errors, ETA, tokens, cost; for a
+batched model also its batches by state)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,6 +30,7 @@ class ProgressSink(Protocol):
         self, model: str, *, status: str, input_tokens: int, output_tokens: int, cost: float
     ) -> None: ...
     def retry(self, model: str) -> None: ...
+    def batches(self, model: str, states: Mapping[str, int]) -> None: ...
     def close(self) -> None: ...
 
 
@@ -41,6 +44,9 @@ class NullProgress:
         pass
 
     def retry(self, model: str) -> None:
+        pass
+
+    def batches(self, model: str, states: Mapping[str, int]) -> None:
         pass
 
     def close(self) -> None:
@@ -61,6 +67,7 @@ class _Counts:
     invalid: int = 0
     tokens: int = 0
     cost: float = 0.0
+    batches: str = ""
 
 
 def _stderr_console() -> Console:
@@ -84,6 +91,7 @@ class RichProgress:
             ),
             TimeRemainingColumn(),
             TextColumn("{task.fields[tokens]:>9,} tok ${task.fields[cost]:.4f}"),
+            TextColumn("{task.fields[batches]}"),
             console=console or _stderr_console(),
             refresh_per_second=4,
         )
@@ -108,6 +116,12 @@ class RichProgress:
         counts = self._counts[model]
         counts.retries += 1
         self._progress.update(self._tasks[model], retries=counts.retries)
+
+    def batches(self, model: str, states: Mapping[str, int]) -> None:
+        """Show the model's batches by state (``batches: 2 in_progress, 1 processed``)."""
+        counts = self._counts[model]
+        counts.batches = "batches: " + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+        self._progress.update(self._tasks[model], batches=counts.batches)
 
     def close(self) -> None:
         self._progress.stop()

@@ -51,7 +51,7 @@ __all__ = [
 #: Environment variable naming user registry override files (``os.pathsep``-separated).
 REGISTRY_ENV = "VALUESURVEY_REGISTRY"
 #: Providers that reach a remote or separately run server and so need ``api_model`` and ``base_url``.
-NETWORK_PROVIDERS = frozenset({"openai_compatible", "anthropic"})
+NETWORK_PROVIDERS = frozenset({"openai_compatible", "anthropic", "vllm"})
 _BUILTIN = "registry.yaml"
 
 
@@ -74,6 +74,13 @@ class RegistryEntry(BaseModel):
     max_concurrency: int | None = Field(None, ge=1)
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
+    batch_discount: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="share of the list price the provider's batch API takes off (0.5: half price); "
+        "none: no batch API at this endpoint",
+    )
     options: dict[str, Any] = Field(default_factory=dict)
     notes: str | None = None
 
@@ -116,6 +123,8 @@ class ResolvedModel:
     options: dict[str, Any] = field(default_factory=dict)
     in_registry: bool = True
     prices_as_of: str | None = None
+    batch_discount: float | None = None
+    batch: bool = False
 
     def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
         """Cost at the resolved list prices.
@@ -402,4 +411,6 @@ def resolve_model(
         options=options,
         in_registry=entry is not None,
         prices_as_of=None if study_prices or entry is None else prices_as_of,
+        batch_discount=pick("batch_discount"),
+        batch=bool(spec.batch),
     )

@@ -10,7 +10,8 @@ SIGINT), or ``failed`` (an error stopped it). A process killed outright (SIGKILL
 write its end: the next run on the study, which holds the study's lock and so knows that no other
 run is going on, marks every log still ``running`` as ``abandoned`` (:func:`mark_abandoned`).
 
-Versions: 2 added ``pid``, ``host``, the ``abandoned`` status and the failure fields.
+Versions: 2 added ``pid``, ``host``, the ``abandoned`` status and the failure fields; 3 added
+``cache``, ``cached``, ``in_batch`` and each model's ``batch``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-RUNLOG_VERSION = 2
+RUNLOG_VERSION = 3
 _PACKAGES = ("valuesurvey", "httpx", "pydantic", "pandas", "pyarrow", "numpy", "rich", "xllamacpp")
 
 
@@ -77,6 +78,9 @@ class RunLog(BaseModel):
     stopped: dict[str, str] = Field(default_factory=dict)
     failures: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None
+    cache: str | None = None  # the response cache directory used, if any
+    cached: dict[str, int] = Field(default_factory=dict)  # per model: answers reused from the cache
+    in_batch: dict[str, int] = Field(default_factory=dict)  # per model: requests left in running batches
 
 
 def package_versions() -> dict[str, str]:

@@ -28,9 +28,13 @@ import logging
 import os
 import random
 import signal
+import tempfile
 import time
 import uuid
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -48,7 +52,8 @@ from valuesurvey.elicit._exceptions import (
 )
 from valuesurvey.elicit._ratelimit import RateLimiter
 from valuesurvey.elicit._retry import decide
-from valuesurvey.elicit.answers import interpret
+from valuesurvey.elicit._rows import answer_row, attempt_row, error_row
+from valuesurvey.elicit.cache import StudyCache
 from valuesurvey.elicit.plan import ModelPlan, Plan, PlannedRequest
 from valuesurvey.elicit.progress import NullProgress, ProgressSink
 from valuesurvey.elicit.providers import ChatResponse, Provider
@@ -59,7 +64,8 @@ from valuesurvey.elicit.providers._http import (
     header_problem,
 )
 from valuesurvey.elicit.providers._transport import AsyncioHTTP11Transport
-from valuesurvey.elicit.store import ResponseStore, StoredResponse, utcnow
+from valuesurvey.elicit.store import BATCH_OPEN_STATES, ResponseStore, StoredResponse, utcnow
+from valuesurvey.errors import ConfigError
 
 __all__ = ["RunResult", "new_run_id", "pending_units", "run_plan"]
 
@@ -83,6 +89,9 @@ class RunResult:
     stopped: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # CPU time of this process while sending and storing
+    cached: dict[str, int] = field(default_factory=dict)  # answers reused from the response cache
+    batched: list[str] = field(default_factory=list)  # models whose requests went through batches
+    in_batch: dict[str, int] = field(default_factory=dict)  # requests still in running batches
 
     @property
     def sent(self) -> int:
@@ -121,6 +130,9 @@ def _api_key(mp: ModelPlan) -> str | None:
     return key
 
 
+#: What :meth:`_ModelRunner._from_cache` returns when the cache does not hold the request.
+_MISS = object()
+
 # Failures that say the server, not the request, is at fault: they count towards stopping a model.
 _SERVER_FAILURES = (TransientError, RateLimitError)
 # Server-side failed attempts in a row (at least; or one per worker) after which new requests wait.
@@ -153,8 +165,10 @@ class _ModelRunner:
         sink: ProgressSink,
         max_invalid_retries: int,
         api_key: str | None,
+        cache: StudyCache | None = None,
     ) -> None:
         self.mp = mp
+        self.cache = cache
         self.model = mp.model
         self.provider = provider
         self.store = store
@@ -166,6 +180,7 @@ class _ModelRunner:
         self.limiter = RateLimiter(mp.model.requests_per_minute, mp.model.tokens_per_minute)
         self.rng = random.Random(run_id + mp.model.id)
         self.counts: dict[str, int] = {}
+        self.reused = 0  # answers taken from the response cache
         self.not_sent = 0
         self.stopped: str | None = None  # why no further request of this model is sent
         self._failures_in_a_row = 0  # units that failed after all retries, server-side
@@ -288,6 +303,8 @@ class _ModelRunner:
         request = job.request
         if job.attempts == 0:
             job.first_started = utcnow()
+            if self.cache is not None and (reused := self._from_cache(request)) is not _MISS:
+                return reused  # type: ignore[return-value]
         job.attempts += 1
         number = job.attempts
         await self.limiter.acquire(request.est_input_tokens + request.est_output_tokens)
@@ -344,6 +361,36 @@ class _ModelRunner:
         self._failed_attempts_in_a_row = 0
         row = self._parsed_row(request, response, number, job.first_started, latency)
         self.store.save(row, [self._attempt(request, number, "ok", started, latency)])
+        if self.cache is not None:
+            self.cache.put_responses(self.mp, [(request, response)], run_id=self.run_id, source="live")
+        return self._answered(request, row)
+
+    def _from_cache(self, request: PlannedRequest) -> _Job | object | None:
+        """``request``'s answer from the response cache, stored as this run's: ``None`` (done) or
+        the next attempt of an invalid ranking; :data:`_MISS` when the cache has none."""
+        assert self.cache is not None
+        found = self.cache.lookup(self.mp, [request]).get(request.key)
+        if found is None:
+            return _MISS
+        ckey, entry = found
+        row = answer_row(
+            self.model,
+            request,
+            entry.response,
+            run_id=self.run_id,
+            attempts=0,
+            started=utcnow(),
+            latency=None,
+            source="cache",
+            cache_key=ckey,
+        )
+        self.store.save(row)
+        self.cache.cache.record_hits([ckey])
+        self.reused += 1
+        return self._answered(request, row)
+
+    def _answered(self, request: PlannedRequest, row: StoredResponse) -> _Job | None:
+        """Count a stored answer; the next attempt of an invalid ranking, else ``None`` (done)."""
         again = (
             request.kind == "ranking"
             and row.status == "invalid"
@@ -410,40 +457,17 @@ class _ModelRunner:
         status: int | None = None,
         message: str | None = None,
     ) -> dict[str, Any]:
-        return {
-            "key": request.key,
-            "run_id": self.run_id,
-            "model": self.model.id,
-            "number": number,
-            "outcome": outcome,
-            "http_status": status,
-            "message": message,
-            "latency_s": latency,
-            "started_at": started,
-        }
-
-    def _common(self, request: PlannedRequest, attempts: int, started: str) -> dict[str, Any]:
-        return {
-            "key": request.key,
-            "run_id": self.run_id,
-            "model": self.model.id,
-            "provider": self.model.provider,
-            "origin": self.model.origin,
-            "company": self.model.company,
-            "kind": request.kind,
-            "instrument": request.instrument,
-            "language": request.language,
-            "persona": request.persona,
-            "rep": request.rep,
-            "item": request.item,
-            "attempt": request.attempt,
-            "answer_mode": request.request.answer_mode,
-            "request_json": request.request_json,
-            "seed": request.request.seed,
-            "attempts": attempts,
-            "started_at": started,
-            "completed_at": utcnow(),
-        }
+        return attempt_row(
+            self.model,
+            request,
+            run_id=self.run_id,
+            number=number,
+            outcome=outcome,
+            started=started,
+            latency=latency,
+            status=status,
+            message=message,
+        )
 
     def _save_error(
         self,
@@ -453,11 +477,8 @@ class _ModelRunner:
         message: str,
         error: ProviderError | None = None,
     ) -> StoredResponse:
-        row = StoredResponse(
-            **self._common(request, attempts, started),
-            status="error",
-            error=message,
-            error_kind=error.kind if error is not None else "error",
+        row = error_row(
+            self.model, request, message, run_id=self.run_id, attempts=attempts, started=started, error=error
         )
         self.store.save(row)
         return row
@@ -465,17 +486,108 @@ class _ModelRunner:
     def _parsed_row(
         self, request: PlannedRequest, response: ChatResponse, attempts: int, started: str, latency: float
     ) -> StoredResponse:
-        fields = interpret(request, response)
-        return StoredResponse(
-            **self._common(request, attempts, started),
-            **fields,
-            raw_text=response.text,
-            finish_reason=response.finish_reason,
-            input_tokens=response.input_tokens,
-            output_tokens=response.output_tokens,
-            cost_usd=self.model.cost_usd(response.input_tokens, response.output_tokens),
-            latency_s=latency,
+        return answer_row(
+            self.model,
+            request,
+            response,
+            run_id=self.run_id,
+            attempts=attempts,
+            started=started,
+            latency=latency,
         )
+
+
+@dataclass
+class _Model:
+    """One model's part of a run: its live runner and, when batched (or with open batches), its
+    batch runner; ``units`` go to the batches when the model is batched, else live."""
+
+    live: _ModelRunner
+    batch: Any  # BatchModelRunner | None
+    units: list[PlannedRequest]
+    workers: int
+
+    async def run(self, client_factory: Any) -> None:
+        if self.batch is None:
+            await self.live.run(self.units, self.workers, client_factory)
+            return
+        if self.batch.submit:
+            await self.batch.run(self.units)
+        else:  # only finishing batches an earlier run left open: the new requests go live meanwhile
+            await asyncio.gather(self.batch.run([]), self.live.run(self.units, self.workers, client_factory))
+        if self.batch.live_units and self.batch.stopped is None:  # asked again live (batch_requeue: live)
+            await self.live.run(self.batch.live_units, self.workers, client_factory)
+        elif self.batch.live_units:
+            self.batch.not_sent += len(self.batch.live_units)
+
+    def collect(self, result: RunResult) -> None:
+        model = self.live.model.id
+        counts = Counter(self.live.counts)
+        not_sent, stopped = self.live.not_sent, self.live.stopped
+        if self.batch is not None:
+            counts.update(self.batch.counts)
+            not_sent += self.batch.not_sent
+            stopped = self.batch.stopped or stopped
+            result.in_batch[model] = self.batch.in_batch
+        result.completed[model] = dict(counts)
+        result.not_sent[model] = not_sent
+        if stopped is not None:
+            result.stopped[model] = stopped
+
+
+def _request_map(mp: ModelPlan, max_invalid_retries: int) -> dict[str, PlannedRequest]:
+    """Every request of the model's plan by key, rankings' re-asks included (what a batch's results
+    are routed back to)."""
+    requests = {r.key: r for r in mp.ratings}
+    for first in mp.rankings:
+        for attempt in range(max_invalid_retries + 1):
+            request = first if attempt == 0 else first.with_attempt(attempt)
+            requests[request.key] = request
+    return requests
+
+
+def _reuse_cached(
+    mp: ModelPlan,
+    units: list[PlannedRequest],
+    cache: StudyCache,
+    store: ResponseStore,
+    run_id: str,
+    max_invalid_retries: int,
+) -> tuple[list[PlannedRequest], dict[str, int]]:
+    """Answer from the response cache every unit it holds (stored with ``source = cache``, cost 0);
+    the units left to send (an invalid cached ranking leaves its next attempt) and the statuses of
+    the reused answers."""
+    counts: Counter[str] = Counter()
+    while units:
+        hits = cache.lookup(mp, units)
+        if not hits:
+            break
+        rows, left = [], []
+        for unit in units:
+            found = hits.get(unit.key)
+            if found is None:
+                left.append(unit)
+                continue
+            ckey, entry = found
+            row = answer_row(
+                mp.model,
+                unit,
+                entry.response,
+                run_id=run_id,
+                attempts=0,
+                started=utcnow(),
+                latency=None,
+                source="cache",
+                cache_key=ckey,
+            )
+            rows.append(row)
+            counts[row.status] += 1
+            if unit.kind == "ranking" and row.status == "invalid" and unit.attempt < max_invalid_retries:
+                left.append(unit.with_attempt(unit.attempt + 1))
+        store.save_many(rows)
+        cache.cache.record_hits([ckey for ckey, _ in hits.values()])
+        units = left
+    return units, dict(counts)
 
 
 async def run_plan(
@@ -487,17 +599,37 @@ async def run_plan(
     config: ElicitConfig | None = None,
     sink: ProgressSink | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    batched: Mapping[str, bool] | None = None,
+    cache: StudyCache | None = None,
+    submit_only: bool = False,
+    workdir: Path | None = None,
 ) -> RunResult:
     """Send every request of ``plan`` the store does not hold yet (at most ``limit`` per model).
 
+    ``batched`` names the models whose requests go through their provider's batch API
+    (:mod:`valuesurvey.elicit.batch`); their batches are polled until processed, unless
+    ``submit_only``. Batches a killed run left open are finished first, whatever ``batched`` says. With
+    a response ``cache``, a request it holds is answered from it (and stored as such) instead of sent.
+    Batch files are written in ``workdir`` (deleted once the provider has them).
+
     SIGTERM and SIGINT (in the main thread) cancel the run cleanly: requests in flight are dropped
     (they are asked again by the next run), local servers are stopped, and :class:`RunInterrupted`
-    is raised; a second signal acts as it would without us.
+    is raised; a second signal acts as it would without us. Submitted batches stay recorded.
     """
     with _SignalsCancel(asyncio.current_task()) as received:
         try:
             return await _run_plan(
-                plan, store, run_id=run_id, limit=limit, config=config, sink=sink, transport=transport
+                plan,
+                store,
+                run_id=run_id,
+                limit=limit,
+                config=config,
+                sink=sink,
+                transport=transport,
+                batched=batched or {},
+                cache=cache,
+                submit_only=submit_only,
+                workdir=workdir,
             )
         except asyncio.CancelledError:
             if received:
@@ -544,7 +676,13 @@ async def _run_plan(
     config: ElicitConfig | None,
     sink: ProgressSink | None,
     transport: httpx.AsyncBaseTransport | None,
+    batched: Mapping[str, bool],
+    cache: StudyCache | None,
+    submit_only: bool,
+    workdir: Path | None,
 ) -> RunResult:
+    from valuesurvey.elicit.batch import PROTOCOLS, BatchModelRunner, BatchSettings
+
     cfg = (config or ElicitConfig()).resolved()
     sink = sink or NullProgress()
     result = RunResult(run_id=run_id)
@@ -557,7 +695,7 @@ async def _run_plan(
         timeout=cfg.httpx_timeout(), limits=cfg.httpx_limits(), transport=transport, verify=tls
     ) as client:
         semaphores: dict[str, asyncio.Semaphore] = {}
-        runners: list[tuple[_ModelRunner, list[PlannedRequest], int]] = []
+        runners: list[_Model] = []
         providers: list[Provider] = []
         try:
             for mp in plan.models:
@@ -573,29 +711,68 @@ async def _run_plan(
                 units, complete = pending_units(mp, done, plan.max_invalid_retries)
                 result.planned += len(mp.ratings) + len(mp.rankings)
                 result.already_stored += complete
+                in_flight = store.in_flight_keys(mp.model.id)  # submitted in a batch: never sent again
+                if in_flight:
+                    units = [u for u in units if u.key not in in_flight]
+                reused: dict[str, int] = {}
+                if cache is not None and units:
+                    units, reused = _reuse_cached(mp, units, cache, store, run_id, plan.max_invalid_retries)
+                    result.cached[mp.model.id] = sum(reused.values())
                 if limit is not None:
                     units = units[:limit]
                 concurrency = mp.model.max_concurrency or cfg.default_concurrency or 1
                 semaphore = semaphores.setdefault(provider.connection_key(), asyncio.Semaphore(concurrency))
-                runners.append(
-                    (
-                        _ModelRunner(
-                            mp,
-                            provider,
-                            store=store,
-                            run_id=run_id,
-                            semaphore=semaphore,
-                            config=model_cfg,
-                            sink=sink,
-                            max_invalid_retries=plan.max_invalid_retries,
-                            api_key=keys[mp.model.id],
-                        ),
-                        units,
-                        concurrency,
-                    )
+                live = _ModelRunner(
+                    mp,
+                    provider,
+                    store=store,
+                    run_id=run_id,
+                    semaphore=semaphore,
+                    config=model_cfg,
+                    sink=sink,
+                    max_invalid_retries=plan.max_invalid_retries,
+                    api_key=keys[mp.model.id],
+                    cache=cache,
                 )
-                sink.add_model(mp.model.id, total=len(mp.ratings) + len(mp.rankings), done=complete)
-                if units:
+                live.counts.update(reused)
+                batch_runner = None
+                open_batches = store.batches(mp.model.id, states=BATCH_OPEN_STATES)
+                if batched.get(mp.model.id) or open_batches:
+                    protocol_name = provider.batch_protocol or (
+                        open_batches[0].protocol if open_batches else None
+                    )
+                    if provider.batch_protocol is None or protocol_name != provider.batch_protocol:
+                        raise ConfigError(
+                            f"model {mp.model.id!r}: {len(open_batches)} of its batches are still open at the "
+                            f"provider ({protocol_name} batch API), but its provider is now {provider.name}: "
+                            "restore the model's provider in study.yaml to collect them"
+                        )
+                    where = f"{plan.study.paths.study_yaml}: model {mp.model.id!r}"
+                    batch_runner = BatchModelRunner(
+                        mp,
+                        provider,
+                        PROTOCOLS[protocol_name](provider, client, secret=keys[mp.model.id]),
+                        store=store,
+                        run_id=run_id,
+                        config=model_cfg,
+                        sink=sink,
+                        settings=BatchSettings.from_options(mp.model.options, where=where),
+                        requests=_request_map(mp, plan.max_invalid_retries),
+                        max_invalid_retries=plan.max_invalid_retries,
+                        workdir=workdir or Path(tempfile.gettempdir()) / "valuesurvey-batches",
+                        secret=keys[mp.model.id],
+                        submit=bool(batched.get(mp.model.id)),
+                        submit_only=submit_only,
+                        cache=cache,
+                    )
+                    result.batched.append(mp.model.id)
+                runners.append(_Model(live, batch_runner, units, concurrency))
+                sink.add_model(
+                    mp.model.id,
+                    total=len(mp.ratings) + len(mp.rankings),
+                    done=complete + sum(reused.values()),
+                )
+                if units or batch_runner is not None:
                     provider.size_for([u.request for u in units])
                     await provider.start()
                     providers.append(provider)
@@ -613,19 +790,13 @@ async def _run_plan(
                 return TransportSession(lean, timeout=timeout)
 
             await asyncio.gather(
-                *(
-                    runner.run(units, n, functools.partial(worker_client, runner.config))
-                    for runner, units, n in runners
-                )
+                *(model.run(functools.partial(worker_client, model.live.config)) for model in runners)
             )
         finally:
             for provider in providers:
                 await provider.close()
-            for runner, _, _ in runners:
-                result.completed[runner.model.id] = dict(runner.counts)
-                result.not_sent[runner.model.id] = runner.not_sent
-                if runner.stopped is not None:
-                    result.stopped[runner.model.id] = runner.stopped
+            for model in runners:
+                model.collect(result)
             result.seconds = time.perf_counter() - t0
             result.cpu_seconds = time.process_time() - cpu0
     return result

@@ -14,9 +14,19 @@ The request JSON holds what defines the answer (messages, sampling settings with
 seed, answer mode and constraint, provider, API model and answer-defining options: the fields of the
 request key, :data:`valuesurvey.elicit.plan.KEY_FIELDS`) and never an API key.
 
+Batch submissions (:mod:`valuesurvey.elicit.batch`) are recorded in ``batches`` (one row per batch:
+our id, the provider's id once known, its state) and ``batch_requests`` (each request's
+``custom_id`` and key), written and committed *before* anything is sent to the provider: a killed run
+finds every batch it submitted, or was about to submit, and polls it instead of submitting its
+requests again. A request in a batch that is not finished is never sent again, in a batch or live.
+
 Schema versions (``meta.schema_version``): a store written by an older version is migrated in place,
 in one transaction, when it is opened.
 
+- 3: ``batches`` and ``batch_requests``; per answer its ``source`` (``live``, ``batch`` or ``cache``:
+  reused from the response cache, not paid again), ``batch_id`` and ``cache_key``. A store of
+  schema 3 is refused by older versions, which would not see the submitted batches and would pay
+  for their requests again.
 - 2: request keys leave out transport settings (base URL, timeouts, retries, llama.cpp slots, …) and
   hold the constraint; per-request ``seed``; ``error_kind`` of failed rows; ``previous_key``.
   Migrating from 1 re-keys every text-mode answer that was asked without a seed (rankings
@@ -44,11 +54,20 @@ import pandas as pd
 
 from valuesurvey.errors import DataError
 
-__all__ = ["FINAL_STATUSES", "SCHEMA_VERSION", "ResponseStore", "StoredResponse", "utcnow"]
+__all__ = [
+    "BATCH_OPEN_STATES",
+    "BATCH_STATES",
+    "FINAL_STATUSES",
+    "SCHEMA_VERSION",
+    "BatchRecord",
+    "ResponseStore",
+    "StoredResponse",
+    "utcnow",
+]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FINAL_STATUSES = ("ok", "refusal", "invalid", "nonsense")
 
 _SCHEMA = """
@@ -89,7 +108,10 @@ CREATE TABLE IF NOT EXISTS responses (
                                      -- context_overflow | rate_limit | transient | error (unexpected)
     previous_key TEXT,               -- the key a row had before a schema migration re-keyed it
     scale_mass REAL,                 -- logprobs mode: probability that fell on scale points
-    listing_order TEXT               -- ranking: JSON list of value ids in the order the prompt listed them
+    listing_order TEXT,              -- ranking: JSON list of value ids in the order the prompt listed them
+    source TEXT,                     -- live | batch | cache (reused from the response cache, cost 0)
+    batch_id TEXT,                   -- source batch: our id of the batch (batches.local_id)
+    cache_key TEXT                   -- the response cache's key of the answer (source cache: where from)
 );
 CREATE INDEX IF NOT EXISTS responses_model ON responses (model);
 CREATE TABLE IF NOT EXISTS attempts (
@@ -111,7 +133,44 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at TEXT,
     info TEXT
 );
+CREATE TABLE IF NOT EXISTS batches (
+    local_id TEXT PRIMARY KEY,       -- ours, recorded before anything is sent
+    model TEXT NOT NULL,
+    protocol TEXT NOT NULL,          -- openai | anthropic
+    state TEXT NOT NULL,             -- prepared | uploaded | creating | submitted | ended | processed | rejected
+    remote_id TEXT,                  -- the provider's batch id, once it gave one
+    remote_status TEXT,              -- the provider's own status (validating, in_progress, ended, ...)
+    input_file_id TEXT,              -- openai: the uploaded JSONL file
+    output_file_id TEXT,
+    error_file_id TEXT,
+    results_url TEXT,                -- anthropic
+    requests INTEGER NOT NULL,
+    bytes INTEGER,                   -- size of the JSONL file / request body
+    counts TEXT,                     -- JSON: the provider's request counts at the last poll
+    run_id TEXT,                     -- the run that prepared it
+    created_at TEXT NOT NULL,
+    creating_at TEXT,                -- when the create request was sent (reconciled after a crash)
+    submitted_at TEXT,
+    ended_at TEXT,
+    processed_at TEXT,
+    polls INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS batches_model ON batches (model, state);
+CREATE TABLE IF NOT EXISTS batch_requests (
+    local_id TEXT NOT NULL,
+    custom_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    line INTEGER NOT NULL,           -- 1-based line of the JSONL file (openai), index + 1 (anthropic)
+    outcome TEXT,                    -- null while pending; stored | requeued | failed
+    PRIMARY KEY (local_id, custom_id)
+);
+CREATE INDEX IF NOT EXISTS batch_requests_key ON batch_requests (key);
 """
+
+#: States of a batch in ``batches.state``; the first five are not finished (their requests are in flight).
+BATCH_OPEN_STATES = ("prepared", "uploaded", "creating", "submitted", "ended")
+BATCH_STATES = (*BATCH_OPEN_STATES, "processed", "rejected")
 
 
 def utcnow() -> str:
@@ -157,8 +216,39 @@ class StoredResponse:
     previous_key: str | None = None
     scale_mass: float | None = None
     listing_order: str | None = None
+    source: str | None = None
+    batch_id: str | None = None
+    cache_key: str | None = None
 
 
+@dataclass(frozen=True)
+class BatchRecord:
+    """One row of ``batches``."""
+
+    local_id: str
+    model: str
+    protocol: str
+    state: str
+    requests: int
+    created_at: str
+    remote_id: str | None = None
+    remote_status: str | None = None
+    input_file_id: str | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    results_url: str | None = None
+    bytes: int | None = None
+    counts: str | None = None
+    run_id: str | None = None
+    creating_at: str | None = None
+    submitted_at: str | None = None
+    ended_at: str | None = None
+    processed_at: str | None = None
+    polls: int = 0
+    error: str | None = None
+
+
+_BATCH_COLUMNS = tuple(BatchRecord.__dataclass_fields__)
 _COLUMNS = tuple(StoredResponse.__dataclass_fields__)
 _INSERT = (
     f"INSERT OR REPLACE INTO responses ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
@@ -223,9 +313,112 @@ class ResponseStore:
             db.execute("ROLLBACK")
             raise
 
+    def save_many(
+        self,
+        rows: Iterable[StoredResponse],
+        attempts: Iterable[dict[str, Any]] = (),
+        *,
+        outcomes: Iterable[tuple[str, str, str]] = (),
+    ) -> None:
+        """Commit many answers, their attempts and the outcomes of their batch requests
+        (``(outcome, local_id, custom_id)``) in one transaction: all of them or none."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(_INSERT, [tuple(getattr(r, c) for c in _COLUMNS) for r in rows])
+            self._insert_attempts(attempts)
+            db.executemany(
+                "UPDATE batch_requests SET outcome = ? WHERE local_id = ? AND custom_id = ?", list(outcomes)
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
     def record_attempt(self, attempt: dict[str, Any]) -> None:
         """Commit one failed attempt at once (rare; the successful one is saved with the answer)."""
         self._insert_attempts([attempt])
+
+    # ------------------------------------------------------------------ batches
+
+    def add_batch(self, batch: BatchRecord, requests: Iterable[tuple[str, str, int]]) -> None:
+        """Commit a new batch and its requests (``(custom_id, key, line)``) before anything is sent."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                f"INSERT INTO batches ({', '.join(_BATCH_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in _BATCH_COLUMNS)})",
+                tuple(getattr(batch, c) for c in _BATCH_COLUMNS),
+            )
+            db.executemany(
+                "INSERT INTO batch_requests (local_id, custom_id, key, line) VALUES (?, ?, ?, ?)",
+                [(batch.local_id, custom_id, key, line) for custom_id, key, line in requests],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def update_batch(self, local_id: str, **fields: Any) -> BatchRecord:
+        """Commit changed fields of a batch (its state, the provider's id, ...); returns the new row."""
+        bad = set(fields) - set(_BATCH_COLUMNS)
+        if bad:
+            raise ValueError(f"unknown batches columns: {sorted(bad)}")
+        if fields:
+            assignments = ", ".join(f"{name} = ?" for name in fields)
+            self._db.execute(
+                f"UPDATE batches SET {assignments} WHERE local_id = ?", (*fields.values(), local_id)
+            )
+        batch = self.batch(local_id)
+        assert batch is not None
+        return batch
+
+    def batch(self, local_id: str) -> BatchRecord | None:
+        row = self._db.execute(
+            f"SELECT {', '.join(_BATCH_COLUMNS)} FROM batches WHERE local_id = ?", (local_id,)
+        ).fetchone()
+        return None if row is None else BatchRecord(*row)
+
+    def batches(self, model: str | None = None, *, states: Iterable[str] | None = None) -> list[BatchRecord]:
+        """Batches in the order they were prepared (of ``model``, in ``states``, when given)."""
+        query, args = f"SELECT {', '.join(_BATCH_COLUMNS)} FROM batches WHERE 1 = 1", []
+        if model is not None:
+            query += " AND model = ?"
+            args.append(model)
+        if states is not None:
+            states = tuple(states)
+            query += f" AND state IN ({', '.join('?' for _ in states)})"
+            args.extend(states)
+        return [BatchRecord(*row) for row in self._db.execute(query + " ORDER BY rowid", args)]
+
+    def batch_requests(self, local_id: str) -> list[tuple[str, str, int, str | None]]:
+        """``(custom_id, key, line, outcome)`` of every request of a batch, in line order."""
+        return self._db.execute(
+            "SELECT custom_id, key, line, outcome FROM batch_requests WHERE local_id = ? ORDER BY line",
+            (local_id,),
+        ).fetchall()
+
+    def in_flight_keys(self, model: str | None = None) -> set[str]:
+        """Keys of requests in a batch that is not finished and whose result is not stored yet: they
+        must not be sent again."""
+        marks = ", ".join("?" for _ in BATCH_OPEN_STATES)
+        query = (
+            "SELECT r.key FROM batch_requests r JOIN batches b ON b.local_id = r.local_id "
+            f"WHERE b.state IN ({marks}) AND r.outcome IS NULL"
+        )
+        args: tuple[Any, ...] = BATCH_OPEN_STATES
+        if model is not None:
+            query += " AND b.model = ?"
+            args = (*args, model)
+        return {row[0] for row in self._db.execute(query, args)}
+
+    def known_remote_ids(self, protocol: str) -> set[str]:
+        """The provider batch ids this store already knows (of any model)."""
+        rows = self._db.execute(
+            "SELECT remote_id FROM batches WHERE protocol = ? AND remote_id IS NOT NULL", (protocol,)
+        )
+        return {row[0] for row in rows}
 
     def _insert_attempts(self, attempts: Iterable[dict[str, Any]]) -> None:
         self._db.executemany(

@@ -43,7 +43,7 @@ def provider_names() -> list[str]:
     """Names of the registered providers.
 
     >>> provider_names()
-    ['anthropic', 'llamacpp', 'openai_compatible', 'simulated']
+    ['anthropic', 'llamacpp', 'openai_compatible', 'simulated', 'vllm']
     """
     return sorted(_FACTORIES)
 
@@ -85,3 +85,10 @@ def _simulated() -> type[Provider]:
     from valuesurvey.elicit.providers.simulated import SimulatedProvider
 
     return SimulatedProvider
+
+
+@register_provider("vllm")
+def _vllm() -> type[Provider]:
+    from valuesurvey.elicit.providers.vllm import VLLMProvider
+
+    return VLLMProvider

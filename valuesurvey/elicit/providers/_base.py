@@ -36,6 +36,12 @@ TRANSPORT_OPTIONS = frozenset(
         "threads",
         "n_ctx",
         "parallel",
+        # How a batched model's batches are sized, polled and retried (valuesurvey.elicit.batch):
+        # a request asked in a batch is the same request as one asked live.
+        "batch_poll_seconds",
+        "batch_requeue",
+        "batch_max_requests",
+        "batch_max_bytes",
     }
 )
 # Options whose whole effect is already in the key by another field: the listing order and a folded
@@ -101,9 +107,16 @@ class ModelInfo:
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: Share of the list price the provider takes off for batch requests (0.5: half price); ``None``:
+    #: no batch API at this model's endpoint.
+    batch_discount: float | None = None
+    #: Send this model's requests through its provider's batch API (``batch: true`` in study.yaml).
+    batch: bool = False
 
-    def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
-        return (input_tokens * self.price_input_per_mtok + output_tokens * self.price_output_per_mtok) / 1e6
+    def cost_usd(self, input_tokens: int, output_tokens: int, *, batch: bool = False) -> float:
+        """Cost at the list prices, or at the batch prices (list × (1 − ``batch_discount``))."""
+        cost = (input_tokens * self.price_input_per_mtok + output_tokens * self.price_output_per_mtok) / 1e6
+        return cost * (1.0 - (self.batch_discount or 0.0)) if batch else cost
 
 
 @dataclass(frozen=True)
@@ -178,6 +191,13 @@ class Provider:
     #: Every scale point is one token of the model's answer (the simulated respondents; APIs whose
     #: tokenizer keeps numbers whole say so with ``options.single_token_numbers: true``).
     single_token_numbers: ClassVar[bool] = False
+    #: The batch protocol this provider's API speaks (:mod:`valuesurvey.elicit.batch`: ``openai`` or
+    #: ``anthropic``), ``None`` when it has none. A model is batched only when its endpoint implements
+    #: it too (``batch_discount`` in the registry or study.yaml).
+    batch_protocol: ClassVar[str | None] = None
+    #: The answer depends on the study's id of the model, not only on the API model (the simulated
+    #: respondents draw from a generator seeded by it): the response cache keys on it too.
+    answer_depends_on_model_id: ClassVar[bool] = False
 
     def __init__(
         self, model: ModelInfo, *, client: httpx.AsyncClient | None, config: ElicitConfig, api_key: str | None
@@ -274,3 +294,12 @@ class Provider:
     async def generate(self, request: ChatRequest, *, client: HTTPSession | None = None) -> ChatResponse:
         """Answer ``request``; HTTP providers send it with ``client`` (default: the shared one)."""
         raise NotImplementedError
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        """The JSON body the API receives for ``request`` (live, and in a batch file)."""
+        raise NotImplementedError(f"{self.name} has no request body")
+
+    def parse_response(self, data: dict[str, Any]) -> ChatResponse:
+        """A decoded response body (live, or one line of a batch's results) as a :class:`ChatResponse`;
+        raises :class:`~valuesurvey.elicit._exceptions.TransientError` for a malformed one."""
+        raise NotImplementedError(f"{self.name} has no response body")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import re
 import time
 import urllib.request
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
@@ -28,9 +30,12 @@ from valuesurvey.elicit._exceptions import (
 __all__ = [
     "HTTPSession",
     "TransportSession",
+    "check_status",
+    "decode_object",
     "environment_proxies",
     "header_problem",
     "is_context_overflow",
+    "map_transport_errors",
     "parse_retry_after",
     "post_json",
     "url_problem",
@@ -284,22 +289,44 @@ async def post_json(
     request once (``POST url``) and fits on one line. ``request_label`` (e.g. ``"request 3f2a9c1b0d4e
     (ranking ai_values zh rep 0)"``) is named in a :class:`ContextOverflowError`.
     """
-    try:
+    with map_transport_errors("POST", url, model=model, secret=secret):
         response = await client.post(
             url, json=body, headers=headers, timeout=timeout or httpx.USE_CLIENT_DEFAULT
         )
+    check_status(response, "POST", url, model=model, secret=secret, request_label=request_label)
+    return decode_object(response, "POST", url, model=model)
+
+
+@contextlib.contextmanager
+def map_transport_errors(method: str, url: str, *, model: str, secret: str | None) -> Iterator[None]:
+    """Turn httpx's exceptions inside the block into ours (``raise ... from``), naming ``METHOD url``."""
+    where = f"{method} {url}"
+    try:
+        yield
     except httpx.TimeoutException as exc:
-        raise TransientError(f"POST {url}: timed out ({_detail(exc, url)})", model=model) from exc
+        raise TransientError(f"{where}: timed out ({_detail(exc, url)})", model=model) from exc
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        raise InvalidURLError(redact(f"POST {url}: {_detail(exc, url)}", secret), model=model) from exc
+        raise InvalidURLError(redact(f"{where}: {_detail(exc, url)}", secret), model=model) from exc
     except httpx.LocalProtocolError as exc:  # a header value h11 refuses to send
         raise RequestRejectedError(
-            redact(f"POST {url}: the request could not be sent ({_detail(exc, url)})", secret), model=model
+            redact(f"{where}: the request could not be sent ({_detail(exc, url)})", secret), model=model
         ) from exc
     except httpx.TransportError as exc:
         raise TransientError(
-            redact(f"POST {url}: connection failed ({_detail(exc, url)})", secret), model=model
+            redact(f"{where}: connection failed ({_detail(exc, url)})", secret), model=model
         ) from exc
+
+
+def check_status(
+    response: httpx.Response,
+    method: str,
+    url: str,
+    *,
+    model: str,
+    secret: str | None,
+    request_label: str | None = None,
+) -> None:
+    """Raise the error an unsuccessful (or HTML) response means; the body must have been read."""
     status = response.status_code
     if status >= 400:
         message = redact(_provider_message(response), secret).replace("\n", " ")
@@ -319,29 +346,34 @@ async def post_json(
             raise AuthenticationError(message, model=model, status=status)
         if status == 404:
             raise ModelNotFoundError(
-                f"{message} (POST {url}: check the model's base_url and api_model)",
+                f"{message} ({method} {url}: check the model's base_url and api_model)",
                 model=model,
                 status=status,
             )
         raise RequestRejectedError(message, model=model, status=status)
     if _is_html(response):
         raise NotAnAPIError(
-            f"POST {url}: the server answered with {_html_summary(response)}, not the API's JSON; "
+            f"{method} {url}: the server answered with {_html_summary(response)}, not the API's JSON; "
             "is base_url the address of the API (usually ending in /v1)?",
             model=model,
             status=status,
         )
+
+
+def decode_object(response: httpx.Response, method: str, url: str, *, model: str) -> dict[str, Any]:
+    """The response's JSON object; a body that is not one is a :class:`TransientError`."""
+    status = response.status_code
     try:
         data = response.json()
     except ValueError as exc:
         start = " ".join(response.text[:60].split())
         raise TransientError(
-            f"POST {url}: the response is not JSON ({len(response.content)} bytes starting {start!r})",
+            f"{method} {url}: the response is not JSON ({len(response.content)} bytes starting {start!r})",
             model=model,
             status=status,
         ) from exc
     if not isinstance(data, dict):
-        raise TransientError(f"POST {url}: the response is not a JSON object", model=model, status=status)
+        raise TransientError(f"{method} {url}: the response is not a JSON object", model=model, status=status)
     return data
 
 

@@ -22,6 +22,21 @@ class AnthropicProvider(Provider):
     supports_constrained: ClassVar[bool] = False
     needs_api_key: ClassVar[bool] = True
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
+    batch_protocol: ClassVar[str | None] = "anthropic"
+
+    @property
+    def base_url(self) -> str:
+        return (self.model.base_url or self.default_base_url).rstrip("/")
+
+    def headers(self, request_key: str | None = None) -> dict[str, str]:
+        """The API version, the key (only ever in a header) and our request key when there is one."""
+        headers = {"anthropic-version": ANTHROPIC_VERSION}
+        if request_key is not None:
+            headers["X-Valuesurvey-Key"] = request_key
+        if self._api_key:
+            headers["x-api-key"] = self._api_key
+        headers.update(self.model.options.get("extra_headers", {}))
+        return headers
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system" and m["content"])
@@ -43,20 +58,19 @@ class AnthropicProvider(Provider):
     async def generate(self, request: ChatRequest, *, client: HTTPSession | None = None) -> ChatResponse:
         client = client or self.client
         assert client is not None
-        model = self.model.id
-        base = (self.model.base_url or self.default_base_url).rstrip("/")
-        headers = {"anthropic-version": ANTHROPIC_VERSION, "X-Valuesurvey-Key": request.key}
-        if self._api_key:
-            headers["x-api-key"] = self._api_key
         data = await post_json(
             client,
-            f"{base}/v1/messages",
+            f"{self.base_url}/v1/messages",
             body=self.body(request),
-            headers=headers,
-            model=model,
+            headers=self.headers(request.key),
+            model=self.model.id,
             secret=self._api_key,
             request_label=request.label,
         )
+        return self.parse_response(data)
+
+    def parse_response(self, data: dict[str, Any]) -> ChatResponse:
+        model = self.model.id
         blocks = data.get("content")
         require(isinstance(blocks, list), "response has no content blocks", model=model)
         text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")

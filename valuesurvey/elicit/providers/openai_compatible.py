@@ -81,13 +81,16 @@ class OpenAICompatibleProvider(Provider):
     supports_constrained: ClassVar[bool] = True
     needs_api_key: ClassVar[bool] = True
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    batch_protocol: ClassVar[str | None] = "openai"
 
     @property
     def base_url(self) -> str:
         return (self.model.base_url or self.default_base_url).rstrip("/")
 
-    def headers(self, request: ChatRequest) -> dict[str, str]:
-        headers = {"X-Valuesurvey-Key": request.key}  # lets servers and tests de-duplicate
+    def headers(self, request: ChatRequest | None = None) -> dict[str, str]:
+        """The key (only ever in a header), the extra headers and, for a request, its key (lets
+        servers and tests de-duplicate)."""
+        headers = {} if request is None else {"X-Valuesurvey-Key": request.key}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         headers.update(self.model.options.get("extra_headers", {}))
@@ -139,6 +142,10 @@ class OpenAICompatibleProvider(Provider):
             timeout=self.request_timeout(request),
         )
         self.received(data)
+        return self.parse_response(data)
+
+    def parse_response(self, data: dict[str, Any]) -> ChatResponse:
+        model = self.model.id
         choices = data.get("choices")
         require(isinstance(choices, list) and len(choices) > 0, "response has no choices", model=model)
         choice = choices[0]

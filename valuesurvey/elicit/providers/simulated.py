@@ -124,6 +124,7 @@ class SimulatedProvider(Provider):
     supports_logprobs: ClassVar[bool] = True
     single_token_numbers: ClassVar[bool] = True  # its top_logprobs name every point whole ("10")
     supports_constrained: ClassVar[bool] = True
+    answer_depends_on_model_id: ClassVar[bool] = True  # its generator is seeded by the model's id
 
     def __init__(self, model: ModelInfo, **kwargs: Any) -> None:
         check_simulated_name(model)
