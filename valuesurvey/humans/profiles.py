@@ -11,7 +11,8 @@ Two sources, each labelled in what it returns (``source``):
   made up, deterministically from its code, and labelled SYNTHETIC: a position α on the axis between
   the two reference countries (α uniform in [0.2, 0.8]), mean = α·mean₁ + (1 − α)·mean₂ plus a
   country-and-item deviation drawn from N(0, (0.25·SD)²), SD the same mixture of the reference SDs;
-  means are kept 0.3 inside the scale. It exists so that tests and demos can run k countries; it
+  means are kept 0.3 inside the scale and SDs below 0.85 of the largest SD a distribution on the
+  scale can have at that mean. It exists so that tests and demos can run k countries; it
   says nothing about the real country.
 
 >>> float(wvs7_profile("CN").loc["Q182", "mean"]), wvs7_profile("CN").loc["Q182", "source"]
@@ -86,8 +87,11 @@ def profile(instrument: str, country: str) -> pd.DataFrame:
     sd = alpha * first["sd"] + (1 - alpha) * second["sd"]
     mean = alpha * first["mean"] + (1 - alpha) * second["mean"] + rng.normal(0.0, 0.25, len(sd)) * sd
     low, high = _SCALES[instrument]
+    mean = mean.clip(low + 0.3, high - 0.3)
+    # An SD a distribution on the scale can have at that mean (at most sqrt((m - lo)(hi - m))).
+    sd = np.minimum(sd, 0.85 * np.sqrt((mean - low) * (high - mean)))
     return pd.DataFrame(
-        {"mean": mean.clip(low + 0.3, high - 0.3).round(3), "sd": sd.round(3), "source": "synthetic"},
+        {"mean": mean.round(3), "sd": sd.round(3), "source": "synthetic"},
         index=first.index,
     )
 
