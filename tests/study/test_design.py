@@ -141,5 +141,7 @@ def test_a_translation_file_adds_a_language_and_elicits_german_prompts(tmp_path:
         for r in plan_study(study).models[0].ratings
         if r.language == "en" and r.item == "Q177" and r.persona == "US"
     )
-    assert list(english.request.messages) == instruments.build_messages(instruments.get("wvs7"), "Q177", "en", "us")
+    assert list(english.request.messages) == instruments.build_messages(
+        instruments.get("wvs7"), "Q177", "en", "us"
+    )
     assert "You are an American national" in english.request.messages[0]["content"]
