@@ -3,6 +3,7 @@ table counts people once, and no sentence recommends a singular fit or calls sma
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import yaml
 from valuesurvey import _io
 from valuesurvey.analysis import analyze_study
 from valuesurvey.report.content import ReportContent
-from valuesurvey.study import load_study
+from valuesurvey.study import HumanDataSpec, load_study
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -130,3 +131,33 @@ def test_intercept_only_smaller_ses_are_called_smaller(
     text = ReportContent(study).rq_section(1)
     assert "smaller than lm's for nationality × LLM origin" in text
     assert "cautious" not in text
+
+
+@pytest.mark.parametrize(
+    ("in_file", "flagged", "source"),
+    [
+        (True, False, "synthetic (file label)"),
+        (True, True, "synthetic (file label)"),
+        (False, True, "synthetic (study.yaml; the file has no label)"),
+        (False, False, "microdata"),
+        (None, True, "synthetic (study.yaml)"),
+        (None, False, "microdata (not checked in the file)"),
+    ],
+)
+def test_human_table_source_follows_the_files_label(analysed, in_file, flagged, source) -> None:
+    report_path = analysed.paths.humans_dir / "wvs7_load_report.json"
+    original = analysed.humans.get("wvs7")
+    try:
+        analysed.humans["wvs7"] = HumanDataSpec(path=Path("wvs7.sav"), synthetic=flagged)
+        if in_file is not None:
+            report_path.write_text(
+                json.dumps({"file": "wvs7.sav", "synthetic_in_file": in_file, "synthetic_flag": flagged})
+            )
+        table = _table(ReportContent(analysed)._humans_paragraph(), "Instrument")
+    finally:
+        if original is None:
+            del analysed.humans["wvs7"]
+        else:
+            analysed.humans["wvs7"] = original
+        report_path.unlink(missing_ok=True)
+    assert set(table["Source"]) == {source}

@@ -303,14 +303,17 @@ class InferenceTables:
 
     # ---- people and exclusions --------------------------------------------------------------
     def humans_table(
-        self, names: dict[str, str], fallback: Callable[[str], pd.DataFrame | None]
+        self,
+        names: dict[str, str],
+        fallback: Callable[[str], pd.DataFrame | None],
+        source_of: Callable[[str], str],
     ) -> pd.DataFrame:
-        """Per instrument and country: loaded, complete, z-scorable, analysed (per analysis)."""
+        """Per instrument and country: loaded, complete, z-scorable, analysed (per analysis), and
+        the source as ``source_of(instrument)`` states it."""
         flow = self.flow()
         rows = []
         for instrument in self.study.instruments:
-            spec = self.study.humans.get(instrument)
-            source = "synthetic" if spec is not None and spec.synthetic else "microdata"
+            source = source_of(instrument)
             part = flow[flow["instrument"] == instrument] if flow is not None else pd.DataFrame()
             if part.empty:
                 humans = fallback(instrument)

@@ -352,7 +352,7 @@ class ReportContent:
         return "\n\n".join(p for p in parts if p) + "\n"
 
     def _humans_paragraph(self) -> str:
-        table = self.inference.humans_table(INSTRUMENT_NAMES, self.tables.humans)
+        table = self.inference.humans_table(INSTRUMENT_NAMES, self.tables.humans, self.human_source)
         if table.empty:
             return "No human data are in the study directory, so the similarity analyses are skipped."
         text = (
@@ -724,6 +724,19 @@ class ReportContent:
         return (
             f"none (the models are unweighted; {column} not applied)" if column else "none (no weight column)"
         )
+
+    def human_source(self, instrument: str) -> str:
+        """What the human data of ``instrument`` are: the file's own label decides where the load
+        report recorded it (a file labelled synthetic is synthetic whatever study.yaml says);
+        otherwise the study.yaml flag, said to be unchecked."""
+        spec = self.study.humans.get(instrument)
+        flagged = spec is not None and spec.synthetic
+        in_file = (self.load_report(instrument) or {}).get("synthetic_in_file")
+        if in_file:
+            return "synthetic (file label)"
+        if in_file is None:
+            return "synthetic (study.yaml)" if flagged else "microdata (not checked in the file)"
+        return "synthetic (study.yaml; the file has no label)" if flagged else "microdata"
 
     def provenance_rows(self) -> pd.DataFrame:
         """One row per human data file: what the humans stage's load report says about it."""
