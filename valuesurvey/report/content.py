@@ -46,7 +46,6 @@ FIGURES_DIR = "_figures"
 #: Short names; the item set actually used is stated by ``ReportContent.instrument_list`` and the
 #: instruments table (a study may ask a subset or a replacement file).
 INSTRUMENT_NAMES = {"mfq2": "MFQ-2", "wvs7": "WVS-7", "ai_values": "AI values"}
-COUNTRY = {"CN": "China", "US": "USA"}
 #: The terms each research question's key sentence reports, by R's names (R/rq_models.R coding).
 KEY_TERMS = {
     1: ("nationalityCN", "originCN", "nationalityCN:originCN"),
