@@ -35,7 +35,12 @@ MappingOption = Annotated[
         help="YAML column mapping (MFQ-2 files not in the OSF Study-2 layout).", exists=True, dir_okay=False
     ),
 ]
-CountriesOption = Annotated[str, typer.Option(help="Comma-separated ISO alpha-3 codes.")]
+CountriesOption = Annotated[
+    str,
+    typer.Option(
+        help="Comma-separated ISO 3166 codes (CHN,USA,TWN or CN,US,TW), or all: every country of the file."
+    ),
+]
 FormatOption = Annotated[FileFormat, typer.Option("--format", help="File format; auto = from the suffix.")]
 OutOption = Annotated[
     Path | None,
