@@ -264,9 +264,15 @@ def figure3(tables: StudyTables, instruments: list[str]) -> Figure:
 def figure4(tables: StudyTables, instruments: list[str]) -> Figure:
     """Cosine by LLM origin, prompt language and persona, per instrument and human nationality."""
     design = tables.study.design
-    columns = max(len(design.codes), 2)
-    fig = Figure(figsize=(3.75 * columns, 2.9 * len(instruments) + 0.4), layout="constrained")
-    axes = fig.subplots(len(instruments), columns, squeeze=False)
+    # Two panels a row (one per country of the participants), each as wide as the paper's: with k
+    # countries an instrument takes ceil(k / 2) rows and a panel k + 1 origin blocks of k + 1 personas.
+    k = len(design.codes)
+    per_instrument = max(1, -(-k // 2))
+    wide = 1.0 if k <= 2 else 0.6 + 0.2 * k
+    fig = Figure(
+        figsize=(7.5 * wide, 2.9 * wide * len(instruments) * per_instrument + 0.4), layout="constrained"
+    )
+    axes = fig.subplots(len(instruments) * per_instrument, 2, squeeze=False)
     letters = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
     groups = _Countries(tables)
     for row, instrument in enumerate(instruments):
@@ -275,12 +281,12 @@ def figure4(tables: StudyTables, instruments: list[str]) -> Figure:
         groups = _Countries(tables, sim["nationality"].unique(), sim["origin"].unique())
         keys = ["nationality", "origin", "persona", "language"]
         summary = grouped_mean_ci(_per_participant(sim, keys), keys, "cosine")
-        for col in range(columns):
-            ax = axes[row, col]
-            if col >= len(groups.nationalities):
+        for index in range(2 * per_instrument):
+            ax = axes[row * per_instrument + index // 2, index % 2]
+            if index >= len(groups.nationalities):
                 ax.set_visible(False)
                 continue
-            nat = groups.nationalities[col]
+            nat = groups.nationalities[index]
             _figure4_panel(ax, summary[summary["nationality"] == nat], groups)
             ax.set_title(
                 f"{next(letters)}. {_title(instrument)}, humans from {groups.name(nat)}", loc="left", pad=14
@@ -289,7 +295,8 @@ def figure4(tables: StudyTables, instruments: list[str]) -> Figure:
         Patch(color=c, label=f"prompt in {language_name(lang)}")
         for lang, c in _language_colours(design.languages).items()
     ]
-    handles.append(Patch(color="#e6d5ec", label=f"LLMs made in {groups.name(groups.origins[0])}"))
+    shaded = [groups.name(o) for o in groups.origins[::2]]
+    handles.append(Patch(color="#e6d5ec", label=f"LLMs made in {', '.join(shaded)}"))
     fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 4))
     return fig
 
@@ -324,15 +331,16 @@ def _figure4_panel(ax: Axes, summary: pd.DataFrame, countries: _Countries) -> No
         x = np.arange(len(groups)) + (j - (len(languages) - 1) / 2) * width
         ax.bar(x, part["mean"], width=width * 0.95, color=colours[lang])
         _errorbars(ax, x, part.reset_index())
-    ax.set_xticks(
-        np.arange(len(groups)), [countries.persona_name(p) for _, p in groups], rotation=30, ha="right"
-    )
+    # Two countries: the paper's labels; more: persona codes below, origin codes above each block.
+    few = len(countries.design.codes) <= 2
+    labels = [countries.persona_name(p) if few else ("no persona" if p == "none" else p) for _, p in groups]
+    ax.set_xticks(np.arange(len(groups)), labels, rotation=30 if few else 90, ha="right" if few else "center")
     block = len(personas)
     for k, origin in enumerate(countries.origins):  # name each origin block once, above its bars
         ax.text(
             (block - 1) / 2 + block * k,
             1.0,
-            f"LLMs made in {countries.name(origin)}",
+            f"LLMs made in {countries.name(origin)}" if few else f"LLMs: {origin}",
             transform=ax.get_xaxis_transform(),
             ha="center",
             va="bottom",
