@@ -34,7 +34,9 @@ vs_fit_control <- function(ddf = "Satterthwaite", REML = TRUE, conf_level = 0.95
 }
 
 # One row per coded variable: scheme is half_sum (two levels, positive level = +0.5, the other -0.5),
-# contr_sum (R's contr.sum) or treatment (reference level = 0).
+# contr_sum (R's contr.sum: the last level is the reference, -1 in every column) or treatment
+# (reference level = 0). Code column names are syntactic (make.names), so that a term such as
+# "origincompany.Mistral.AI" can be named in formulas and split at ":".
 vs_coding <- function(variable = character(), scheme = character(), level = character()) {
   data.frame(variable = as.character(variable), scheme = as.character(scheme),
              level = as.character(level), stringsAsFactors = FALSE)
@@ -55,10 +57,10 @@ vs_contrast_matrix <- function(x, variable, scheme, level) {
       stop(sprintf("half_sum coding needs exactly 2 levels of '%s', found %d: %s", variable,
                    length(lv), vs_quote_list(lv)), call. = FALSE)
     }
-    cm <- matrix(ifelse(lv == level, 0.5, -0.5), ncol = 1, dimnames = list(lv, level))
+    cm <- matrix(ifelse(lv == level, 0.5, -0.5), ncol = 1, dimnames = list(lv, make.names(level)))
   } else if (scheme == "contr_sum") {
     cm <- stats::contr.sum(length(lv))
-    dimnames(cm) <- list(lv, lv[-length(lv)])
+    dimnames(cm) <- list(lv, make.names(lv[-length(lv)]))
   } else {
     cm <- stats::contr.treatment(length(lv), base = match(level, lv))
     dimnames(cm) <- list(lv, lv[-match(level, lv)])

@@ -20,17 +20,24 @@
 # each contrast gets the RQ1 design's random effects. The terms of level none come from the RQ1 model
 # on RQ3's none rows. `intercepts` and user terms fit the full model on every row instead.
 #
-# Coding (stated once, here): nationality and origin half-sum coded, China = +0.5, USA = -0.5
-# (RQ1, RQ3, and the RQ2 mixed model); congruence with the participant's nationality, congruent
-# ("yes") = +0.5 (RQ2); removed treatment coded, "none" = 0 (RQ3). Random-effect terms use the numeric
-# codes: nationalityCN, originCN, language_congruentyes, persona_congruentyes, origin_congruentyes.
-# Plain functions: sourcing has no side effects.
+# Coding (stated once, here): nationality and origin in the study's level order (the reference, the
+# study's last country, last; control$levels, from similarity/rq_settings.csv): with two levels
+# half-sum coded, the first level = +0.5 and the second -0.5 (the paper: China = +0.5, USA = -0.5;
+# RQ1, RQ3, and the RQ2 mixed model); with more, sum contrasts, one column per level but the
+# reference (+1 at that level, -1 at the reference, 0 elsewhere). Congruence with the participant's
+# country, congruent ("yes") = +0.5 (RQ2): the prompt language with the language the participant's
+# country is paired with (the participant_language column, the study's pairing as data), the
+# persona's country and the LLM's origin with the participant's country; removed treatment coded,
+# "none" = 0 (RQ3). Random-effect terms use the numeric codes: nationality<level>, origin<level>
+# (nationalityCN, originCN in the paper), language_congruentyes, persona_congruentyes,
+# origin_congruentyes. Plain functions: sourcing has no side effects.
 
 rq_analyses <- c("rq1", "rq2", "rq3")
 rq_fit_kinds <- c("lm", "lmer", "two_stage")
 
 rq_control <- function(fits = c("lm", "lmer", "two_stage"), ddf = "Satterthwaite", random = "maximal",
-                       weighted = FALSE, conf_level = 0.95, ...) {
+                       weighted = FALSE, conf_level = 0.95, nationality_levels = NULL, origin_levels = NULL,
+                       ...) {
   extra <- list(...)
   if (length(extra)) warning("rq_control: ignoring unknown arguments: ", paste(names(extra), collapse = ", "))
   bad <- setdiff(fits, rq_fit_kinds)
@@ -39,7 +46,44 @@ rq_control <- function(fits = c("lm", "lmer", "two_stage"), ddf = "Satterthwaite
                  paste(sprintf("'%s'", bad), collapse = ", ")), call. = FALSE)
   }
   list(fits = as.character(fits), random = as.character(random), weighted = isTRUE(weighted),
-       fit = vs_fit_control(ddf = ddf, conf_level = conf_level))
+       fit = vs_fit_control(ddf = ddf, conf_level = conf_level),
+       levels = list(nationality = rq_split_levels(nationality_levels), origin = rq_split_levels(origin_levels)))
+}
+
+# Levels as a character vector; "CN;US" (how rq_settings.csv stores them) is split.
+rq_split_levels <- function(x) {
+  if (is.null(x) || !length(x) || all(is.na(x))) return(NULL)
+  x <- as.character(x)
+  if (length(x) == 1) x <- strsplit(x, ";", fixed = TRUE)[[1]]
+  x[nzchar(x)]
+}
+
+# The code matrix of a factor with these levels (rows: levels; columns: its code columns): two levels
+# half-sum (first +0.5, second -0.5), more sum contrasts with the last level as the reference.
+rq_code_matrix <- function(levels) {
+  if (length(levels) < 2) stop(sprintf("a factor needs at least 2 levels, found %d", length(levels)), call. = FALSE)
+  if (length(levels) == 2) {
+    return(matrix(c(0.5, -0.5), ncol = 1, dimnames = list(levels, make.names(levels[1]))))
+  }
+  cm <- stats::contr.sum(length(levels))
+  dimnames(cm) <- list(levels, make.names(levels[-length(levels)]))
+  cm
+}
+
+rq_code_names <- function(variable, levels) paste0(variable, colnames(rq_code_matrix(levels)))
+
+# The levels of nationality and origin of prepared data (factors in the study's order).
+rq_lv <- function(data) list(nationality = levels(data$nationality), origin = levels(data$origin))
+
+rq_order_levels <- function(x, given, variable) {
+  present <- unique(as.character(x))
+  if (is.null(given)) return(sort(present))
+  unknown <- setdiff(present, given)
+  if (length(unknown)) {
+    stop(sprintf("%s has level(s) %s that the study's levels (%s) lack", variable,
+                 paste(unknown, collapse = ", "), paste(given, collapse = ", ")), call. = FALSE)
+  }
+  given[given %in% present]
 }
 
 rq_check_analysis <- function(analysis) {
@@ -59,25 +103,29 @@ rq_fixed <- function(analysis, fit = "lm") {
   if (analysis == "rq2" && fit == "lmer") paste(paper, "+ nationality + origin") else paper
 }
 
-rq_coding <- function(analysis, fit = "lm") {
-  rq_check_analysis(analysis)
-  switch(analysis,
-    rq1 = vs_coding(c("nationality", "origin"), c("half_sum", "half_sum"), c("CN", "CN")),
-    rq2 = if (fit == "lmer") {
-      vs_coding(c("language_congruent", "persona_congruent", "origin_congruent", "nationality", "origin"),
-                rep("half_sum", 5), c("yes", "yes", "yes", "CN", "CN"))
-    } else {
-      vs_coding(c("language_congruent", "persona_congruent", "origin_congruent"), rep("half_sum", 3),
-                rep("yes", 3))
-    },
-    rq3 = vs_coding(c("nationality", "origin", "removed"), c("half_sum", "half_sum", "treatment"),
-                    c("CN", "CN", "none")))
+# half_sum (positive level = the first) for two levels, contr_sum (reference = the last) for more.
+rq_factor_coding <- function(lv, variables = c("nationality", "origin")) {
+  two <- vapply(variables, function(v) length(lv[[v]]) == 2, TRUE)
+  level <- vapply(variables, function(v) if (two[[v]]) lv[[v]][1] else lv[[v]][length(lv[[v]])], "")
+  vs_coding(variables, ifelse(two, "half_sum", "contr_sum"), unname(level))
 }
 
-# Factor -> its numeric code column in random-effect terms.
-rq_codes <- c(nationality = "nationalityCN", origin = "originCN",
-              language_congruent = "language_congruentyes", persona_congruent = "persona_congruentyes",
-              origin_congruent = "origin_congruentyes")
+rq_coding <- function(analysis, fit = "lm", lv) {
+  rq_check_analysis(analysis)
+  congruence <- vs_coding(c("language_congruent", "persona_congruent", "origin_congruent"), rep("half_sum", 3),
+                          rep("yes", 3))
+  switch(analysis,
+    rq1 = rq_factor_coding(lv),
+    rq2 = if (fit == "lmer") rbind(congruence, rq_factor_coding(lv)) else congruence,
+    rq3 = rbind(rq_factor_coding(lv), vs_coding("removed", "treatment", "none")))
+}
+
+# Factor -> its numeric code column(s) in random-effect terms.
+rq_codes <- function(lv) {
+  list(nationality = rq_code_names("nationality", lv$nationality), origin = rq_code_names("origin", lv$origin),
+       language_congruent = "language_congruentyes", persona_congruent = "persona_congruentyes",
+       origin_congruent = "origin_congruentyes")
+}
 
 rq_columns <- function(analysis) {
   base <- c("participant", "nationality", "model", "origin", "language", "persona")
@@ -86,19 +134,20 @@ rq_columns <- function(analysis) {
 }
 
 # The maximal structure the design justifies (see the module comment and docs/study-yaml.md).
-rq_maximal <- function(analysis) {
+rq_maximal <- function(analysis, lv) {
   rq_check_analysis(analysis)
+  nat <- rq_code_names("nationality", lv$nationality)
   if (analysis == "rq2") {
     congruence <- c("language_congruentyes", "persona_congruentyes", "origin_congruentyes")
     # By-participant slopes for the three congruence factors, not for their interactions: an 8 x 8
     # person covariance (36 parameters) did not converge in 10,000 bobyqa evaluations on a simulated
     # panel of the paper's size, so the maximal structure the design supports stops at 4 x 4.
     return(list(vs_re_term("participant", c("(Intercept)", congruence)),
-                vs_re_term("model", c("(Intercept)", "nationalityCN")),
-                vs_re_term("model:language:persona", c("(Intercept)", "nationalityCN"))))
+                vs_re_term("model", c("(Intercept)", nat)),
+                vs_re_term("model:language:persona", c("(Intercept)", nat))))
   }
-  list(vs_re_term("participant", c("(Intercept)", "originCN")),
-       vs_re_term("model", c("(Intercept)", "nationalityCN")))
+  list(vs_re_term("participant", c("(Intercept)", rq_code_names("origin", lv$origin))),
+       vs_re_term("model", c("(Intercept)", nat)))
 }
 
 rq_intercepts <- function(analysis) {
@@ -106,15 +155,15 @@ rq_intercepts <- function(analysis) {
 }
 
 # The structure a study asks for: "maximal", "intercepts" or lme4 terms; errors name the setting.
-rq_structure <- function(analysis, choice, what = sprintf("random effects for %s", analysis)) {
+rq_structure <- function(analysis, choice, what = sprintf("random effects for %s", analysis), lv) {
   rq_check_analysis(analysis)
-  if (identical(choice, "maximal")) return(rq_maximal(analysis))
+  if (identical(choice, "maximal")) return(rq_maximal(analysis, lv))
   if (identical(choice, "intercepts")) return(rq_intercepts(analysis))
   if (!grepl("|", choice, fixed = TRUE)) {
     stop(sprintf("%s: '%s' is not a choice; use 'maximal', 'intercepts' or lme4 terms such as (1 + nationality | model) + (1 | participant)",
                  what, choice), call. = FALSE)
   }
-  vs_re_parse(choice, rq_columns(analysis), rq_codes, what = what)
+  vs_re_parse(choice, rq_columns(analysis), rq_codes(lv), what = what)
 }
 
 rq_require <- function(data, columns, analysis) {
@@ -125,29 +174,38 @@ rq_require <- function(data, columns, analysis) {
   }
 }
 
-# The participant's own language: Chinese participants answered in Chinese, Americans in English.
-rq_native_language <- function(nationality) ifelse(as.character(nationality) == "CN", "zh", "en")
+rq_add_codes <- function(data, variable, levels) {
+  cm <- rq_code_matrix(levels)
+  at <- match(as.character(data[[variable]]), levels)
+  for (j in seq_len(ncol(cm))) data[[paste0(variable, colnames(cm)[j])]] <- unname(cm[at, j])
+  data
+}
 
-# Add the columns an analysis codes (congruence factors for RQ2; removed with "none" first for RQ3)
-# and the numeric codes random-effect terms use.
-rq_prepare <- function(data, analysis) {
+# Order nationality and origin by the study's levels (control$levels; sorted without them), add the
+# columns an analysis codes (congruence factors for RQ2, from the participant_language column: the
+# prompt language the participant's country is paired with; removed with "none" first for RQ3) and
+# the numeric codes random-effect terms use.
+rq_prepare <- function(data, analysis, control = rq_control()) {
   rq_check_analysis(analysis)
   rq_require(data, c("cosine", "participant", "model", "nationality", "origin"), analysis)
   data <- as.data.frame(data)
   data$participant <- factor(data$participant)
   data$model <- factor(data$model)
-  half <- function(x, level) ifelse(as.character(x) == level, 0.5, -0.5)
-  data$nationalityCN <- half(data$nationality, "CN")
-  data$originCN <- half(data$origin, "CN")
+  for (v in c("nationality", "origin")) {
+    given <- control$levels[[v]]
+    data[[v]] <- factor(as.character(data[[v]]), levels = rq_order_levels(data[[v]], given, v))
+    if (nlevels(data[[v]]) < 2) stop(sprintf("%s: %s needs at least 2 levels", analysis, v), call. = FALSE)
+    data <- rq_add_codes(data, v, levels(data[[v]]))
+  }
   if (analysis == "rq2") {
-    rq_require(data, c("language", "persona"), analysis)
+    rq_require(data, c("language", "persona", "participant_language"), analysis)
     nat <- as.character(data$nationality)
     yes_no <- function(x) factor(ifelse(x, "yes", "no"), levels = c("no", "yes"))
-    data$language_congruent <- yes_no(as.character(data$language) == rq_native_language(nat))
+    data$language_congruent <- yes_no(as.character(data$language) == as.character(data$participant_language))
     data$persona_congruent <- yes_no(toupper(as.character(data$persona)) == nat)
     data$origin_congruent <- yes_no(as.character(data$origin) == nat)
     for (v in c("language_congruent", "persona_congruent", "origin_congruent")) {
-      data[[paste0(v, "yes")]] <- half(data[[v]], "yes")
+      data[[paste0(v, "yes")]] <- ifelse(as.character(data[[v]]) == "yes", 0.5, -0.5)
     }
   }
   if (analysis == "rq3") {
@@ -160,8 +218,10 @@ rq_prepare <- function(data, analysis) {
 }
 
 # The fixed-effects design matrix after coding: the coding made visible (tests, reviewers).
-rq_design_matrix <- function(data, analysis) {
-  coded <- vs_apply_coding(rq_prepare(data, analysis), rq_coding(analysis))$data
+rq_design_matrix <- function(data, analysis, nationality_levels = NULL, origin_levels = NULL) {
+  prepared <- rq_prepare(data, analysis, rq_control(nationality_levels = nationality_levels,
+                                                    origin_levels = origin_levels))
+  coded <- vs_apply_coding(prepared, rq_coding(analysis, "lm", rq_lv(prepared)))$data
   mm <- stats::model.matrix(stats::as.formula(rq_fixed(analysis)), data = coded)
   as.data.frame(mm, check.names = FALSE)
 }
@@ -179,18 +239,31 @@ rq_decorate <- function(part, label, fit, method) {
   out
 }
 
-# R's names of the fixed effects (model.matrix order) without building a model matrix.
-rq_terms <- function(analysis, fit = "lm", removed_levels = character()) {
-  if (analysis == "rq1") return(c("(Intercept)", "nationalityCN", "originCN", "nationalityCN:originCN"))
+# R's names of the fixed effects (model.matrix order: in an interaction the first factor varies
+# fastest) without building a model matrix.
+rq_terms <- function(analysis, fit = "lm", removed_levels = character(), lv) {
+  cross <- function(...) Reduce(function(a, b) as.vector(outer(a, b, paste, sep = ":")), list(...))
+  nat <- rq_code_names("nationality", lv$nationality)
+  org <- rq_code_names("origin", lv$origin)
+  if (analysis == "rq1") return(c("(Intercept)", nat, org, cross(nat, org)))
   if (analysis == "rq2") {
     lc <- "language_congruentyes"; pc <- "persona_congruentyes"; oc <- "origin_congruentyes"
-    main <- c("(Intercept)", lc, pc, oc, if (fit == "lmer") c("nationalityCN", "originCN"))
+    main <- c("(Intercept)", lc, pc, oc, if (fit == "lmer") c(nat, org))
     return(c(main, paste(lc, pc, sep = ":"), paste(lc, oc, sep = ":"), paste(pc, oc, sep = ":"),
              paste(lc, pc, oc, sep = ":")))
   }
   r <- paste0("removed", setdiff(removed_levels, "none"))
-  c("(Intercept)", "nationalityCN", "originCN", r, "nationalityCN:originCN", paste0("nationalityCN:", r),
-    paste0("originCN:", r), paste0("nationalityCN:originCN:", r))
+  c("(Intercept)", nat, org, r, cross(nat, org), cross(nat, r), cross(org, r), cross(nat, org, r))
+}
+
+# The RQ1 design matrix (intercept, nationality codes, origin codes, their products), in rq_terms order.
+rq_rq1_matrix <- function(data, lv) {
+  nat <- as.matrix(data[, rq_code_names("nationality", lv$nationality), drop = FALSE])
+  org <- as.matrix(data[, rq_code_names("origin", lv$origin), drop = FALSE])
+  inter <- do.call(cbind, lapply(seq_len(ncol(org)), function(j) nat * org[, j]))
+  X <- cbind(1, nat, org, inter)
+  colnames(X) <- rq_terms("rq1", lv = lv)
+  X
 }
 
 rq_spec <- function(analysis, full_rq3 = FALSE) {
@@ -202,7 +275,7 @@ rq_spec <- function(analysis, full_rq3 = FALSE) {
 # ------------------------------------------------------------------------------------------- lm
 
 rq_fit_lm <- function(data, analysis, control, weighted) {
-  coded <- vs_apply_coding(data, rq_coding(analysis))
+  coded <- vs_apply_coding(data, rq_coding(analysis, "lm", rq_lv(data)))
   weights <- if (weighted) data$weight else NULL
   out <- if (analysis == "rq3") rq_lm_by_level(coded$data, weights, control$fit$conf_level) else
     vs_fit_lm(vs_parse_formula(rq_fixed(analysis)), coded$data, control$fit, weights = weights)
@@ -215,25 +288,27 @@ rq_fit_lm <- function(data, analysis, control, weighted) {
 # variance. Computed level by level it is exactly lm() (tests compare) without the N x 4L model matrix.
 rq_lm_by_level <- function(data, weights, conf_level) {
   levels_removed <- levels(data$removed)
-  base <- c("(Intercept)", "nationalityCN", "originCN", "nationalityCN:originCN")
+  factor_levels <- rq_lv(data)
+  base <- rq_terms("rq1", lv = factor_levels)
+  q <- length(base)
+  X_all <- rq_rq1_matrix(data, factor_levels)
   fits <- list(); rss <- 0; n <- 0; sum_log_w <- 0
   for (lv in levels_removed) {
     rows <- which(data$removed == lv)
-    X <- cbind(1, data$nationalityCN[rows], data$originCN[rows],
-               data$nationalityCN[rows] * data$originCN[rows])
+    X <- X_all[rows, , drop = FALSE]
     y <- data$cosine[rows]
     w <- if (is.null(weights)) rep(1, length(rows)) else weights[rows]
     qx <- qr(X * sqrt(w))
-    if (qx$rank < 4) stop(sprintf("rq3 lm: removal level '%s' cannot estimate all four effects", lv), call. = FALSE)
+    if (qx$rank < q) stop(sprintf("rq3 lm: removal level '%s' cannot estimate all %d effects", lv, q), call. = FALSE)
     beta <- qr.coef(qx, y * sqrt(w))
     res <- y - drop(X %*% beta)
     rss <- rss + sum(w * res^2); n <- n + length(rows); sum_log_w <- sum_log_w + sum(log(w))
     fits[[lv]] <- list(beta = beta, unscaled = chol2inv(qr.R(qx)))
   }
-  L <- length(levels_removed); p <- 4L * L
+  L <- length(levels_removed); p <- q * L
   df <- n - p
   sigma2 <- rss / df
-  full_names <- rq_terms("rq3", removed_levels = levels_removed)
+  full_names <- rq_terms("rq3", removed_levels = levels_removed, lv = factor_levels)
   # each full coefficient as a combination of the level coefficients (none, then each level)
   A <- matrix(0, length(full_names), p, dimnames = list(full_names, NULL))
   for (k in seq_along(full_names)) {
@@ -245,14 +320,14 @@ rq_lm_by_level <- function(data, weights, conf_level) {
       A[k, b] <- 1
     } else {
       l <- match(sub("^removed", "", rem), levels_removed)
-      A[k, (l - 1L) * 4L + b] <- 1
+      A[k, (l - 1L) * q + b] <- 1
       A[k, b] <- -1
     }
   }
   beta_all <- unlist(lapply(levels_removed, function(lv) fits[[lv]]$beta))
   cov_all <- matrix(0, p, p)
   for (l in seq_len(L)) {
-    idx <- (l - 1L) * 4L + 1:4
+    idx <- (l - 1L) * q + seq_len(q)
     cov_all[idx, idx] <- sigma2 * fits[[levels_removed[l]]]$unscaled
   }
   est <- drop(A %*% beta_all)
@@ -326,39 +401,41 @@ rq_mixed_one <- function(data, fixed, coding, structure, spec, control, level) {
 }
 
 rq_fit_lmer <- function(data, analysis, control) {
-  requested <- rq_structure(analysis, control$random)
+  lv <- rq_lv(data)
+  requested <- rq_structure(analysis, control$random, lv = lv)
   if (analysis == "rq3" && identical(control$random, "maximal")) return(rq_fit_rq3_differences(data, control))
-  rq_mixed_one(data, rq_fixed(analysis, "lmer"), rq_coding(analysis, "lmer"), requested,
+  rq_mixed_one(data, rq_fixed(analysis, "lmer"), rq_coding(analysis, "lmer", lv), requested,
                rq_spec(analysis, full_rq3 = TRUE), control, level = "")
 }
 
-rq_level_terms <- function(level) {
-  c("(Intercept)" = paste0("removed", level), nationalityCN = paste0("nationalityCN:removed", level),
-    originCN = paste0("originCN:removed", level),
-    "nationalityCN:originCN" = paste0("nationalityCN:originCN:removed", level))
+# RQ1 term -> its RQ3 term at a removal level (the intercept -> removed<level>).
+rq_level_terms <- function(level, lv) {
+  base <- rq_terms("rq1", lv = lv)
+  stats::setNames(c(paste0("removed", level), paste0(base[-1], ":removed", level)), base)
 }
 
 rq_fit_rq3_differences <- function(data, control) {
   split <- rq_rq3_levels(data)
+  lv <- rq_lv(data)
   fixed <- rq_fixed("rq1")
-  coding <- rq_coding("rq1")
-  structure <- rq_maximal("rq3")
+  coding <- rq_coding("rq1", "lm", lv)
+  structure <- rq_maximal("rq3", lv)
   spec <- rq_spec("rq3")
   fits <- list(none = rq_mixed_one(split$none, fixed, coding, structure, spec, control, "none"))
-  for (lv in names(split$levels)) {
-    fits[[lv]] <- rq_mixed_one(split$levels[[lv]], fixed, coding, structure, spec, control, lv)
+  for (level in names(split$levels)) {
+    fits[[level]] <- rq_mixed_one(split$levels[[level]], fixed, coding, structure, spec, control, level)
   }
   records <- do.call(rbind, lapply(fits, `[[`, "record"))
-  full_names <- rq_terms("rq3", removed_levels = levels(data$removed))
+  full_names <- rq_terms("rq3", removed_levels = levels(data$removed), lv = lv)
   tidy <- list(); glance <- list(); random <- list()
-  for (lv in names(fits)) {
-    f <- fits[[lv]]
+  for (level in names(fits)) {
+    f <- fits[[level]]
     if (is.null(f$tidy)) next
     part <- f$tidy
-    if (lv != "none") part$term <- unname(rq_level_terms(lv)[part$term])
-    tidy[[lv]] <- part
-    glance[[lv]] <- f$glance
-    random[[lv]] <- f$random
+    if (level != "none") part$term <- unname(rq_level_terms(level, lv)[part$term])
+    tidy[[level]] <- part
+    glance[[level]] <- f$glance
+    random[[level]] <- f$random
   }
   tidy <- if (length(tidy)) do.call(rbind, tidy) else NULL
   if (!is.null(tidy)) {
@@ -366,7 +443,7 @@ rq_fit_rq3_differences <- function(data, control) {
     rownames(tidy) <- NULL
   }
   list(tidy = tidy, glance = rq_bind(glance), random = rq_bind(random), record = records,
-       coding = vs_apply_coding(data, rq_coding("rq3"))$coding, differences = TRUE,
+       coding = vs_apply_coding(data, rq_coding("rq3", "lm", lv))$coding, differences = TRUE,
        final = vapply(fits, function(f) rq_random_label(f$structure %||% list()), ""))
 }
 
@@ -386,66 +463,98 @@ rq_cell_means <- function(data, keys, weighted) {
   out
 }
 
-# Stage 2: OLS of each per-model contrast (columns of Y) on origin (half-sum coded). Returns the
+# Stage 2: OLS of each per-model contrast (columns of Y) on origin (its code columns). Returns the
 # coefficients of every regression and their joint covariance (residual covariance x (X'X)^-1).
-rq_stage_two <- function(Y, origin_code) {
-  X <- cbind(1, origin_code)
+rq_stage_two <- function(Y, origin_codes) {
+  X <- cbind(1, origin_codes)
   M <- nrow(X)
-  if (M < 3 || length(unique(origin_code)) < 2) stop("two-stage: needs at least 3 models of both origins", call. = FALSE)
+  if (M < ncol(X) + 1 || qr(X)$rank < ncol(X)) {
+    stop(sprintf("two-stage: needs models of every origin and more models (%d) than origin levels (%d) + 1",
+                 M, ncol(X)), call. = FALSE)
+  }
   XtX_inv <- solve(crossprod(X))
   B <- XtX_inv %*% crossprod(X, Y)
   E <- Y - X %*% B
-  S <- crossprod(E) / (M - 2)
-  list(coef = B, vcov = kronecker(S, XtX_inv), df = M - 2, M = M)
+  S <- crossprod(E) / (M - ncol(X))
+  list(coef = B, vcov = kronecker(S, XtX_inv), df = M - ncol(X), M = M)
+}
+
+# Per model, the nationality cell means as coefficients of the nationality coding: with two levels
+# the mean and the difference (level 1 - level 2), with more the mean and the sum-contrast effects.
+rq_stage_one_rq1 <- function(cm, models, levels) {
+  y <- sapply(levels, function(s) cm$mean[cm$nationality == s][match(models, cm$model[cm$nationality == s])])
+  y <- matrix(y, nrow = length(models), dimnames = list(models, levels))
+  if (length(levels) == 2) return(cbind(mu = (y[, 1] + y[, 2]) / 2, delta = y[, 1] - y[, 2]))
+  H <- cbind(1, rq_code_matrix(levels))
+  t(solve(H, t(y)))
 }
 
 rq_two_stage <- function(data, analysis, control, weighted) {
   if (analysis == "rq3") return(rq_two_stage_rq3(data, control, weighted))
+  lv <- rq_lv(data)
   models <- unique(as.character(data$model))
   origin <- as.character(data$origin)[match(models, as.character(data$model))]
-  o <- ifelse(origin == "CN", 0.5, -0.5)
+  O <- rq_code_matrix(lv$origin)[origin, , drop = FALSE]
+  nat_names <- rq_code_names("nationality", lv$nationality)
+  org_names <- rq_code_names("origin", lv$origin)
   if (analysis == "rq1") {
     cm <- rq_cell_means(data, c("model", "nationality"), weighted)
-    cn <- cm$mean[cm$nationality == "CN"][match(models, cm$model[cm$nationality == "CN"])]
-    us <- cm$mean[cm$nationality == "US"][match(models, cm$model[cm$nationality == "US"])]
-    Y <- cbind(mu = (cn + us) / 2, delta = cn - us)
-    st <- rq_stage_two(Y, o)
-    # coefficient order: vec(B) = (mu:1, mu:o, delta:1, delta:o)
-    map <- list("(Intercept)" = c(1, 0, 0, 0), originCN = c(0, 1, 0, 0), nationalityCN = c(0, 0, 1, 0),
-                "nationalityCN:originCN" = c(0, 0, 0, 1))
-    terms <- rq_terms("rq1")
+    Y <- rq_stage_one_rq1(cm, models, lv$nationality)
+    st <- rq_stage_two(Y, O)
+    # vec(B): response j (mean, then each nationality code), regressor r (intercept, origin codes)
+    rows <- nrow(st$coef)
+    unit <- function(j, r) { v <- numeric(length(st$coef)); v[(j - 1) * rows + r] <- 1; v }
+    terms <- rq_terms("rq1", lv = lv)
+    map <- lapply(terms, function(term) {
+      parts <- strsplit(term, ":", fixed = TRUE)[[1]]
+      j <- 1 + c(match(intersect(parts, nat_names), nat_names), 0)[1]
+      r <- 1 + c(match(intersect(parts, org_names), org_names), 0)[1]
+      unit(j, r)
+    })
+    names(map) <- terms
   } else {
+    two <- length(lv$nationality) == 2 && length(lv$origin) == 2
+    n1 <- lv$nationality[1]; n2 <- lv$nationality[2]
+    paired <- function(nat) unique(as.character(data$participant_language[as.character(data$nationality) == nat]))
+    if (!two || length(paired(n1)) != 1 || length(paired(n2)) != 1 || paired(n1) == paired(n2)) {
+      return(list(skipped = paste0(
+        "not applicable: the two-stage RQ2 decomposition needs two countries paired with different prompt ",
+        "languages and two origins (here ", length(lv$nationality), " countries, ", length(lv$origin), " origins)")))
+    }
+    l1 <- paired(n1); l2 <- paired(n2)
     # y(s, c) = mu_c + s * delta_c; per model, the four conditions (language l, persona p: +-0.5,
-    # zh and cn = +0.5) give a0 + al*l + ap*p + alp*l*p for delta and c0 + ... for mu.
+    # country 1's language and persona = +0.5) give a0 + al*l + ap*p + alp*l*p for delta and c0 + ... for mu.
     cm <- rq_cell_means(data, c("model", "language", "persona", "nationality"), weighted)
     get <- function(nat, lang, pers) {
-      hit <- cm[cm$nationality == nat & cm$language == lang & cm$persona == pers, ]
+      hit <- cm[cm$nationality == nat & cm$language == lang & toupper(cm$persona) == pers, ]
       hit$mean[match(models, hit$model)]
     }
-    conds <- expand.grid(lang = c("zh", "en"), pers = c("cn", "us"), stringsAsFactors = FALSE)
-    l <- ifelse(conds$lang == "zh", 0.5, -0.5); p <- ifelse(conds$pers == "cn", 0.5, -0.5)
+    conds <- expand.grid(lang = c(l1, l2), pers = c(n1, n2), stringsAsFactors = FALSE)
+    l <- ifelse(conds$lang == l1, 0.5, -0.5); p <- ifelse(conds$pers == n1, 0.5, -0.5)
     H <- cbind(1, l, p, l * p)  # saturated 4 x 4 design of the conditions
     Hinv <- solve(H)
-    delta <- sapply(seq_len(nrow(conds)), function(i) get("CN", conds$lang[i], conds$pers[i]) - get("US", conds$lang[i], conds$pers[i]))
-    mu <- sapply(seq_len(nrow(conds)), function(i) (get("CN", conds$lang[i], conds$pers[i]) + get("US", conds$lang[i], conds$pers[i])) / 2)
+    delta <- sapply(seq_len(nrow(conds)), function(i) get(n1, conds$lang[i], conds$pers[i]) - get(n2, conds$lang[i], conds$pers[i]))
+    mu <- sapply(seq_len(nrow(conds)), function(i) (get(n1, conds$lang[i], conds$pers[i]) + get(n2, conds$lang[i], conds$pers[i])) / 2)
     if (anyNA(delta) || anyNA(mu)) {
-      return(list(skipped = "not applicable: every LLM needs the four language x persona conditions (en/zh x cn/us)"))
+      return(list(skipped = sprintf("not applicable: every LLM needs the four language x persona conditions (%s/%s x %s/%s)",
+                                    l1, l2, n1, n2)))
     }
     a <- delta %*% t(Hinv)  # per model: a0, al, ap, alp
     cc <- mu %*% t(Hinv)
     Y <- cbind(a, cc)
     colnames(Y) <- c("a0", "al", "ap", "alp", "c0", "cl", "cp", "clp")
-    st <- rq_stage_two(Y, o)
+    st <- rq_stage_two(Y, O)
     # vec(B): for response j, (intercept, slope) at positions 2j-1, 2j
     e <- function(j, slope, scale = 1) { v <- numeric(16); v[2 * j - !slope] <- scale; v }
     map <- list("(Intercept)" = e(5, FALSE), "language_congruentyes" = e(2, FALSE, 0.5),
                 "persona_congruentyes" = e(3, FALSE, 0.5), "origin_congruentyes" = e(1, TRUE, 0.5),
-                "nationalityCN" = e(1, FALSE), "originCN" = e(5, TRUE),
+                e(1, FALSE), e(5, TRUE),
                 "language_congruentyes:persona_congruentyes" = e(8, FALSE),
                 "language_congruentyes:origin_congruentyes" = e(6, TRUE),
                 "persona_congruentyes:origin_congruentyes" = e(7, TRUE),
                 "language_congruentyes:persona_congruentyes:origin_congruentyes" = e(4, TRUE, 0.5))
-    terms <- rq_terms("rq2", "lmer")
+    names(map)[5:6] <- c(nat_names, org_names)
+    terms <- rq_terms("rq2", "lmer", lv = lv)
   }
   L <- do.call(rbind, map[terms])
   beta <- drop(L %*% as.vector(st$coef))
@@ -458,12 +567,13 @@ rq_two_stage <- function(data, analysis, control, weighted) {
 
 rq_two_stage_rq3 <- function(data, control, weighted) {
   split <- rq_rq3_levels(data)
-  full_names <- rq_terms("rq3", removed_levels = levels(data$removed))
+  lv <- rq_lv(data)
+  full_names <- rq_terms("rq3", removed_levels = levels(data$removed), lv = lv)
   parts <- list(none = rq_two_stage(split$none, "rq1", control, weighted))
-  for (lv in names(split$levels)) parts[[lv]] <- rq_two_stage(split$levels[[lv]], "rq1", control, weighted)
-  tidy <- do.call(rbind, lapply(names(parts), function(lv) {
-    t <- parts[[lv]]$tidy
-    if (lv != "none") t$term <- unname(rq_level_terms(lv)[t$term])
+  for (level in names(split$levels)) parts[[level]] <- rq_two_stage(split$levels[[level]], "rq1", control, weighted)
+  tidy <- do.call(rbind, lapply(names(parts), function(level) {
+    t <- parts[[level]]$tidy
+    if (level != "none") t$term <- unname(rq_level_terms(level, lv)[t$term])
     t
   }))
   tidy <- tidy[order(match(tidy$term, full_names)), , drop = FALSE]
@@ -473,9 +583,10 @@ rq_two_stage_rq3 <- function(data, control, weighted) {
 
 # ------------------------------------------------------------------------------- simple effects
 
-# emmeans-style simple effects of each factor within each level of the others (half-sum codes):
-# the contrast level A - level B of `effect` at the given codes of the other factors is the derivative
-# of the linear predictor with respect to effect's code, evaluated there.
+# emmeans-style simple effects. RQ2 (half-sum codes): the contrast yes - no of a congruence at the
+# given codes of the other two is the derivative of the linear predictor with respect to its code,
+# evaluated there. RQ1: every pair of levels of nationality (origin) within each level of the other
+# factor, as emmeans' pairwise ~ nationality | origin: the difference of the two cells' predictors.
 rq_simple_L <- function(terms, effect, at) {
   vapply(terms, function(term) {
     parts <- strsplit(term, ":", fixed = TRUE)[[1]]
@@ -487,13 +598,6 @@ rq_simple_L <- function(terms, effect, at) {
 }
 
 rq_simple_specs <- function(analysis) {
-  if (analysis == "rq1") {
-    return(list(
-      list(effect = "nationalityCN", label = "nationality", contrast = "CN - US", by = "originCN",
-           by_label = "origin", levels = c(CN = 0.5, US = -0.5)),
-      list(effect = "originCN", label = "origin", contrast = "CN - US", by = "nationalityCN",
-           by_label = "nationality", levels = c(CN = 0.5, US = -0.5))))
-  }
   if (analysis == "rq2") {
     cong <- c(language_congruentyes = "language congruence", persona_congruentyes = "persona congruence",
               origin_congruentyes = "origin congruence")
@@ -509,10 +613,44 @@ rq_simple_specs <- function(analysis) {
   list()
 }
 
-rq_simple_effects <- function(inference, analysis, conf_level) {
-  if (is.null(inference)) return(NULL)
+# The RQ1 design row of the cell (nationality s, origin o), named by the fixed-effect terms.
+rq_cell_row <- function(terms, lv, s, o) {
+  codes <- list(nationality = rq_code_matrix(lv$nationality), origin = rq_code_matrix(lv$origin))
+  at <- list(nationality = s, origin = o)
+  value <- function(part) {
+    for (v in names(codes)) {
+      hit <- match(part, paste0(v, colnames(codes[[v]])))
+      if (!is.na(hit)) return(codes[[v]][at[[v]], hit])
+    }
+    stop(sprintf("simple effects: unknown term part '%s'", part), call. = FALSE)
+  }
+  vapply(terms, function(term) {
+    if (term == "(Intercept)") return(1)
+    prod(vapply(strsplit(term, ":", fixed = TRUE)[[1]], value, 0))
+  }, 0)
+}
+
+rq_simple_rq1 <- function(inference, lv, conf_level) {
   terms <- names(inference$beta)
   rows <- list()
+  for (effect in c("nationality", "origin")) {
+    other <- setdiff(c("nationality", "origin"), effect)
+    pairs <- utils::combn(lv[[effect]], 2, simplify = FALSE)
+    for (at in lv[[other]]) {
+      for (pair in pairs) {
+        cell <- function(level) if (effect == "nationality") rq_cell_row(terms, lv, level, at) else rq_cell_row(terms, lv, at, level)
+        row <- vs_contrast_rows(inference, cell(pair[1]) - cell(pair[2]), paste(pair, collapse = " - "), conf_level)
+        rows[[length(rows) + 1]] <- cbind(effect = effect, at = sprintf("%s = %s", other, at), row)
+      }
+    }
+  }
+  rows
+}
+
+rq_simple_effects <- function(inference, analysis, conf_level, lv) {
+  if (is.null(inference)) return(NULL)
+  terms <- names(inference$beta)
+  rows <- if (analysis == "rq1") rq_simple_rq1(inference, lv, conf_level) else list()
   for (spec in rq_simple_specs(analysis)) {
     grid <- expand.grid(rep(list(names(spec$levels)), length(spec$by)), stringsAsFactors = FALSE)
     for (g in seq_len(nrow(grid))) {
@@ -549,7 +687,7 @@ rq_method <- function(fit, analysis, control, info = list()) {
 rq_adjust <- function(tidy) {
   tidy$p_holm <- NA_real_
   tidy$p_bh <- NA_real_
-  family <- grepl("^(nationalityCN|originCN):removed", tidy$term)
+  family <- grepl("^(nationality|origin)[^:]*:removed[^:]*$", tidy$term)
   for (fit in unique(tidy$model)) {
     rows <- which(family & tidy$model == fit)
     if (length(rows)) {
@@ -561,7 +699,8 @@ rq_adjust <- function(tidy) {
 }
 
 rq_fit <- function(data, analysis, instrument = "", control = rq_control()) {
-  data <- rq_prepare(data, analysis)
+  data <- rq_prepare(data, analysis, control)
+  lv <- rq_lv(data)
   label <- rq_label(analysis, instrument)
   weighted <- control$weighted && "weight" %in% names(data)
   if (control$weighted && !weighted) stop(sprintf("%s: weights requested but the data have no weight column", analysis), call. = FALSE)
@@ -580,7 +719,7 @@ rq_fit <- function(data, analysis, instrument = "", control = rq_control()) {
     glance[[fit]] <- rq_decorate(g, label, fit, method)
     coding <- out$coding
     if (fit == "lm") sd_outcome <- out$glance$sigma
-    if (analysis != "rq3") simple[[fit]] <- rq_decorate(rq_simple_effects(out$inference, analysis, control$fit$conf_level), label, fit, method)
+    if (analysis != "rq3") simple[[fit]] <- rq_decorate(rq_simple_effects(out$inference, analysis, control$fit$conf_level, lv), label, fit, method)
   }
   if (is.na(sd_outcome)) sd_outcome <- rq_fit_lm(data, analysis, control, weighted = FALSE)$glance$sigma
   if ("lmer" %in% control$fits) {
@@ -591,7 +730,7 @@ rq_fit <- function(data, analysis, instrument = "", control = rq_control()) {
       tidy$lmer <- rq_decorate(out$tidy, label, "lmer", method)
       random$lmer <- rq_decorate(out$random, label, "lmer", method)
       glance$lmer <- rq_decorate(out$glance, label, "lmer", method)
-      if (analysis != "rq3") simple$lmer <- rq_decorate(rq_simple_effects(out$inference, analysis, control$fit$conf_level), label, "lmer", method)
+      if (analysis != "rq3") simple$lmer <- rq_decorate(rq_simple_effects(out$inference, analysis, control$fit$conf_level, lv), label, "lmer", method)
     }
     if (is.null(coding)) coding <- out$coding
   }
@@ -612,8 +751,8 @@ rq_fit <- function(data, analysis, instrument = "", control = rq_control()) {
                                                singular = FALSE, messages = "", seconds = proc.time()[["elapsed"]] - started,
                                                formula = rq_fixed(analysis, if (analysis == "rq2") "lmer" else "lm"),
                                                stringsAsFactors = FALSE), label, "two_stage", method)
-    if (analysis != "rq3") simple$two_stage <- rq_decorate(rq_simple_effects(out$inference, analysis, control$fit$conf_level), label, "two_stage", method)
-    if (is.null(coding)) coding <- vs_apply_coding(data, rq_coding(analysis, if (analysis == "rq2") "lmer" else "lm"))$coding
+    if (analysis != "rq3") simple$two_stage <- rq_decorate(rq_simple_effects(out$inference, analysis, control$fit$conf_level, lv), label, "two_stage", method)
+    if (is.null(coding)) coding <- vs_apply_coding(data, rq_coding(analysis, if (analysis == "rq2") "lmer" else "lm", lv))$coding
   }
   tidy <- rq_bind(tidy)
   if (!is.null(tidy)) {
@@ -640,15 +779,19 @@ rq_bind <- function(parts) {
 
 # rq_fit with the control options as plain arguments (what the Python bridge calls).
 rq_fit_with <- function(data, analysis, instrument = "", fits = c("lm", "lmer", "two_stage"),
-                        ddf = "Satterthwaite", random = "maximal", weighted = FALSE, conf_level = 0.95) {
+                        ddf = "Satterthwaite", random = "maximal", weighted = FALSE, conf_level = 0.95,
+                        nationality_levels = NULL, origin_levels = NULL) {
   rq_fit(data, analysis, instrument = instrument,
          control = rq_control(fits = fits, ddf = ddf, random = random, weighted = weighted,
-                              conf_level = conf_level))
+                              conf_level = conf_level, nationality_levels = nationality_levels,
+                              origin_levels = origin_levels))
 }
 
-# Check a random-effects choice without data (the Python side validates study.yaml with it).
+# Check a random-effects choice without data (the Python side validates study.yaml with it); two
+# placeholder levels stand for the study's countries.
 rq_check_random <- function(analysis, choice, what) {
-  structure <- rq_structure(analysis, choice, what)
+  two <- c("A", "B")
+  structure <- rq_structure(analysis, choice, what, lv = list(nationality = two, origin = two))
   rq_random_label(structure)
 }
 

@@ -3,9 +3,11 @@
 #   Rscript R/run_models.R STUDY_DIR [OUT_DIR]
 #
 # Reads what `valuesurvey analyze` exported: similarity/rq_settings.csv (which instrument x analysis
-# to fit, with which fits, ddf, random-effects choice and whether survey weights are used) and
+# to fit, with which fits, ddf, random-effects choice, whether survey weights are used, and the
+# study's levels of nationality and origin, reference last, e.g. "CN;US") and
 # similarity/<instrument>_rq.csv (one row per person x LLM condition x removal level, with
-# in_rq1/in_rq2/in_rq3 flags after the exclusion rule, and each person's weight). Writes OUT_DIR
+# in_rq1/in_rq2/in_rq3 flags after the exclusion rule, each person's weight and participant_language,
+# the prompt language the participant's country is paired with: the study's pairing as data). Writes OUT_DIR
 # (default STUDY_DIR/estimates): <analysis>_<instrument>.csv, table2_<instrument>.csv,
 # simple_effects_<instrument>.csv, fit_info.csv, random_effects.csv, coding.csv, simplification.csv.
 # Then the analyses declared in study.yaml, from analyses/ (R/declared.R, decl_run_study):
@@ -36,7 +38,8 @@ rq_run_study <- function(study_dir, out_dir = file.path(study_dir, "estimates"))
     for (i in seq_len(nrow(rows))) {
       analysis <- rows$analysis[i]
       control <- rq_control(fits = strsplit(rows$fits[i], "+", fixed = TRUE)[[1]], ddf = rows$ddf[i],
-                            random = rows$random[i], weighted = rows$weighted[i] == 1)
+                            random = rows$random[i], weighted = rows$weighted[i] == 1,
+                            nationality_levels = rows$nationality_levels[i], origin_levels = rows$origin_levels[i])
       subset <- data[data[[paste0("in_", analysis)]] == 1, , drop = FALSE]
       out <- rq_fit(subset, analysis, instrument = instrument, control = control)
       rq_write_csv(out$tidy, file.path(out_dir, paste0(rq_label(analysis, instrument), ".csv")))

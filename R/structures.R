@@ -7,7 +7,8 @@
 # A structure is a list of terms, each list(group = "model", cols = c("(Intercept)", "nationalityCN"),
 # correlated = TRUE): the grouping factor, the columns of its random-effect design (numeric
 # covariates, or products a:b of them) and whether their correlations are estimated. Factors of the
-# design enter random terms as their numeric codes (nationalityCN = +0.5 China / -0.5 USA), so that
+# design enter random terms as their numeric codes (nationalityCN = +0.5 China / -0.5 USA in the
+# paper; one sum-contrast column per level but the reference with more countries), so that
 # `||` and dropping single components mean what they say (lme4's `||` ignores factors).
 #
 # The simplification sequence (deterministic; every attempt is a row of the record):
@@ -71,8 +72,9 @@ vs_re_drop <- function(structure, group, col) {
 }
 
 # Parse lme4 random-effect terms written by a user. `recode` maps a factor name to its numeric code
-# column (nationality -> nationalityCN); `columns` are the variables the data have; `what` names the
-# setting in error messages (e.g. "study.yaml field analysis.random_effects.rq1").
+# column(s) (nationality -> nationalityCN; a k-level factor -> its k - 1 columns); `columns` are the
+# variables the data have; `what` names the setting in error messages (e.g. "study.yaml field
+# analysis.random_effects.rq1").
 vs_re_parse <- function(text, columns, recode = character(), what = "random effects") {
   fail <- function(msg) stop(sprintf("%s: %s", what, msg), call. = FALSE)
   parsed <- tryCatch(stats::as.formula(paste("~", text)), error = function(e) fail(
@@ -95,7 +97,7 @@ vs_re_parse <- function(text, columns, recode = character(), what = "random effe
   for (e in pieces) {
     gvars <- all.vars(e[[3]])
     lvars <- all.vars(e[[2]])
-    unknown <- setdiff(c(lvars, gvars), c(columns, unname(recode)))
+    unknown <- setdiff(c(lvars, gvars), c(columns, unlist(recode, use.names = FALSE)))
     if (length(unknown)) {
       fail(sprintf("term (%s) uses %s, not in the data; variables are: %s",
                    paste(deparse(e), collapse = " "), paste(sprintf("'%s'", unknown), collapse = ", "),
@@ -103,7 +105,10 @@ vs_re_parse <- function(text, columns, recode = character(), what = "random effe
     }
     tt <- stats::terms(stats::as.formula(paste("~", paste(deparse(e[[2]]), collapse = " "))))
     labels <- attr(tt, "term.labels")
-    cols <- vapply(labels, function(l) paste(vapply(strsplit(l, ":", fixed = TRUE)[[1]], code, ""), collapse = ":"), "")
+    # a factor with k > 2 levels has k - 1 code columns: a term naming it expands to all of them
+    cols <- unlist(lapply(labels, function(l) {
+      Reduce(function(a, b) as.vector(outer(a, b, paste, sep = ":")), lapply(strsplit(l, ":", fixed = TRUE)[[1]], code))
+    }))
     if (attr(tt, "intercept") == 1) cols <- c("(Intercept)", cols)
     if (!length(cols)) fail(sprintf("term (%s) has no random effect", paste(deparse(e), collapse = " ")))
     group <- paste(gvars, collapse = ":")

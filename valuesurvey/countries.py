@@ -143,12 +143,19 @@ def get_country(value: object, *, field: str = "country") -> Country:
     return country
 
 
-def parse_countries(codes: str | Iterable[object], *, field: str = "countries") -> tuple[Country, ...]:
-    """Countries from a comma-separated string or a list, in order, each once.
+def parse_countries(
+    codes: str | Iterable[object], *, field: str = "countries", allow_all: bool = False
+) -> tuple[Country, ...] | None:
+    """Countries from a comma-separated string or a list, in order, each once; ``all`` (when
+    ``allow_all``) gives ``None``: every country there is.
 
     >>> [c.alpha2 for c in parse_countries("CHN,USA,CN")]
     ['CN', 'US']
+    >>> parse_countries("all", allow_all=True) is None
+    True
     """
+    if allow_all and isinstance(codes, str) and codes.strip().casefold() == "all":
+        return None
     if isinstance(codes, str):
         codes = [part.strip() for part in codes.split(",") if part.strip()]
     result: list[Country] = []

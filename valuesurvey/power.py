@@ -1,8 +1,9 @@
 """Power of a study's own design: simulate it with stated effects, fit every model, count.
 
-``valuesurvey power STUDY.yaml`` takes the design from the study — LLMs per origin (study.yaml
-models, completed by the registry), languages, personas, repetitions, and the number of people per
-nationality (the analysed people of the last ``analyze``, else the complete people of the humans
+``valuesurvey power STUDY.yaml`` takes the design from the study — its two countries (the power
+analysis simulates the paper's two-country design; a study with more countries is refused), LLMs
+per origin (study.yaml models, completed by the registry; models of other origins are not
+simulated), languages, personas, repetitions, and the number of people per nationality (the analysed people of the last ``analyze``, else the complete people of the humans
 tables, else ``--people``) — and simulates cosine tables from :class:`CosineTruth` (effects and
 variance components on the cosine scale, by-model and by-participant slopes included; see
 :mod:`valuesurvey.simulation.cosines`). Each simulated study is fitted three ways (the paper's lm,
@@ -30,7 +31,7 @@ from scipy import stats
 
 from valuesurvey import _io
 from valuesurvey.errors import ConfigError
-from valuesurvey.simulation.cosines import KEY_TERMS, CosineDesign, CosineTruth, recovery
+from valuesurvey.simulation.cosines import CosineDesign, CosineTruth, key_terms, recovery
 from valuesurvey.study import Study
 
 __all__ = ["PowerResult", "power_analysis", "power_figure", "power_table", "study_design", "write_power"]
@@ -41,14 +42,26 @@ POWER_COLUMNS = [
 ]  # fmt: skip
 
 
+def _countries(study: Study) -> tuple[str, str]:
+    codes = study.design.codes
+    if len(codes) != 2:
+        raise ConfigError(
+            f"{study.paths.study_yaml}: power simulates a two-country design; this study has "
+            f"{len(codes)} countries ({', '.join(codes)})"
+        )
+    return codes[0], codes[1]
+
+
 def _origins(study: Study) -> tuple[int, int]:
     from valuesurvey.elicit.registry import resolve_model
 
-    origins = [str(resolve_model(spec).origin.value) for spec in study.models]
-    return origins.count("CN"), origins.count("US")
+    first, second = _countries(study)
+    origins = [resolve_model(spec).origin for spec in study.models]
+    return origins.count(first), origins.count(second)
 
 
 def _people_from_study(study: Study, instrument: str | None) -> tuple[tuple[int, int], str] | None:
+    first, second = _countries(study)
     flow_path = study.paths.similarity_dir / "humans_flow.csv"
     if flow_path.exists():
         flow = pd.read_csv(flow_path)
@@ -58,8 +71,8 @@ def _people_from_study(study: Study, instrument: str | None) -> tuple[tuple[int,
             chosen = flow["instrument"].iloc[0]
             part = flow[flow["instrument"] == chosen].set_index("nationality")["n_analysed_rq1"]
             return (
-                int(part.get("CN", 0)),
-                int(part.get("US", 0)),
+                int(part.get(first, 0)),
+                int(part.get(second, 0)),
             ), f"analysed people of {chosen} (humans_flow.csv)"
     for candidate in [instrument] if instrument else list(study.instruments):
         path = study.paths.humans(candidate) if candidate else None
@@ -68,8 +81,8 @@ def _people_from_study(study: Study, instrument: str | None) -> tuple[tuple[int,
             complete = humans.groupby("participant").filter(lambda g: g["rating"].notna().all())
             counts = complete.drop_duplicates("participant")["nationality"].value_counts()
             return (
-                int(counts.get("CN", 0)),
-                int(counts.get("US", 0)),
+                int(counts.get(first, 0)),
+                int(counts.get(second, 0)),
             ), f"complete people of {candidate} (humans/)"
     return None
 
@@ -85,10 +98,12 @@ def study_design(
         No people per nationality are known (run ``analyze`` or pass ``people``), or the study lacks
         models of one origin.
     """
-    n_cn, n_us = _origins(study)
-    if min(n_cn, n_us) < 2:
+    first, second = _countries(study)
+    n_first, n_second = _origins(study)
+    if min(n_first, n_second) < 2:
         raise ConfigError(
-            f"{study.paths.study_yaml}: power needs at least 2 models of each origin (CN: {n_cn}, US: {n_us})"
+            f"{study.paths.study_yaml}: power needs at least 2 models of each origin "
+            f"({first}: {n_first}, {second}: {n_second})"
         )
     if people is not None:
         source = "--people"
@@ -96,26 +111,37 @@ def study_design(
         found = _people_from_study(study, instrument)
         if found is None:
             raise ConfigError(
-                "no human n for the power analysis: run `valuesurvey analyze` first or pass --people CN,US"
+                "no human n for the power analysis: run `valuesurvey analyze` first or pass "
+                f"--people {first},{second}"
             )
         people, source = found
     if min(people) < 2:
         raise ConfigError(
-            f"power needs at least 2 people per nationality, got CN {people[0]}, US {people[1]}"
+            f"power needs at least 2 people per nationality, got {first} {people[0]}, {second} {people[1]}"
         )
+    pairing = study.design.pairing
+    if first not in pairing or second not in pairing:
+        unpaired = ", ".join(c for c in (first, second) if c not in pairing)
+        raise ConfigError(f"{study.paths.study_yaml}: power needs a paired prompt language for {unpaired}")
     design = CosineDesign(
         people=people,
-        models=(n_cn, n_us),
-        languages=tuple(str(lang) for lang in study.languages),
+        models=(n_first, n_second),
+        languages=study.design.languages,
         repetitions=study.repetitions,
+        countries=(first, second),
+        paired=(pairing[first], pairing[second]),
     )
     return design, source
 
 
 def study_analyses(study: Study) -> list[str]:
-    """RQ1 always; RQ2 when the study has both languages and both personas."""
+    """RQ1 always; RQ2 when the study asks both countries' personas in both paired languages."""
     analyses = ["rq1"]
-    if {"en", "zh"} <= {str(x) for x in study.languages} and {"cn", "us"} <= {str(x) for x in study.personas}:
+    first, second = _countries(study)
+    pairing = study.design.pairing
+    paired = {pairing.get(first), pairing.get(second)}
+    languages_ok = len(paired - {None}) == 2 and paired <= set(study.design.languages)
+    if languages_ok and {first, second} <= set(study.design.personas):
         analyses.append("rq2")
     return analyses
 
@@ -186,12 +212,13 @@ def power_analysis(
     if simulations < 1:
         raise ValueError("simulations must be at least 1")
     parts = []
+    terms = key_terms(design.countries[0])
     for k, analysis in enumerate(analyses):
-        if analysis not in KEY_TERMS:
-            raise ValueError(f"power covers {', '.join(KEY_TERMS)}, not {analysis!r}")
+        if analysis not in terms:
+            raise ValueError(f"power covers {', '.join(terms)}, not {analysis!r}")
         seeds = range(seed + 100_000 * k, seed + 100_000 * k + simulations)
         res = recovery(seeds, truth, design=design, analysis=analysis, fits=fits, progress=progress)
-        parts.append(res[res["term"].isin(KEY_TERMS[analysis])].assign(analysis=analysis))
+        parts.append(res[res["term"].isin(terms[analysis])].assign(analysis=analysis))
     results = pd.concat(parts, ignore_index=True)
     return PowerResult(
         truth, design, results, power_table(results, alpha=alpha, target=target), alpha, target

@@ -4,20 +4,23 @@
 analysis   rows of the similarity table                                    fixed effects
 =========  ==============================================================  ==========================
 ``rq1``    persona none, language-matched, nothing removed                 nationality × origin
-``rq2``    persona cn or us, both languages, nothing removed               language × persona ×
+``rq2``    a country persona, every language, nothing removed              language × persona ×
                                                                            origin congruence
 ``rq3``    persona none, language-matched, every removal level             nationality × origin ×
                                                                            removed
 =========  ==============================================================  ==========================
 
 Language-matched: seed 001 "paired human responses with LLM responses in the same language". The
-human questionnaires were answered in each nationality's own language, so Chinese participants are
-paired with the zh condition and American participants with the en condition.
+human questionnaires were answered in each country's survey language, so participants of country C
+are paired with the prompt language the study's design pairs with C
+(:attr:`valuesurvey.design.StudyDesign.pairing`: zh for China, en for the USA in the paper).
 
-Coding (done in R, ``R/rq_models.R``, so ``Rscript R/run_models.R`` codes identically):
-nationality and origin half-sum coded with China = +0.5 (RQ1, RQ3); each congruence of the
-participant's nationality with the prompt language, the persona and the LLM's origin coded
-congruent = +0.5 (RQ2); removed treatment coded with ``none`` = 0 (RQ3).
+Coding (done in R, ``R/rq_models.R``, so ``Rscript R/run_models.R`` codes identically, from the
+levels and the pairing exported as data): nationality and origin half-sum coded with the first
+country = +0.5 when they have two levels (the paper: China = +0.5, RQ1, RQ3), sum contrasts with
+the study's last country as the reference when they have more; each congruence of the
+participant's country with the prompt language's pairing, the persona's country and the LLM's
+origin coded congruent = +0.5 (RQ2); removed treatment coded with ``none`` = 0 (RQ3).
 
 Fits (the ``model`` column of the estimates):
 
@@ -43,6 +46,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from valuesurvey.design import NONE, StudyDesign, default_design
+
 __all__ = [
     "ANALYSES",
     "RANDOM_KEYWORDS",
@@ -63,34 +68,37 @@ ANALYSES: tuple[Analysis, ...] = ("rq1", "rq2", "rq3")
 RANDOM_KEYWORDS = ("maximal", "intercepts")
 
 #: The variables a random-effect term may name, per analysis (R/rq_models.R rq_columns, plus the
-#: numeric codes of the two-level factors).
+#: numeric codes of the factors: nationality<level>, origin<level>, <congruence>yes).
 _BASE_COLUMNS = ("participant", "nationality", "model", "origin", "language", "persona")
 _CODES = {
-    "nationality": "nationalityCN",
-    "origin": "originCN",
     "language_congruent": "language_congruentyes",
     "persona_congruent": "persona_congruentyes",
     "origin_congruent": "origin_congruentyes",
 }
+_LEVEL_CODE = re.compile(r"^(nationality|origin)[A-Za-z][A-Za-z0-9_.]*$")
 RANDOM_COLUMNS: dict[str, tuple[str, ...]] = {
     "rq1": _BASE_COLUMNS,
     "rq2": (*_BASE_COLUMNS, "language_congruent", "persona_congruent", "origin_congruent"),
     "rq3": (*_BASE_COLUMNS, "removed"),
 }
 
-NATIVE_LANGUAGE = {"CN": "zh", "US": "en"}
-
 
 @dataclass(frozen=True)
 class RQModel:
-    """One of the paper's models (the formula and coding live in R/rq_models.R)."""
+    """One of the paper's models (the formula and coding live in R/rq_models.R).
+
+    ``personas``: ``none`` (no persona) or ``countries`` (every country persona of the study).
+    """
 
     name: Analysis
     question: str
     fixed: str
-    personas: tuple[str, ...]
+    personas: Literal["none", "countries"]
     language_matched: bool
     all_removals: bool
+
+    def persona_labels(self, design: StudyDesign) -> tuple[str, ...]:
+        return (NONE,) if self.personas == "none" else design.country_personas
 
 
 RQ_MODELS: dict[str, RQModel] = {
@@ -98,7 +106,7 @@ RQ_MODELS: dict[str, RQModel] = {
         "rq1",
         "Do people and LLMs from the same country share values?",
         "cosine ~ nationality * origin",
-        ("none",),
+        "none",
         True,
         False,
     ),
@@ -106,7 +114,7 @@ RQ_MODELS: dict[str, RQModel] = {
         "rq2",
         "Does language or persona steer LLMs toward human populations?",
         "cosine ~ language_congruent * persona_congruent * origin_congruent",
-        ("cn", "us"),
+        "countries",
         False,
         False,
     ),
@@ -114,7 +122,7 @@ RQ_MODELS: dict[str, RQModel] = {
         "rq3",
         "Which dimensions or items cause the greater similarity to Americans?",
         "cosine ~ nationality * origin * removed",
-        ("none",),
+        "none",
         True,
         True,
     ),
@@ -180,7 +188,7 @@ def check_random_effects(analysis: str, choice: str) -> str:
                 f"{term!r} is not a random-effect term: write each as (1 + x | group), e.g. "
                 "(1 + nationality | model) + (1 | participant)"
             )
-        unknown = [v for v in _term_variables(inner) if v not in allowed]
+        unknown = [v for v in _term_variables(inner) if v not in allowed and not _LEVEL_CODE.match(v)]
         if unknown:
             raise ValueError(
                 f"term {term} uses {unknown[0]!r}, which is not in the {analysis} data; "
@@ -196,16 +204,17 @@ def _spec(analysis: str) -> RQModel:
         raise ValueError(f"analysis must be one of {list(RQ_MODELS)}, not {analysis!r}") from None
 
 
-def native_language(nationality: pd.Series) -> pd.Series:
-    """The language a nationality answered the human questionnaire in (CN → zh, US → en).
+def native_language(nationality: pd.Series, design: StudyDesign | None = None) -> pd.Series:
+    """The prompt language each participant is paired with: their country's (NaN when unpaired).
 
     >>> native_language(pd.Series(["CN", "US"])).tolist()
     ['zh', 'en']
     """
-    return nationality.astype(str).map(NATIVE_LANGUAGE)
+    design = design or default_design()
+    return nationality.astype(str).map(design.pairing)
 
 
-def analysis_rows(similarity: pd.DataFrame, analysis: str) -> pd.Series:
+def analysis_rows(similarity: pd.DataFrame, analysis: str, design: StudyDesign | None = None) -> pd.Series:
     """Boolean mask of the similarity rows an analysis uses (before the exclusion rule).
 
     >>> s = pd.DataFrame({"nationality": ["CN", "CN", "US"], "language": ["zh", "en", "en"],
@@ -214,26 +223,32 @@ def analysis_rows(similarity: pd.DataFrame, analysis: str) -> pd.Series:
     [True, False, True]
     """
     spec = _spec(analysis)
-    mask = similarity["persona"].astype(str).isin(spec.personas)
+    design = design or default_design()
+    mask = similarity["persona"].astype(str).isin(spec.persona_labels(design))
     if spec.language_matched:
-        mask &= similarity["language"].astype(str).to_numpy() == native_language(similarity["nationality"])
+        paired = native_language(similarity["nationality"], design).to_numpy(dtype=object)
+        mask &= similarity["language"].astype(str).to_numpy(dtype=object) == paired
     if not spec.all_removals:
         mask &= similarity["removed"].astype(str) == "none"
     return mask
 
 
-def analysis_conditions(analysis: str, languages: Sequence[str] = ("en", "zh")) -> list[tuple[str, str]]:
-    """(language, persona) conditions an analysis draws LLM vectors from.
+def analysis_conditions(analysis: str, design: StudyDesign | None = None) -> list[tuple[str, str]]:
+    """(language, persona) conditions an analysis draws LLM vectors from: the language-matched
+    analyses use the languages some country is paired with, RQ2 every language.
 
     >>> analysis_conditions("rq2")
-    [('en', 'cn'), ('en', 'us'), ('zh', 'cn'), ('zh', 'us')]
+    [('en', 'CN'), ('en', 'US'), ('zh', 'CN'), ('zh', 'US')]
     """
     spec = _spec(analysis)
-    return [(language, persona) for language in languages for persona in spec.personas]
+    design = design or default_design()
+    paired = set(design.pairing.values())
+    languages = [x for x in design.languages if x in paired] if spec.language_matched else design.languages
+    return [(language, persona) for language in languages for persona in spec.persona_labels(design)]
 
 
 def excluded_models(
-    llm_exclusions: pd.DataFrame, analysis: str, languages: Sequence[str] = ("en", "zh")
+    llm_exclusions: pd.DataFrame, analysis: str, design: StudyDesign | None = None
 ) -> pd.DataFrame:
     """Incomplete LLM vectors in the conditions an analysis uses (one half of the exclusion rule;
     :func:`valuesurvey.analysis._exclusions.select_sample` adds zero-variance vectors).
@@ -243,15 +258,15 @@ def excluded_models(
     llm_exclusions : DataFrame
         From :func:`valuesurvey.similarity.llm_exclusions` (one row per model × condition × item
         without a valid mean).
-    languages : sequence of str
-        The study's languages.
+    design : StudyDesign
+        The study's design (default: the paper's).
 
     Returns
     -------
     DataFrame
         The rows of ``llm_exclusions`` that exclude a model from ``analysis``, with ``analysis``.
     """
-    conditions = set(analysis_conditions(analysis, languages))
+    conditions = set(analysis_conditions(analysis, design))
     keys = list(
         zip(llm_exclusions["language"].astype(str), llm_exclusions["persona"].astype(str), strict=True)
     )
@@ -276,6 +291,7 @@ def fit_rq(
     ddf: str = "Satterthwaite",
     random_effects: str = "maximal",
     weighted: bool = False,
+    levels: dict[str, Sequence[str]] | None = None,
     session: object | None = None,
 ) -> RQFit:
     """Fit one analysis in R (``rq_fit`` in R/rq_models.R) with each requested fit.
@@ -297,6 +313,9 @@ def fit_rq(
         ``"maximal"``, ``"intercepts"`` or lme4 terms (see :func:`check_random_effects`).
     weighted : bool
         Fit ``lm_weighted`` and weight the two-stage means by the ``weight`` column.
+    levels : dict, optional
+        ``{"nationality": [...], "origin": [...]}``: the factors' levels in the study's order, the
+        reference last (:meth:`StudyDesign.nationality_levels`); default sorted.
 
     Returns
     -------
@@ -321,6 +340,8 @@ def fit_rq(
         ddf=ddf,
         random=random_effects,
         weighted=weighted,
+        nationality_levels=list((levels or {}).get("nationality") or []) or None,
+        origin_levels=list((levels or {}).get("origin") or []) or None,
     )
 
     def frame(name: str) -> pd.DataFrame:
@@ -347,7 +368,19 @@ def side_by_side(tidy: pd.DataFrame, *, session: object | None = None) -> pd.Dat
     return _session(session).call("rq_side_by_side", tidy)  # type: ignore[attr-defined]
 
 
-def design_matrix(data: pd.DataFrame, analysis: str, *, session: object | None = None) -> pd.DataFrame:
+def design_matrix(
+    data: pd.DataFrame,
+    analysis: str,
+    *,
+    levels: dict[str, Sequence[str]] | None = None,
+    session: object | None = None,
+) -> pd.DataFrame:
     """The coded fixed-effects design matrix R builds for ``analysis`` (the coding made visible)."""
     _spec(analysis)
-    return _session(session).call("rq_design_matrix", data, analysis)  # type: ignore[attr-defined]
+    return _session(session).call(  # type: ignore[attr-defined]
+        "rq_design_matrix",
+        data,
+        analysis,
+        nationality_levels=list((levels or {}).get("nationality") or []) or None,
+        origin_levels=list((levels or {}).get("origin") or []) or None,
+    )

@@ -22,15 +22,34 @@ Relative paths in ``study.yaml`` are resolved against the directory that holds i
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from valuesurvey._config import read_yaml_mapping, validation_message
 from valuesurvey.analyses._spec import AnalysisSpec, check_analysis_names
+from valuesurvey.countries import get_country, normalize_language
+from valuesurvey.design import (
+    DEFAULT_COUNTRIES,
+    NONE,
+    DesignCountry,
+    StudyDesign,
+    default_survey_languages,
+    origin_value,
+    persona_value,
+)
 from valuesurvey.errors import ConfigError
 
 __all__ = [
@@ -40,13 +59,11 @@ __all__ = [
     "RANKINGS_COLUMNS",
     "SIMILARITY_COLUMNS",
     "AnswerMode",
+    "CountryEntry",
     "CountryLevelSettings",
     "GenerationSettings",
     "HumanDataSpec",
-    "Language",
     "ModelSpec",
-    "Origin",
-    "Persona",
     "RankingSettings",
     "Study",
     "StudyPaths",
@@ -70,22 +87,6 @@ ESTIMATE_COLUMNS = (
 )  # fmt: skip
 
 
-class Language(StrEnum):
-    en = "en"
-    zh = "zh"
-
-
-class Persona(StrEnum):
-    none = "none"
-    cn = "cn"
-    us = "us"
-
-
-class Origin(StrEnum):
-    CN = "CN"
-    US = "US"
-
-
 class AnswerMode(StrEnum):
     text = "text"
     constrained = "constrained"
@@ -94,6 +95,59 @@ class AnswerMode(StrEnum):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _language_tags(values: Any) -> tuple[str, ...]:
+    """Languages as canonical BCP-47 tags, each once; ValueError names the bad one."""
+    if isinstance(values, str):
+        values = [values]
+    tags: list[str] = []
+    for value in values:
+        try:
+            tag = normalize_language(str(value))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        if tag in tags:
+            raise ValueError(f"language {tag!r} appears twice")
+        tags.append(tag)
+    return tuple(tags)
+
+
+class CountryEntry(_Strict):
+    """A country of the study: a code (``CN``, ``CHN``) or ``{code, languages, name}``."""
+
+    code: str = Field(..., description="ISO 3166 code or English name; stored as alpha-2")
+    languages: tuple[str, ...] | None = Field(
+        None, description="survey languages of its participants (BCP-47); default: CLDR official languages"
+    )
+    name: str | None = Field(None, description="display name in the report and figures (default: CLDR)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_code(cls, value: Any) -> Any:
+        return {"code": value} if isinstance(value, str | int) else value
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _alpha2(cls, value: Any) -> str:
+        try:
+            return get_country(value, field="country").alpha2
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("country: ")) from None
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _languages(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        tags = _language_tags(value)
+        if not tags:
+            raise ValueError("a country needs at least one survey language (or leave languages out)")
+        return tags
+
+    @property
+    def survey_languages(self) -> tuple[str, ...]:
+        return self.languages or default_survey_languages(self.code)
 
 
 class GenerationSettings(_Strict):
@@ -114,7 +168,7 @@ class ModelSpec(_Strict):
     api_model: str | None = Field(None, description="model name sent to the API")
     base_url: str | None = None
     api_key_env: str | None = Field(None, description="environment variable holding the API key")
-    origin: Origin | None = None
+    origin: str | None = Field(None, description="a country (ISO 3166), none, or company")
     company: str | None = None
     display_name: str | None = None
     max_concurrency: int | None = Field(None, ge=1)
@@ -130,14 +184,19 @@ class ModelSpec(_Strict):
     )
     options: dict[str, Any] = Field(default_factory=dict, description="provider-specific options")
 
+    @field_validator("origin", mode="before")
+    @classmethod
+    def _origin(cls, value: Any) -> Any:
+        return None if value is None else origin_value(value, field="")
+
 
 class HumanDataSpec(_Strict):
     """A human microdata file for one instrument."""
 
     path: Path
     format: Literal["auto", "sav", "dta", "csv", "rds"] = "auto"
-    countries: Literal["all"] | tuple[str, ...] = Field(
-        ("CHN", "USA"), description="countries to keep, or all (every country in the file)"
+    countries: tuple[str, ...] | Literal["all"] | None = Field(
+        None, description="countries to keep (codes), all, or none given: the study's countries"
     )
     mapping: Path | None = Field(None, description="YAML column mapping (MFQ-2 files in other layouts)")
     synthetic: bool = Field(False, description="the file is synthetic; the report says so")
@@ -145,6 +204,24 @@ class HumanDataSpec(_Strict):
         "none",
         description="survey weight column used by the analysis (W_WEIGHT for WVS-7), or none (unweighted)",
     )
+
+    @field_validator("countries", mode="before")
+    @classmethod
+    def _country_codes(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().casefold() == "all"):
+            return None if value is None else "all"
+        parts = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+        codes: list[str] = []
+        for i, part in enumerate(parts):
+            try:
+                code = get_country(part, field=f"countries[{i}]").alpha2
+            except ConfigError as exc:
+                raise ValueError(f"{exc} (or all)") from None
+            if code not in codes:
+                codes.append(code)
+        if not codes:
+            raise ValueError("no country selected; write country codes or all")
+        return tuple(codes)
 
     @field_validator("weights")
     @classmethod
@@ -162,8 +239,13 @@ class HumanDataSpec(_Strict):
 
 class RankingSettings(_Strict):
     repetitions: int = Field(20, ge=1)
-    languages: tuple[Language, ...] = (Language.en, Language.zh)
+    languages: tuple[str, ...] = ("en", "zh")
     max_invalid_retries: int = Field(3, ge=0, description="asks again after an invalid ranking")
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> tuple[str, ...]:
+        return _language_tags(value)
 
 
 class RankingAnalysisSettings(_Strict):
@@ -284,18 +366,20 @@ class Study(_Strict):
     instrument_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per instrument, e.g. {mfq2: {item27: official}}"
     )
-    translations: dict[str, Path] = Field(
-        default_factory=dict, description="per instrument, a CSV (item id, text) overriding zh texts"
+    translations: dict[str, Path | dict[str, Path]] = Field(
+        default_factory=dict,
+        description="per instrument, language -> translation file (a bare file: the zh item texts)",
     )
-    languages: tuple[Language, ...] = (Language.en, Language.zh)
-    personas: tuple[Persona, ...] = (Persona.none, Persona.cn, Persona.us)
+    countries: tuple[CountryEntry, ...] = tuple(CountryEntry(code=code) for code in DEFAULT_COUNTRIES)
+    languages: tuple[str, ...] = ("en", "zh")
+    personas: tuple[str, ...] = Field((), description="none or countries of the study; default all")
     repetitions: int = Field(20, ge=1)
     answer_mode: AnswerMode = AnswerMode.text
     generation: GenerationSettings = GenerationSettings()
     cache: Path | None = Field(
         None, description="response cache directory shared across studies (else $VALUESURVEY_CACHE)"
     )
-    models: tuple[ModelSpec, ...] = Field(..., min_length=1)
+    models: tuple[ModelSpec, ...]
     humans: dict[str, HumanDataSpec] = Field(default_factory=dict)
     ranking: RankingSettings = RankingSettings()
     analysis: AnalysisSettings = AnalysisSettings()
@@ -310,9 +394,67 @@ class Study(_Strict):
     # Set by load_study, not by the YAML file.
     root: Path = Field(Path("."), exclude=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_personas(cls, data: Any) -> Any:
+        # Default: no persona and one persona per country of the study.
+        if isinstance(data, dict) and data.get("personas") is None:
+            countries = data.get("countries") or DEFAULT_COUNTRIES
+            codes = [c.get("code") if isinstance(c, dict) else c for c in countries]
+            data = {**data, "personas": [NONE, *codes]}
+        return data
+
+    @field_validator("countries")
+    @classmethod
+    def _unique_countries(cls, countries: tuple[CountryEntry, ...]) -> tuple[CountryEntry, ...]:
+        if not countries:
+            raise ValueError("no country; list at least one (default [CN, US])")
+        seen: list[str] = []
+        for entry in countries:
+            if entry.code in seen:
+                raise ValueError(f"country {entry.code} appears twice")
+            seen.append(entry.code)
+        return countries
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _language_codes(cls, value: Any) -> tuple[str, ...]:
+        tags = _language_tags(value)
+        if not tags:
+            raise ValueError("no language; list at least one (default [en, zh])")
+        return tags
+
+    @field_validator("personas", mode="before")
+    @classmethod
+    def _persona_labels(cls, value: Any, info: ValidationInfo) -> tuple[str, ...]:
+        if "countries" not in info.data:  # countries failed: that error is the one to report
+            return tuple(str(v) for v in ([value] if isinstance(value, str) else value))
+        codes = [c.code for c in info.data["countries"]]
+        valid = ", ".join([NONE, *codes])
+        labels: list[str] = []
+        for i, raw in enumerate([value] if isinstance(value, str) else value):
+            try:
+                label = persona_value(raw, field=f"personas[{i}]")
+            except ValueError as exc:
+                raise ValueError(f"{exc}; valid: {valid}") from None
+            if label != NONE and codes and label not in codes:
+                shown = repr(raw) if str(raw) == label else f"{raw!r} ({label})"
+                raise ValueError(
+                    f"personas[{i}]: {shown} is not a country of the study; valid: {valid} "
+                    f"(add {label} to countries)"
+                )
+            if label in labels:
+                raise ValueError(f"personas[{i}]: persona {label} appears twice")
+            labels.append(label)
+        if not labels:
+            raise ValueError(f"no persona; valid: {valid}")
+        return tuple(labels)
+
     @field_validator("models")
     @classmethod
     def _unique_model_ids(cls, models: tuple[ModelSpec, ...]) -> tuple[ModelSpec, ...]:
+        if not models:
+            raise ValueError("no model; list at least one")
         seen: set[str] = set()
         for spec in models:
             if spec.id in seen:
@@ -335,6 +477,17 @@ class Study(_Strict):
     @property
     def paths(self) -> StudyPaths:
         return StudyPaths(self.root)
+
+    @functools.cached_property
+    def design(self) -> StudyDesign:
+        """Countries, survey languages, prompt languages, personas and the pairing
+        (:mod:`valuesurvey.design`): what every stage reads."""
+        return StudyDesign(
+            countries=tuple(DesignCountry(c.code, c.survey_languages, c.name) for c in self.countries),
+            languages=self.languages,
+            personas=self.personas,
+            ranking_languages=self.ranking.languages,
+        )
 
     def resolve(self, path: Path) -> Path:
         """Resolve a path from study.yaml against the study directory."""
@@ -398,11 +551,36 @@ class StudyPaths:
 
 
 def study_from_dict(data: dict[str, Any], *, root: Path, source: Path | None = None) -> Study:
-    """Validate a study mapping; errors name the field."""
+    """Validate a study mapping; errors name the field.
+
+    Besides the fields, every instrument must have complete texts in every language the study asks
+    it in (:meth:`valuesurvey.instruments.Instrument.missing_texts`): a language without them fails
+    here, with one line naming the instrument and the missing strings.
+    """
+    where = source or root / "study.yaml"
     try:
-        return Study.model_validate({**data, "root": root})
+        study = Study.model_validate({**data, "root": root})
     except ValidationError as exc:
-        raise ConfigError(validation_message(source or root / "study.yaml", exc)) from None
+        raise ConfigError(validation_message(where, exc)) from None
+    _check_texts(study, where)
+    return study
+
+
+def _check_texts(study: Study, where: Path) -> None:
+    from valuesurvey import instruments
+    from valuesurvey.instruments._prompts import missing_texts_message
+
+    for inst in instruments.for_study(study).values():
+        ranking = inst.kind == "ranking"
+        languages = study.design.ranking_languages if ranking else study.design.languages
+        personas = () if ranking else study.design.country_personas
+        for language in languages:
+            missing = inst.missing_texts(language, personas)
+            if missing:
+                field = "ranking.languages" if ranking else "languages"
+                raise ConfigError(
+                    f"{where}: field {field}: {missing_texts_message(inst.id, language, missing)}"
+                )
 
 
 def load_study(path: str | Path) -> Study:

@@ -21,7 +21,7 @@ def test_cli_analyze_writes_study_files_and_rscript_reproduces(tmp_path: Path, s
 
     refusals = {
         "sim-us-01": frozenset({("en", "none", "Q184")}),
-        "sim-cn-00": frozenset({("zh", "cn", "Q182")}),
+        "sim-cn-00": frozenset({("zh", "CN", "Q182")}),
     }
     study = study_factory(tmp_path, n_people=10, n_models=2, refusals=refusals)
     result = CliRunner().invoke(app, ["analyze", str(tmp_path / "study.yaml")])

@@ -367,14 +367,14 @@ def test_rows_and_exclusions_per_analysis() -> None:
     sim = pd.DataFrame(
         {
             "nationality": ["CN", "CN", "US", "US", "CN"], "language": ["zh", "en", "en", "en", "zh"],
-            "persona": ["none", "none", "none", "cn", "none"], "removed": ["none", "none", "none", "none", "Care"],
+            "persona": ["none", "none", "none", "CN", "none"], "removed": ["none", "none", "none", "none", "Care"],
         }
     )  # fmt: skip
     assert analysis_rows(sim, "rq1").tolist() == [True, False, True, False, False]
     assert analysis_rows(sim, "rq2").tolist() == [False, False, False, True, False]
     assert analysis_rows(sim, "rq3").tolist() == [True, False, True, False, True]
     excl = pd.DataFrame(
-        {"model": ["a", "b"], "language": ["en", "zh"], "persona": ["none", "us"], "item": "Q184"}
+        {"model": ["a", "b"], "language": ["en", "zh"], "persona": ["none", "US"], "item": "Q184"}
     )
     assert excluded_models(excl, "rq1")["model"].tolist() == ["a"]
     assert excluded_models(excl, "rq2")["model"].tolist() == ["b"]

@@ -107,3 +107,26 @@ def test_maxent_distribution_hits_the_moments(mean, sd, low, high):
     assert np.sqrt(p @ (x - mean) ** 2) == pytest.approx(sd, abs=1e-6)
     with pytest.raises(ValueError, match="no distribution"):
         maxent_distribution(1.2, 3.0, 1, 5)
+
+
+def test_k_country_files_load_with_every_country_labelled_synthetic(tmp_path):
+    from valuesurvey.humans import load_mfq2, load_wvs7
+    from valuesurvey.humans.profiles import wvs7_profile
+    from valuesurvey.humans.synthetic import write_country_files
+
+    paths = write_country_files(tmp_path, ["CN", "US", "TW", "SG"], n=300)
+    wvs = load_wvs7(paths["wvs7"], "all")
+    mfq = load_mfq2(paths["mfq2"], countries=["CN", "US", "TW", "SG"])
+    for data in (wvs, mfq):
+        assert data.report.synthetic_in_file
+        people = data.table.drop_duplicates("participant")["nationality"].value_counts()
+        assert set(people.index) == {"CN", "US", "TW", "SG"} and people.min() > 250
+    # Each country follows its profile (TW: a made-up one): the item means are near it.
+    means = wvs.table.groupby(["nationality", "item"])["rating"].mean()
+    for code in ("TW", "US"):
+        target = wvs7_profile(code)["mean"]
+        assert (means[code].reindex(target.index) - target).abs().max() < 0.6
+    # A country's rows do not depend on the other countries written; the defaults stay the paper's.
+    alone = write_country_files(tmp_path / "alone", ["TW"], n=300)
+    tw = pd.read_csv(paths["wvs7"]).query("B_COUNTRY_ALPHA == 'TWN'").reset_index(drop=True)
+    pd.testing.assert_frame_equal(tw, pd.read_csv(alone["wvs7"]))

@@ -139,6 +139,6 @@ def test_for_study_replacement_file_must_keep_the_id(tmp_path: Path) -> None:
     data = yaml.safe_load((instruments.DATA_DIR / "ai_values.yaml").read_text(encoding="utf-8"))
     data["id"] = "my_values"
     (tmp_path / "values.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    study = load_study(write_study(tmp_path, {"instrument_options": {"ai_values": {"file": "values.yaml"}}}))
+    # Loading the study loads its instruments (to check their texts), so the error comes at once.
     with pytest.raises(ConfigError, match=r"values\.yaml: field id: is 'my_values' but study\.yaml uses it"):
-        instruments.for_study(study)
+        load_study(write_study(tmp_path, {"instrument_options": {"ai_values": {"file": "values.yaml"}}}))

@@ -141,13 +141,14 @@ def test_every_item_has_english_and_chinese_text_with_provenance(instrument_id: 
         assert CJK.search(label.text["zh"])
 
 
-def test_text_lookup_by_language_enum_and_unknown_language() -> None:
-    from valuesurvey.study import Language
-
+def test_text_lookup_by_language_tag_and_unknown_language() -> None:
     item = instruments.get("mfq2").items[0]
-    assert item.text[Language.zh] == item.text["zh"] == item.text.zh
-    with pytest.raises(KeyError, match="valid: en, zh"):
+    assert item.text["zh"] == item.text.zh == item.text.get("zh")
+    assert item.text.languages == ("en", "zh") and "zh" in item.text and "fr" not in item.text
+    with pytest.raises(KeyError, match="unknown language 'fr'; valid: en, zh"):
         item.text["fr"]
+    with pytest.raises(KeyError, match="unknown language 'xx-yy-zz'"):
+        item.text["xx-yy-zz"]
 
 
 def test_instruments_are_frozen() -> None:

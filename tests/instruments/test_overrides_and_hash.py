@@ -15,10 +15,12 @@ from valuesurvey import instruments
 from valuesurvey.errors import ConfigError
 from valuesurvey.instruments import DATA_DIR, OFFICIAL_USER_FILE, instrument_from_dict
 
-# Update these only on purpose: a change means every cached response for the instrument is stale.
+# Update these only on purpose: a change redoes every study's elicit stage (request keys are pinned
+# separately, tests/elicit/test_paper_keys.py). MFQ-2 and WVS-7 changed when personas became a
+# template with a {country} slot plus the paper's per-country wordings (same paper prompts and keys).
 PINNED_HASHES = {
-    "mfq2": "8df311c6393f44ef2a60fc4ee04204014f7725c65b0a5a4dc0284c11c3a0a39e",
-    "wvs7": "945e585ef86ab93960fba1c6f3c8a0c741ac75bc79a7dbf217cf8ab6ade140ff",
+    "mfq2": "d4bf627b9c90fb7c97b29bec786fb08242953533ef3c0e511339359b434aa2d9",
+    "wvs7": "87f6225b5738cbe24f5c4a5d8ef064b9c3857a060716f7f73cd1c46535bd53a1",
     "ai_values": "0f5a7d2a4dd3546022740a0e6c57c459b87d605a9e1d2408ff72de21ced5ebe2",
 }
 
@@ -125,8 +127,15 @@ def test_bad_header_missing_file_and_unknown_language(tmp_path: Path) -> None:
         instruments.get("wvs7", overrides={"zh": path})
     with pytest.raises(ConfigError, match=r"nope\.csv: cannot read translation file"):
         instruments.get("wvs7", overrides={"zh": tmp_path / "nope.csv"})
-    with pytest.raises(ConfigError, match="unknown language 'fr'"):
-        instruments.get("wvs7", overrides={"fr": path})
+    with pytest.raises(ConfigError, match="translation for unknown language 'xx-yy-zz'"):
+        instruments.get("wvs7", overrides={"xx-yy-zz": path})
+    # A CSV adds item texts in any language; the prompt strings of a new language stay missing.
+    french = instruments.get("wvs7", overrides={"fr": write_csv(tmp_path / "fr.csv", official_rows("wvs7"))})
+    assert french.items[0].text["fr"] == official_rows("wvs7")[0][1]
+    assert french.languages == ("en", "zh")
+    assert french.missing_texts("fr") == [
+        "scale.labels 1 … 10 (2 of 2)", "prompt.system", "prompt.user", "prompt.personas.template",
+    ]  # fmt: skip
     latin1 = tmp_path / "latin1.csv"
     latin1.write_bytes("item,text\nQ177,caf\xe9\n".encode("latin-1"))
     with pytest.raises(ConfigError, match=r"latin1\.csv: translation file is not UTF-8"):
@@ -192,7 +201,7 @@ def test_exported_paper_wording_can_be_switched_back_to_official(tmp_path: Path)
             r"field \(top level\): Value error, duplicate item ids",
         ),
         (lambda d: d["items"][3].update(dimension="Fun"), r"dimensions \['Fun'\] not listed"),
-        (lambda d: d["items"][2].update(zh=""), r"field items\.2\.text\.zh: Value error, text is empty"),
+        (lambda d: d["items"][2].update(zh=""), r"field items\.2\.text: Value error, zh: text is empty"),
         (lambda d: d["items"][2].pop("definition"), "every value of a ranking instrument needs a definition"),
         (
             lambda d: d["prompt"]["user"].update(en="Rank them: {vals}"),
@@ -272,9 +281,12 @@ def test_hash_changes_whenever_any_text_changes(instrument_id: str) -> None:
         lambda d: d.update(version="other"),
     ]
     if "personas" in base["prompt"]:
+        wordings = base["prompt"]["personas"]["countries"]
         edits += [
-            lambda d: d["prompt"]["personas"]["cn"].update(en=d["prompt"]["personas"]["cn"]["en"] + "."),
-            lambda d: d["prompt"]["personas"]["us"].update(zh="你来自美利坚"),
+            lambda d: d["prompt"]["personas"]["countries"]["CN"].update(en=wordings["CN"]["en"] + "."),
+            lambda d: d["prompt"]["personas"]["countries"]["US"].update(zh="你来自美利坚"),
+            lambda d: d["prompt"]["personas"]["template"].update(en="You are {country}"),
+            lambda d: d["prompt"]["personas"]["countries"].update(DE={"en": "You are German"}),
         ]
     changed = 0
     for edit in edits:

@@ -61,13 +61,30 @@ def test_wvs7_english_prompt_is_the_papers(persona: str) -> None:
     ]
 
 
-def test_persona_enum_values_work_like_strings() -> None:
-    from valuesurvey.study import Language, Persona
-
+@pytest.mark.parametrize("written", ["cn", "CHN", "China", "156"])
+def test_a_persona_may_be_written_in_any_country_form(written: str) -> None:
     mfq2 = instruments.get("mfq2")
-    assert instruments.build_messages(mfq2, "mfq2_01", Language.en, Persona.cn) == instruments.build_messages(
-        mfq2, "mfq2_01", "en", "cn"
+    assert instruments.build_messages(mfq2, "mfq2_01", "en", written) == instruments.build_messages(
+        mfq2, "mfq2_01", "en", "CN"
     )
+
+
+@pytest.mark.parametrize(
+    ("instrument_id", "persona", "language", "sentence"),
+    [
+        ("mfq2", "DE", "en", "You are from Germany"),
+        ("mfq2", "TW", "zh", "你来自台湾"),
+        ("wvs7", "SG", "en", "You are a national of Singapore"),
+        ("wvs7", "FR", "zh", "你是法国公民"),
+    ],
+)
+def test_other_countries_get_the_template_with_the_cldr_name(
+    instrument_id: str, persona: str, language: str, sentence: str
+) -> None:
+    system = instruments.build_messages(
+        instruments.get(instrument_id), "mfq2_01" if instrument_id == "mfq2" else "Q177", language, persona
+    )[0]
+    assert sentence in system["content"].splitlines()
 
 
 @pytest.mark.parametrize("instrument_id", ["mfq2", "wvs7"])
@@ -134,9 +151,13 @@ def test_build_messages_errors_name_the_request() -> None:
     mfq2 = instruments.get("mfq2")
     with pytest.raises(ConfigError, match="mfq2: unknown item 'mfq2_99'"):
         instruments.build_messages(mfq2, "mfq2_99", "en", "none")
-    with pytest.raises(ConfigError, match="unknown persona 'de'"):
-        instruments.build_messages(mfq2, "mfq2_01", "en", "de")
-    with pytest.raises(ConfigError, match="unknown language 'fr'"):
+    with pytest.raises(ConfigError, match="mfq2: 'Atlantis' is not a persona; write none or a country"):
+        instruments.build_messages(mfq2, "mfq2_01", "en", "Atlantis")
+    with pytest.raises(ConfigError, match="mfq2: unknown language 'xx-yy-zz'"):
+        instruments.build_messages(mfq2, "mfq2_01", "xx-yy-zz", "none")
+    with pytest.raises(
+        ConfigError, match=r"instrument mfq2 has no complete 'fr' texts; missing: items mfq2_01 … mfq2_36"
+    ):
         instruments.build_messages(mfq2, "mfq2_01", "fr", "none")
     with pytest.raises(ConfigError, match="build_ranking_messages"):
         instruments.build_messages(instruments.get("ai_values"), "logic", "en", "none")

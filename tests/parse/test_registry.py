@@ -27,7 +27,7 @@ TABLE1 = {
 
 def test_the_twenty_models_of_table_1_with_their_origin() -> None:
     study = list_models(study_models_only=True)
-    assert {e.table1_name: e.origin.value for e in study} == TABLE1
+    assert {e.table1_name: e.origin for e in study} == TABLE1
     for entry in study:
         assert entry.provider in {"openai_compatible", "anthropic", "vllm"}  # network providers
         assert (
@@ -63,9 +63,9 @@ def test_local_and_simulated_entries() -> None:
     assert [e.id for e in simulated] == [f"sim-{o}-{i:02d}" for o in ("cn", "us") for i in range(1, 11)]
     for entry in simulated:
         assert entry.company == "SIMULATED" and "SIMULATED" in (entry.display_name or "")
-        assert entry.origin.value == entry.id.split("-")[1].upper()
+        assert entry.origin == entry.id.split("-")[1].upper()
         assert {"cn_weight", "noise_sd"} <= set(entry.options)
-        assert (entry.options["cn_weight"] > 0.5) == (entry.origin.value == "CN")
+        assert (entry.options["cn_weight"] > 0.5) == (entry.origin == "CN")
     assert len({e.options["cn_weight"] for e in simulated}) == 20  # every simulated model differs
 
 
@@ -78,7 +78,7 @@ def test_resolve_fills_from_the_registry_and_study_fields_win() -> None:
         options={"extra_body": {"service_tier": "flex"}},
     )
     model = resolve_model(spec)
-    assert (model.provider, model.api_model, model.company, model.origin.value) == (
+    assert (model.provider, model.api_model, model.company, model.origin) == (
         "openai_compatible", "gpt-4o", "OpenAI", "US",
     )  # fmt: skip
     assert model.api_key_env == "OPENAI_API_KEY" and model.max_concurrency == 2
@@ -166,7 +166,7 @@ def test_a_study_yaml_resolves_every_model(tmp_path: Path) -> None:
     )
     study = load_study(tmp_path)
     resolved = [resolve_model(spec) for spec in study.models]
-    assert [m.origin.value for m in resolved] == ["CN", "US", "CN", "US"]
+    assert [m.origin for m in resolved] == ["CN", "US", "CN", "US"]
     assert resolved[1].api_model == "claude-3-7-sonnet-latest" and resolved[1].provider == "anthropic"
     assert resolved[2].provider == "simulated" and resolved[3].provider == "llamacpp"
 

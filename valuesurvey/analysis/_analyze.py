@@ -14,6 +14,7 @@ import pandas as pd
 from valuesurvey import _io
 from valuesurvey.analyses import run_declared_analyses
 from valuesurvey.analysis._exclusions import EXCLUSION_RULE, humans_flow, select_sample
+from valuesurvey.design import StudyDesign, canonical_labels
 from valuesurvey.errors import DataError, MissingComponentError
 from valuesurvey.regressions import ANALYSES, fit_rq, side_by_side
 from valuesurvey.similarity import (
@@ -35,7 +36,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["EXCLUSION_RULE", "InstrumentDesign", "analyze_study", "export_columns"]
 
-EXPORT_COLUMNS = [*PERSON_KEYS, *LLM_KEYS, "removed", "cosine", "weight", *(f"in_{a}" for a in ANALYSES)]
+EXPORT_COLUMNS = [
+    *PERSON_KEYS, *LLM_KEYS, "removed", "cosine", "weight", "participant_language",
+    *(f"in_{a}" for a in ANALYSES),
+]  # fmt: skip
 
 
 def export_columns() -> list[str]:
@@ -163,11 +167,14 @@ def _person_weights(humans: pd.DataFrame, people: pd.DataFrame, weighted: bool) 
     return per_person.reindex(people.index.get_level_values("participant")).astype(float)
 
 
-def _references(people: pd.DataFrame, llms: pd.DataFrame, weights: pd.Series) -> pd.DataFrame:
-    """Seed 001 Fig. 3C/D: each person vs mean CN/US human ratings and mean CN/US LLM ratings.
+def _references(
+    people: pd.DataFrame, llms: pd.DataFrame, weights: pd.Series, design: StudyDesign
+) -> pd.DataFrame:
+    """Seed 001 Fig. 3C/D: each person vs the mean human ratings of each country and the mean LLM
+    ratings of each origin.
 
     Human means are weighted when the study asks for weights. LLM means use persona none in the
-    person's own language, like RQ1.
+    language the person's country is paired with, like RQ1.
     """
     rows = []
     w = weights.to_numpy()
@@ -180,7 +187,7 @@ def _references(people: pd.DataFrame, llms: pd.DataFrame, weights: pd.Series) ->
         rows.append({"source": "llm", "group": origin, "language": language, **frame.mean().to_dict()})
     refs = pd.DataFrame(rows).set_index(["source", "group", "language"])
     out = reference_similarity(people, refs)
-    native = out["nationality"].map({"CN": "zh", "US": "en"})
+    native = out["nationality"].astype(str).map(design.pairing)
     return out[(out["source"] == "human") | (out["language"] == native)].reset_index(drop=True)
 
 
@@ -246,7 +253,8 @@ def _analyze_instrument(
     out.written.append(_io.write_parquet(paths.similarity(design.id), sim))
     out.written.append(
         _io.write_parquet(
-            paths.similarity_dir / f"{design.id}_reference.parquet", _references(people, llms, weights)
+            paths.similarity_dir / f"{design.id}_reference.parquet",
+            _references(people, llms, weights, study.design),
         )
     )
     out.written.append(
@@ -280,7 +288,7 @@ def _analyze_instrument(
             analysis,
             llm_incomplete=llm_incomplete,
             zero_variance=zero,
-            languages=[str(lang) for lang in study.languages],
+            design=study.design,
         )
         if len(sample.llm_exclusions):
             out.exclusions.append(
@@ -335,6 +343,8 @@ def _export_and_fit(
     any_flag = flags["rq1"] | flags["rq2"] | flags["rq3"]
     export = sim[any_flag].copy()
     export["weight"] = export["participant"].astype(str).map(weights.groupby(level=0).first()).astype(float)
+    # The pairing as data: R codes language congruence from it (Rscript R/run_models.R too).
+    export["participant_language"] = export["nationality"].astype(str).map(study.design.pairing)
     for analysis in ANALYSES:
         export[f"in_{analysis}"] = flags[analysis][any_flag].astype(int)
     with _io.atomic_path(paths.similarity_dir / f"{design.id}_rq.csv") as tmp:
@@ -345,9 +355,19 @@ def _export_and_fit(
     for analysis in ANALYSES:
         data = export[export[f"in_{analysis}"] == 1]
         if data["nationality"].nunique() < 2 or data["origin"].nunique() < 2:
-            log.warning("%s %s: needs both nationalities and both origins; not fitted", design.id, analysis)
+            log.warning(
+                "%s %s: needs at least two nationalities and two origins (has %d and %d); not fitted",
+                design.id,
+                analysis,
+                data["nationality"].nunique(),
+                data["origin"].nunique(),
+            )
             continue
         random = study.analysis.random_for(analysis)
+        levels = {
+            "nationality": study.design.nationality_levels(data["nationality"].astype(str).unique()),
+            "origin": study.design.origin_levels(data["origin"].astype(str).unique()),
+        }
         out.settings.append(
             {
                 "instrument": design.id,
@@ -356,17 +376,20 @@ def _export_and_fit(
                 "ddf": study.analysis.ddf,
                 "random": random,
                 "weighted": int(weighted),
+                "nationality_levels": ";".join(levels["nationality"]),
+                "origin_levels": ";".join(levels["origin"]),
             }
         )
         started = time.perf_counter()
         fitted = fit_rq(
-            data[[*PERSON_KEYS, *LLM_KEYS, "removed", "cosine", "weight"]],
+            data[[*PERSON_KEYS, *LLM_KEYS, "removed", "cosine", "weight", "participant_language"]],
             analysis,
             instrument=design.id,
             fits=fits,
             ddf=study.analysis.ddf,
             random_effects=random,
             weighted=weighted,
+            levels=levels,
         )
         log.info("%s %s: fitted in %.1f s", design.id, analysis, time.perf_counter() - started)
         out.written.append(_io.write_csv(paths.estimates(fitted.analysis), fitted.tidy))
@@ -477,7 +500,15 @@ def analyze_study(study: Study) -> None:
                 "no human data for any rating instrument; add 'humans' to study.yaml",
                 path=study.paths.study_yaml,
             )
-        ratings = _read_parquet(study.paths.llm_ratings, "LLM ratings")
+        for code in study.design.unpaired():
+            log.warning(
+                "%s answered in %s, which the study does not elicit (languages %s): its participants "
+                "are in no language-matched analysis (RQ1, RQ3)",
+                code,
+                ", ".join(study.design.country(code).languages),
+                ", ".join(study.design.languages),
+            )
+        ratings = canonical_labels(_read_parquet(study.paths.llm_ratings, "LLM ratings"))
         for instrument, path in humans_paths.items():
             humans = _read_parquet(path, f"humans table for {instrument}")
             _analyze_instrument(study, designs[instrument], humans, ratings, out)

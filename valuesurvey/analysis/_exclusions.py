@@ -17,12 +17,12 @@ is left), which the mixed models rely on (``R/crossed.R``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from valuesurvey.design import StudyDesign, default_design
 from valuesurvey.errors import DataError
 from valuesurvey.regressions import analysis_conditions, analysis_rows, excluded_models
 
@@ -62,7 +62,7 @@ def select_sample(
     *,
     llm_incomplete: pd.DataFrame,
     zero_variance: pd.DataFrame,
-    languages: Sequence[str] = ("en", "zh"),
+    design: StudyDesign | None = None,
 ) -> AnalysisSample:
     """Apply the exclusion rule for ``analysis`` to the similarity table.
 
@@ -75,20 +75,23 @@ def select_sample(
         rating).
     zero_variance : DataFrame
         :func:`valuesurvey.similarity.zero_variance_report` rows.
+    design : StudyDesign
+        Languages, personas and the pairing (default: the paper's).
 
     Raises
     ------
     DataError
         When a NaN cosine survives the rule (a vector the reports do not know about).
     """
-    conditions = set(analysis_conditions(analysis, languages))
+    design = design or default_design()
+    conditions = set(analysis_conditions(analysis, design))
     levels = _levels(analysis, sim)
 
     def in_conditions(frame: pd.DataFrame) -> np.ndarray:
         keys = zip(frame["language"].astype(str), frame["persona"].astype(str), strict=True)
         return np.array([key in conditions for key in keys], dtype=bool)
 
-    incomplete = excluded_models(llm_incomplete, analysis, languages).drop(columns="analysis")
+    incomplete = excluded_models(llm_incomplete, analysis, design).drop(columns="analysis")
     llm_zero = zero_variance[zero_variance["kind"] == "llm"]
     llm_zero = llm_zero[llm_zero["removed"].astype(str).isin(levels)]
     llm_zero = llm_zero[in_conditions(llm_zero)] if len(llm_zero) else llm_zero
@@ -108,7 +111,7 @@ def select_sample(
         ["participant", "nationality", "removed", "reason"]
     ]
 
-    base = analysis_rows(sim, analysis).to_numpy()
+    base = analysis_rows(sim, analysis, design).to_numpy()
     keep = base.copy()
     if len(llm_rows):
         keep &= ~sim["model"].astype(str).isin(set(llm_rows["model"].astype(str))).to_numpy()

@@ -36,7 +36,10 @@ MappingOption = Annotated[
     ),
 ]
 CountriesOption = Annotated[
-    str, typer.Option(help="Comma-separated ISO alpha-3 codes, or all (every country in the file).")
+    str,
+    typer.Option(
+        help="Comma-separated ISO 3166 codes (CHN,USA,TWN or CN,US,TW), or all: every country of the file."
+    ),
 ]
 FormatOption = Annotated[FileFormat, typer.Option("--format", help="File format; auto = from the suffix.")]
 OutOption = Annotated[

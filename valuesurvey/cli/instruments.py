@@ -14,7 +14,6 @@ from rich.table import Table
 
 from valuesurvey.cli._common import handle_errors
 from valuesurvey.errors import ConfigError
-from valuesurvey.study import Language, Persona
 
 HASH_SHOWN = 16
 
@@ -90,11 +89,16 @@ def list_() -> None:
 def show(
     instrument: InstrumentArg,
     lang: Annotated[
-        Language, typer.Option("--lang", "-l", help="Language of texts and prompt.")
-    ] = Language.en,
+        str, typer.Option("--lang", "-l", help="Language of texts and prompt (a BCP-47 tag: en, zh, ...).")
+    ] = "en",
     persona: Annotated[
-        Persona, typer.Option("--persona", "-p", help="Persona of the example prompt (rating only).")
-    ] = Persona.none,
+        str,
+        typer.Option(
+            "--persona",
+            "-p",
+            help="Persona of the example prompt (rating only): none or a country (CN, DE, ...).",
+        ),
+    ] = "none",
     item: Annotated[
         str | None, typer.Option("--item", "-i", help="Item of the example prompt (default the first).")
     ] = None,
@@ -106,7 +110,7 @@ def show(
 
     inst = _resolve(instrument, translations, options)
     console = Console()
-    language = lang.value
+    language = lang
     console.print(f"[bold]{inst.name}[/bold] ({inst.id}, version {inst.version}, {inst.kind})")
     console.print(f"scale {inst.scale.min}-{inst.scale.max}; content hash {inst.content_hash}")
     if inst.selected_options:
@@ -129,8 +133,8 @@ def show(
         heading = f"example prompt ({language}, no persona)"
     else:
         item_id = item or inst.items[0].id
-        messages = instruments.build_messages(inst, item_id, language, persona.value)
-        heading = f"example prompt ({item_id}, {language}, persona {persona.value})"
+        messages = instruments.build_messages(inst, item_id, language, persona)
+        heading = f"example prompt ({item_id}, {language}, persona {persona})"
     console.rule(heading)
     for message in messages:
         console.print(f"[bold]{message['role']}[/bold]", highlight=False)

@@ -17,7 +17,7 @@ People = Annotated[
     str | None,
     typer.Option(
         "--people",
-        help="People per nationality as CN,US (default: the analysed people of the last analyze, "
+        help="People per nationality of the two countries, in study order, e.g. 2800,2412 (default: the analysed people of the last analyze, "
         "else the complete people of the humans tables).",
     ),
 ]
@@ -31,7 +31,7 @@ Setting = Annotated[
 ]
 
 
-def _people(text: str | None) -> tuple[int, int] | None:
+def _people(text: str | None, countries: tuple[str, ...]) -> tuple[int, int] | None:
     if text is None:
         return None
     parts = text.split(",")
@@ -40,7 +40,10 @@ def _people(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         values = ()
     if len(values) != 2:
-        raise fail(f"--people must be two integers CN,US (e.g. 2800,2412), not {text!r}")
+        raise fail(
+            f"--people must be two integers {','.join(countries)} (people per country in study order, "
+            f"e.g. 2800,2412), not {text!r}"
+        )
     return values  # type: ignore[return-value]
 
 
@@ -97,15 +100,16 @@ def power(
         truth = CosineTruth().with_values(**_settings(setting))
     except ValueError as exc:
         raise fail(f"--set: {exc}") from None
-    design, source = study_design(study, people=_people(people), instrument=instrument)
+    design, source = study_design(study, people=_people(people, study.design.codes), instrument=instrument)
     chosen = [a.strip() for a in analyses.split(",")] if analyses else study_analyses(study)
     bad = [a for a in chosen if a not in ("rq1", "rq2")]
     if bad:
         raise fail(f"--analyses: {bad[0]!r} is not rq1 or rq2")
     console = Console()
     console.print(
-        f"design: {design.people[0]} + {design.people[1]} people (CN + US; {source}), "
-        f"{design.models[0]} + {design.models[1]} LLMs (CN + US), {design.repetitions} repetitions, "
+        f"design: {design.people[0]} + {design.people[1]} people ({' + '.join(design.countries)}; {source}), "
+        f"{design.models[0]} + {design.models[1]} LLMs ({' + '.join(design.countries)}), "
+        f"{design.repetitions} repetitions, "
         f"languages {', '.join(design.languages)}"
     )
     console.print("truth (cosine scale): " + ", ".join(f"{k}={v:g}" for k, v in asdict(truth).items()))

@@ -1,7 +1,10 @@
 """Write ``llm_ratings.parquet`` and ``rankings.parquet`` from the store (atomically).
 
 Only rows of the current plan are exported: a store that also holds answers to an earlier design
-(other sampling settings, other models) keeps them, but they do not leak into the tables.
+(other sampling settings, other models) keeps them, but they do not leak into the tables. The
+design labels (origin, persona) come from the plan, so that answers stored under an earlier labelling
+(personas ``cn``/``us`` before countries were study data, an origin corrected in study.yaml, which is
+not part of any key) appear as the study names them now.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ def ratings_table(plan: Plan, store: ResponseStore) -> pd.DataFrame:
         ["key", "kind", *[c for c in LLM_RATINGS_COLUMNS if c not in ("rating",)], "parsed_value"]
     )
     frame = frame[(frame["kind"] == "rating") & frame["key"].isin(keys)].copy()
+    persona = {r.key: r.persona for mp in plan.models for r in mp.ratings}
+    frame["persona"] = frame["key"].map(persona)
+    frame["origin"] = frame["model"].map({mp.model.id: mp.model.origin for mp in plan.models})
     frame["rating"] = np.where(frame["status"] == "ok", frame["parsed_value"], np.nan).astype(float)
     frame["rep"] = frame["rep"].astype("int64")
     sort = ["model", "instrument", "language", "persona", "item", "rep"]
@@ -65,7 +71,8 @@ def ranking_table(plan: Plan, store: ResponseStore) -> pd.DataFrame:
             "listing_order",
         ]
     )
-    frame = frame[(frame["kind"] == "ranking") & frame["key"].isin(keys)]
+    frame = frame[(frame["kind"] == "ranking") & frame["key"].isin(keys)].copy()
+    frame["origin"] = frame["model"].map({mp.model.id: mp.model.origin for mp in plan.models})
     rows = []
     for rec in frame.itertuples(index=False):
         values = values_of[rec.model]

@@ -28,7 +28,9 @@ headers — is not in the key: changing it reuses every stored answer. That same
 Seeds: with ``generation.seed`` set, each request is sent its own seed (:func:`request_seed`),
 derived from the study's seed, the design cell, the repetition and the attempt, so that repetitions
 are independent samples and a re-asked ranking is a new draw; the same study always sends the same
-seeds. Without ``generation.seed`` no seed is sent.
+seeds. Without ``generation.seed`` no seed is sent. A persona enters the seed as its lowercase code
+(:func:`valuesurvey.design.persona_key`: ``cn``, ``us``), the labels the paper's design was keyed
+with, while every table names it by its alpha-2 code (``CN``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from typing import Any
 
 import pandas as pd
 
+from valuesurvey.design import persona_key
 from valuesurvey.elicit._config import ElicitConfig
 from valuesurvey.elicit.providers import ChatRequest, ModelInfo, Provider, provider_class
 from valuesurvey.errors import ConfigError
@@ -108,12 +111,14 @@ def request_seed(seed: int | None, cell: Mapping[str, Any], rep: int, attempt: i
     True
     >>> request_seed(7, cell, 0) == request_seed(7, cell, 0) != request_seed(7, cell, 1)
     True
+    >>> request_seed(7, {**cell, "persona": "CN"}, 0) == request_seed(7, {**cell, "persona": "cn"}, 0)
+    True
     """
     if seed is None:
         return None
-    text = canonical_json(
-        {"seed": seed, "cell": {k: cell.get(k) for k in _SEED_CELL}, "rep": rep, "attempt": attempt}
-    )
+    fixed = {k: cell.get(k) for k in _SEED_CELL}
+    fixed["persona"] = persona_key(fixed["persona"])
+    text = canonical_json({"seed": seed, "cell": fixed, "rep": rep, "attempt": attempt})
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "big") & 0x7FFFFFFF
 
 
@@ -389,13 +394,15 @@ def _rating_requests(
     settings = _settings(study, answer_mode, ranking=False)
     scale = (int(inst.scale.min), int(inst.scale.max))
     constraint = _constraint(model, provider, answer_mode, scale)
+    # The parser accepts a scale label as the answer, in any language the instrument has.
     labels = {
-        lab.value: [lab.text["en"], lab.text["zh"]] for lab in getattr(inst.scale, "labels", ())
+        lab.value: [lab.text[lang] for lang in lab.text.languages]
+        for lab in getattr(inst.scale, "labels", ())
     } or None
     out: list[PlannedRequest] = []
     for item in inst.items:
-        for language in study.languages:
-            for persona in study.personas:
+        for language in study.design.languages:
+            for persona in study.design.personas:
                 messages = _for_model(
                     model, instruments.build_messages(inst, item.id, str(language), str(persona))
                 )
@@ -482,11 +489,11 @@ def _ranking_requests(
 
     settings = _settings(study, "text", ranking=True)
     values = tuple(item.id for item in inst.items)
-    names = {item.id: [item.text["en"], item.text["zh"]] for item in inst.items}
+    names = {item.id: [item.text[lang] for lang in item.text.languages] for item in inst.items}
     dims = {item.id: item.dimension for item in inst.items}
     shuffle = shuffle_ranking_order(study, model)
     out: list[PlannedRequest] = []
-    for language in study.ranking.languages:
+    for language in study.design.ranking_languages:
         messages = _for_model(model, instruments.build_ranking_messages(inst, str(language)))
         labels = {item.id: item.text[str(language)] for item in inst.items}
         meta = {

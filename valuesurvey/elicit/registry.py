@@ -28,12 +28,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from valuesurvey._config import parse_yaml_mapping, validation_message
+from valuesurvey.design import company_origin, origin_value
 from valuesurvey.elicit._config import ElicitConfig
 from valuesurvey.errors import ConfigError
-from valuesurvey.study import ModelSpec, Origin
+from valuesurvey.study import ModelSpec
 
 __all__ = [
     "NETWORK_PROVIDERS",
@@ -62,7 +63,7 @@ class RegistryEntry(BaseModel):
 
     id: str = Field(..., pattern=r"^[A-Za-z0-9_.:/-]+$")
     provider: str
-    origin: Origin
+    origin: str = Field(..., description="a country (ISO 3166), none, or company")
     company: str
     display_name: str | None = None
     table1_name: str | None = Field(None, description="the name in seed 001 Table 1, for study models")
@@ -83,6 +84,11 @@ class RegistryEntry(BaseModel):
     )
     options: dict[str, Any] = Field(default_factory=dict)
     notes: str | None = None
+
+    @field_validator("origin", mode="before")
+    @classmethod
+    def _origin(cls, value: Any) -> str:
+        return origin_value(value, field="")
 
 
 class Registry(BaseModel):
@@ -109,7 +115,7 @@ class ResolvedModel:
 
     id: str
     provider: str
-    origin: Origin
+    origin: str  # an alpha-2 code, none, or company:<company>
     company: str
     display_name: str
     api_model: str
@@ -243,7 +249,7 @@ def load_registry(overrides: Iterable[str | os.PathLike[str]] = ()) -> Registry:
     Examples
     --------
     >>> registry = load_registry()
-    >>> sorted({e.origin.value for e in registry.models if e.table1_name})
+    >>> sorted({e.origin for e in registry.models if e.table1_name})
     ['CN', 'US']
     >>> sum(1 for e in registry.models if e.table1_name)
     20
@@ -273,7 +279,8 @@ def list_models(
     study_models_only: bool = False,
     overrides: Iterable[str | os.PathLike[str]] = (),
 ) -> list[RegistryEntry]:
-    """Registry entries, optionally filtered by provider, origin (CN/US) or seed 001 membership.
+    """Registry entries, optionally filtered by provider, origin (any form of a country, or none) or
+    seed 001 membership.
 
     >>> [e.id for e in list_models(provider="anthropic")]
     ['claude-3.5-sonnet', 'claude-3.7-sonnet', 'claude-opus-4']
@@ -281,11 +288,12 @@ def list_models(
     10
     """
     entries = load_registry(overrides).models
+    wanted = None if origin is None else origin_value(origin)
     return [
         entry
         for entry in entries
         if (provider is None or entry.provider == provider)
-        and (origin is None or entry.origin.value == origin.upper())
+        and (wanted is None or entry.origin == wanted)
         and (not study_models_only or entry.table1_name is not None)
     ]
 
@@ -362,7 +370,7 @@ def resolve_model(
     Examples
     --------
     >>> model = resolve_model(ModelSpec(id="qwen3-235b-a22b", max_concurrency=2))
-    >>> model.company, model.origin.value, model.max_concurrency, model.options["extra_body"]
+    >>> model.company, model.origin, model.max_concurrency, model.options["extra_body"]
     ('Alibaba', 'CN', 2, {'enable_thinking': False})
     >>> resolve_model(ModelSpec(id="my-model", provider="openai_compatible", origin="US",
     ...     api_model="m", base_url="http://127.0.0.1:8000/v1")).in_registry
@@ -394,11 +402,16 @@ def resolve_model(
         ElicitConfig(http_transport=options.get("http_transport"))
     except ValueError as exc:
         raise ConfigError(f"{where}.options.{exc}") from None
+    company = pick("company") or "unknown"
+    try:
+        origin = company_origin(origin_value(pick("origin"), field=""), company)
+    except ValueError as exc:
+        raise ConfigError(f"{where}.origin: {exc}") from None
     return ResolvedModel(
         id=spec.id,
         provider=pick("provider"),
-        origin=Origin(pick("origin")),
-        company=pick("company") or "unknown",
+        origin=origin,
+        company=company,
         display_name=pick("display_name") or spec.id,
         api_model=pick("api_model") or spec.id,
         base_url=pick("base_url"),

@@ -8,12 +8,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from valuesurvey.design import canonical_labels
 from valuesurvey.figures._data import StudyTables, item_dimensions
 from valuesurvey.figures._style import (
     COUNTRY_NAMES,
     LANGUAGE_COLOURS,
     OKABE_ITO,
-    ORIGIN_COLOURS,
+    country_colours,
 )
 from valuesurvey.figures._summaries import (
     grouped_mean_ci,
@@ -25,7 +26,35 @@ from valuesurvey.figures._summaries import (
 __all__ = ["figure1", "figure2", "figure3", "figure4", "figure5"]
 
 INSTRUMENT_NAMES = {"mfq2": "MFQ-2", "wvs7": "WVS"}
-NATIONALITIES = ("CN", "US")
+
+
+class _Countries:
+    """The study's countries as the figures draw them: people's countries and LLM origins in the
+    study's order (origins of no study country after them), a colour per country, readable names."""
+
+    def __init__(self, tables: StudyTables, nationalities: object = (), origins: object = ()) -> None:
+        design = tables.study.design
+        self.design = design
+        present_n = {str(v) for v in nationalities}
+        present_o = {str(v) for v in origins}
+        self.nationalities = tuple(c for c in design.codes if c in present_n) or design.codes
+        levels = design.origin_levels(present_o) if present_o else design.codes
+        study_first = [c for c in design.codes if c in levels]
+        self.origins = tuple([*study_first, *(o for o in levels if o not in study_first)])
+        self.colours = country_colours(list(dict.fromkeys([*design.codes, *self.origins])))
+        self.pairing = design.pairing
+
+    def name(self, code: str) -> str:
+        return COUNTRY_NAMES.get(code) or self.design.name(code)
+
+    def persona_name(self, persona: str) -> str:
+        return "no persona" if persona == "none" else f"{self.name(persona)} persona"
+
+
+def _offsets(k: int, width: float = 0.76) -> tuple[np.ndarray, float]:
+    """Bar offsets of k groups side by side around each tick, and the bar width."""
+    w = width / max(k, 1)
+    return (np.arange(k) - (k - 1) / 2) * w, w * 0.95
 
 
 def _title(instrument: str) -> str:
@@ -47,23 +76,34 @@ def figure1(tables: StudyTables, instruments: list[str]) -> Figure:
     """Mean cosine (95% CI) by instrument, human nationality and LLM origin."""
     fig = Figure(figsize=(3.2 * len(instruments) + 0.6, 3.2), layout="constrained")
     axes = fig.subplots(1, len(instruments), squeeze=False)[0]
+    origins: list[str] = []
+    groups = _Countries(tables)
     for ax, instrument in zip(axes, instruments, strict=True):
-        sim = rq1_subset(tables.similarity(instrument))
+        similarity = tables.similarity(instrument)
+        groups = _Countries(tables, similarity["nationality"].unique(), similarity["origin"].unique())
+        sim = rq1_subset(similarity, groups.pairing)
         summary = grouped_mean_ci(
             _per_participant(sim, ["nationality", "origin"]), ["nationality", "origin"], "cosine"
         )
-        for j, origin in enumerate(NATIONALITIES):
-            part = summary[summary["origin"] == origin].set_index("nationality").reindex(NATIONALITIES)
-            x = np.arange(len(NATIONALITIES)) + (j - 0.5) * 0.38
-            ax.bar(x, part["mean"], width=0.36, color=ORIGIN_COLOURS[origin])
+        nationalities = groups.nationalities
+        offsets, width = _offsets(len(groups.origins))
+        for j, origin in enumerate(groups.origins):
+            part = summary[summary["origin"] == origin].set_index("nationality").reindex(nationalities)
+            x = np.arange(len(nationalities)) + offsets[j]
+            ax.bar(x, part["mean"], width=width, color=groups.colours[origin])
             _errorbars(ax, x, part.reset_index())
-        ax.set_xticks(np.arange(len(NATIONALITIES)), [f"Humans, {COUNTRY_NAMES[n]}" for n in NATIONALITIES])
+            origins += [origin] if origin not in origins else []
+        ax.set_xticks(
+            np.arange(len(nationalities)),
+            [f"Humans, {groups.name(n)}" for n in nationalities],
+            rotation=20 if len(nationalities) > 2 else 0,
+        )
         ax.set_title(_title(instrument))
         ax.set_ylabel("Mean cosine similarity")
         ax.axhline(0, color="black", lw=0.6)
     # Above the panels: inside the axes it covered the tallest (WVS) bars and their error bars.
-    handles = [Patch(color=ORIGIN_COLOURS[o], label=f"LLM made in {COUNTRY_NAMES[o]}") for o in NATIONALITIES]
-    fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), frameon=False)
+    handles = [Patch(color=groups.colours[o], label=f"LLM made in {groups.name(o)}") for o in origins]
+    fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 4), frameon=False)
     return fig
 
 
@@ -71,24 +111,40 @@ def _normalised_group_means(tables: StudyTables, instrument: str) -> pd.DataFram
     """Mean z-scored rating per dimension for humans by nationality and LLMs by origin."""
     humans = tables.humans(instrument).copy()
     humans["z"] = zscore_within(humans, ["participant"])
-    humans["group"] = "Human, " + humans["nationality"].map(COUNTRY_NAMES)
-    llm = llm_item_means(tables.llm_ratings(), instrument)
+    groups = _Countries(tables, humans["nationality"].unique())
+    humans["group"] = "Human, " + humans["nationality"].astype(str).map(groups.name)
+    llm = llm_item_means(canonical_labels(tables.llm_ratings()), instrument)
     llm = llm[llm["persona"] == "none"]
     if (llm["language"] == "en").any():  # the paper's Figure 2 excludes the language manipulation
         llm = llm[llm["language"] == "en"]
-    llm = llm.assign(group="LLM, " + llm["origin"].map(COUNTRY_NAMES))
+    llm = llm.assign(group="LLM, " + llm["origin"].astype(str).map(groups.name))
     both = pd.concat([humans[["group", "item", "z"]], llm[["group", "item", "z"]]], ignore_index=True)
     items = sorted(both["item"].unique())
     both["dimension"] = both["item"].map(item_dimensions(instrument, items))
     return both.groupby(["dimension", "group"], as_index=False)["z"].mean()
 
 
-GROUP_STYLE = {
-    "Human, China": {"facecolor": "#eeeeee", "edgecolor": ORIGIN_COLOURS["CN"], "hatch": ""},
-    "Human, USA": {"facecolor": "#eeeeee", "edgecolor": ORIGIN_COLOURS["US"], "hatch": ""},
-    "LLM, China": {"facecolor": ORIGIN_COLOURS["CN"], "edgecolor": ORIGIN_COLOURS["CN"], "hatch": ""},
-    "LLM, USA": {"facecolor": ORIGIN_COLOURS["US"], "edgecolor": ORIGIN_COLOURS["US"], "hatch": ""},
-}
+def group_styles(tables: StudyTables, instrument: str) -> dict[str, dict[str, str]]:
+    """Bar style of each human group (grey fill, the country's colour as edge) and LLM group (the
+    origin's colour): humans of every country first, then LLMs of every origin, in study order."""
+    humans = tables.humans(instrument)
+    ratings = tables.llm_ratings()
+    origins = ratings.loc[ratings["instrument"] == instrument, "origin"].unique()
+    groups = _Countries(tables, humans["nationality"].unique(), origins)
+    styles = {}
+    for n in groups.nationalities:
+        styles[f"Human, {groups.name(n)}"] = {
+            "facecolor": "#eeeeee",
+            "edgecolor": groups.colours[n],
+            "hatch": "",
+        }
+    for o in groups.origins:
+        styles[f"LLM, {groups.name(o)}"] = {
+            "facecolor": groups.colours[o],
+            "edgecolor": groups.colours[o],
+            "hatch": "",
+        }
+    return styles
 
 
 def figure2(tables: StudyTables, instruments: list[str]) -> Figure:
@@ -98,16 +154,17 @@ def figure2(tables: StudyTables, instruments: list[str]) -> Figure:
     for ax, instrument in zip(axes, instruments, strict=True):
         means = _normalised_group_means(tables, instrument)
         dimensions = sorted(means["dimension"].unique(), key=_dimension_order(instrument))
-        width = 0.8 / len(GROUP_STYLE)
-        for j, (group, style) in enumerate(GROUP_STYLE.items()):
+        styles = group_styles(tables, instrument)
+        offsets, width = _offsets(len(styles), 0.8)
+        for j, (group, style) in enumerate(styles.items()):
             part = means[means["group"] == group].set_index("dimension").reindex(dimensions)
-            x = np.arange(len(dimensions)) + (j - 1.5) * width
-            ax.bar(x, part["z"], width=width * 0.95, linewidth=1.1, label=group, **style)
+            x = np.arange(len(dimensions)) + offsets[j]
+            ax.bar(x, part["z"], width=width, linewidth=1.1, label=group, **style)
         ax.set_xticks(np.arange(len(dimensions)), dimensions, rotation=45 if len(dimensions) > 8 else 0)
         ax.set_ylabel("Mean normalised rating (z)")
         ax.set_title(_title(instrument))
         ax.axhline(0, color="black", lw=0.6)
-    axes[0].legend(ncols=4, loc="lower center", bbox_to_anchor=(0.5, 1.08))
+    axes[0].legend(ncols=4, loc="lower center", bbox_to_anchor=(0.5, 1.08))  # 4 a row: k countries wrap
     return fig
 
 
@@ -120,17 +177,22 @@ def _dimension_order(instrument: str):
 
 
 def _per_model_panel(ax: Axes, tables: StudyTables, instrument: str) -> None:
-    sim = rq1_subset(tables.similarity(instrument))
+    similarity = tables.similarity(instrument)
+    groups = _Countries(tables, similarity["nationality"].unique(), similarity["origin"].unique())
+    sim = rq1_subset(similarity, groups.pairing)
     summary = grouped_mean_ci(sim, ["model", "origin", "nationality"], "cosine")
-    models = summary[["model", "origin"]].drop_duplicates().sort_values(["origin", "model"])
+    models = summary[["model", "origin"]].drop_duplicates()
+    order = {o: i for i, o in enumerate(groups.origins)}
+    models = models.assign(_o=models["origin"].astype(str).map(order)).sort_values(["_o", "model"])
     positions = {m: i for i, m in enumerate(models["model"])}
     for i, (_, row) in enumerate(models.iterrows()):
-        if row["origin"] == "CN":
+        if order.get(str(row["origin"]), 0) % 2 == 0:  # alternate shading marks each origin's block
             ax.axvspan(i - 0.5, i + 0.5, color="#e6e6e6", zorder=0)
-    for j, nat in enumerate(NATIONALITIES):
+    offsets, width = _offsets(len(groups.nationalities))
+    for j, nat in enumerate(groups.nationalities):
         part = summary[summary["nationality"] == nat]
-        x = part["model"].map(positions).to_numpy() + (j - 0.5) * 0.38
-        ax.bar(x, part["mean"], width=0.36, color=ORIGIN_COLOURS[nat], label=f"Humans, {COUNTRY_NAMES[nat]}")
+        x = part["model"].map(positions).to_numpy() + offsets[j]
+        ax.bar(x, part["mean"], width=width, color=groups.colours[nat], label=f"Humans, {groups.name(nat)}")
         _errorbars(ax, x, part)
     ax.set_xticks(np.arange(len(positions)), list(positions), rotation=60, ha="right")
     ax.set_xlim(-0.6, len(positions) - 0.4)
@@ -143,14 +205,15 @@ def _mean_profile_similarity(tables: StudyTables, instrument: str) -> pd.DataFra
     humans = tables.humans(instrument).copy()
     humans["z"] = zscore_within(humans, ["participant"])
     person = humans.pivot_table(index=["participant", "nationality"], columns="item", values="z")
-    llm = llm_item_means(tables.llm_ratings(), instrument)
+    llm = llm_item_means(canonical_labels(tables.llm_ratings()), instrument)
     llm = llm[llm["persona"] == "none"]
+    groups = _Countries(tables, humans["nationality"].unique(), llm["origin"].unique())
     profiles = {
-        f"Human, {COUNTRY_NAMES[n]}": humans[humans["nationality"] == n].groupby("item")["z"].mean()
-        for n in NATIONALITIES
+        f"Human, {groups.name(n)}": humans[humans["nationality"] == n].groupby("item")["z"].mean()
+        for n in groups.nationalities
     }
-    for origin in NATIONALITIES:
-        profiles[f"LLM, {COUNTRY_NAMES[origin]}"] = llm[llm["origin"] == origin].groupby("item")["z"].mean()
+    for origin in groups.origins:
+        profiles[f"LLM, {groups.name(origin)}"] = llm[llm["origin"] == origin].groupby("item")["z"].mean()
     rows = []
     matrix = person.to_numpy()
     for name, profile in profiles.items():
@@ -173,17 +236,20 @@ def figure3(tables: StudyTables, instruments: list[str]) -> Figure:
     for col, instrument in enumerate(instruments):
         ax = fig.add_subplot(grid[0, col])
         _per_model_panel(ax, tables, instrument)
-        ax.set_title(f"{next(letters)}. {_title(instrument)}: each LLM (grey = made in China)", loc="left")
+        first = _Countries(tables).name(_Countries(tables).origins[0])
+        ax.set_title(f"{next(letters)}. {_title(instrument)}: each LLM (grey = made in {first})", loc="left")
     for col, instrument in enumerate(instruments):
         ax = fig.add_subplot(grid[1, col])
         data = _mean_profile_similarity(tables, instrument)
         summary = grouped_mean_ci(data, ["profile", "nationality"], "cosine")
-        profiles = list(GROUP_STYLE)
-        for j, nat in enumerate(NATIONALITIES):
+        profiles = list(group_styles(tables, instrument))
+        groups = _Countries(tables, data["nationality"].unique())
+        offsets, width = _offsets(len(groups.nationalities))
+        for j, nat in enumerate(groups.nationalities):
             part = summary[summary["nationality"] == nat].set_index("profile").reindex(profiles)
-            x = np.arange(len(profiles)) + (j - 0.5) * 0.38
+            x = np.arange(len(profiles)) + offsets[j]
             ax.bar(
-                x, part["mean"], width=0.36, color=ORIGIN_COLOURS[nat], label=f"Humans, {COUNTRY_NAMES[nat]}"
+                x, part["mean"], width=width, color=groups.colours[nat], label=f"Humans, {groups.name(nat)}"
             )
             _errorbars(ax, x, part.reset_index())
         ax.set_xticks(np.arange(len(profiles)), profiles, rotation=20)
@@ -195,52 +261,86 @@ def figure3(tables: StudyTables, instruments: list[str]) -> Figure:
     return fig
 
 
-PERSONA_NAMES = {"none": "no persona", "cn": "China persona", "us": "USA persona"}
-
-
 def figure4(tables: StudyTables, instruments: list[str]) -> Figure:
     """Cosine by LLM origin, prompt language and persona, per instrument and human nationality."""
-    fig = Figure(figsize=(7.5, 2.9 * len(instruments) + 0.4), layout="constrained")
-    axes = fig.subplots(len(instruments), 2, squeeze=False)
-    letters = iter("ABCDEFGH")
+    design = tables.study.design
+    # Two panels a row (one per country of the participants), each as wide as the paper's: with k
+    # countries an instrument takes ceil(k / 2) rows and a panel k + 1 origin blocks of k + 1 personas.
+    k = len(design.codes)
+    per_instrument = max(1, -(-k // 2))
+    wide = 1.0 if k <= 2 else 0.6 + 0.2 * k
+    fig = Figure(
+        figsize=(7.5 * wide, 2.9 * wide * len(instruments) * per_instrument + 0.4), layout="constrained"
+    )
+    axes = fig.subplots(len(instruments) * per_instrument, 2, squeeze=False)
+    letters = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    groups = _Countries(tables)
     for row, instrument in enumerate(instruments):
-        sim = tables.similarity(instrument)
+        sim = canonical_labels(tables.similarity(instrument))
         sim = sim[sim["removed"] == "none"]
+        groups = _Countries(tables, sim["nationality"].unique(), sim["origin"].unique())
         keys = ["nationality", "origin", "persona", "language"]
         summary = grouped_mean_ci(_per_participant(sim, keys), keys, "cosine")
-        for col, nat in enumerate(NATIONALITIES):
-            ax = axes[row, col]
-            _figure4_panel(ax, summary[summary["nationality"] == nat])
+        for index in range(2 * per_instrument):
+            ax = axes[row * per_instrument + index // 2, index % 2]
+            if index >= len(groups.nationalities):
+                ax.set_visible(False)
+                continue
+            nat = groups.nationalities[index]
+            _figure4_panel(ax, summary[summary["nationality"] == nat], groups)
             ax.set_title(
-                f"{next(letters)}. {_title(instrument)}, humans from {COUNTRY_NAMES[nat]}", loc="left", pad=14
+                f"{next(letters)}. {_title(instrument)}, humans from {groups.name(nat)}", loc="left", pad=14
             )
     handles = [
-        Patch(color=c, label=f"prompt in {'Chinese' if lang == 'zh' else 'English'}")
-        for lang, c in LANGUAGE_COLOURS.items()
+        Patch(color=c, label=f"prompt in {language_name(lang)}")
+        for lang, c in _language_colours(design.languages).items()
     ]
-    handles.append(Patch(color="#e6d5ec", label="LLMs made in China"))
-    fig.legend(handles=handles, loc="outside upper center", ncols=3)
+    shaded = [groups.name(o) for o in groups.origins[::2]]
+    handles.append(Patch(color="#e6d5ec", label=f"LLMs made in {', '.join(shaded)}"))
+    fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 4))
     return fig
 
 
-def _figure4_panel(ax: Axes, summary: pd.DataFrame) -> None:
-    groups = [(o, p) for o in NATIONALITIES for p in ("none", "cn", "us")]
+def _language_colours(languages: tuple[str, ...]) -> dict[str, str]:
+    """en and zh keep their colours; other languages take unused Okabe–Ito colours."""
+    spare = iter(c for k, c in OKABE_ITO.items() if c not in LANGUAGE_COLOURS.values() and k != "black")
+    return {lang: LANGUAGE_COLOURS.get(lang) or next(spare, OKABE_ITO["grey"]) for lang in languages}
+
+
+def language_name(tag: str) -> str:
+    """The English name of a language tag (CLDR): English, Chinese, German."""
+    from valuesurvey.countries import language_name as cldr_name
+
+    try:
+        return cldr_name(tag, "en")
+    except Exception:  # an unknown tag is named by itself in a legend
+        return tag
+
+
+def _figure4_panel(ax: Axes, summary: pd.DataFrame, countries: _Countries) -> None:
+    personas = countries.design.personas
+    groups = [(o, p) for o in countries.origins for p in personas]
     for i, (origin, _persona) in enumerate(groups):
-        if origin == "CN":
-            ax.axvspan(i - 0.5, i + 0.5, color="#e6d5ec", zorder=0)  # purple background = made in China
-    languages = [lang for lang in LANGUAGE_COLOURS if lang in set(summary["language"])]
+        if countries.origins.index(origin) % 2 == 0:  # purple background: every other origin's block
+            ax.axvspan(i - 0.5, i + 0.5, color="#e6d5ec", zorder=0)
+    colours = _language_colours(countries.design.languages)
+    languages = [lang for lang in colours if lang in set(summary["language"])]
     width = 0.8 / max(len(languages), 1)
     for j, lang in enumerate(languages):
         part = summary[summary["language"] == lang].set_index(["origin", "persona"]).reindex(groups)
         x = np.arange(len(groups)) + (j - (len(languages) - 1) / 2) * width
-        ax.bar(x, part["mean"], width=width * 0.95, color=LANGUAGE_COLOURS[lang])
+        ax.bar(x, part["mean"], width=width * 0.95, color=colours[lang])
         _errorbars(ax, x, part.reset_index())
-    ax.set_xticks(np.arange(len(groups)), [PERSONA_NAMES[p] for _, p in groups], rotation=30, ha="right")
-    for k, origin in enumerate(NATIONALITIES):  # name each origin block once, above its bars
+    # Two countries: the paper's labels; more: persona codes below, origin codes above each block.
+    few = len(countries.design.codes) <= 2
+    labels = [countries.persona_name(p) if few else ("no persona" if p == "none" else p) for _, p in groups]
+    ax.set_xticks(np.arange(len(groups)), labels, rotation=30 if few else 90, ha="right" if few else "center")
+    block = len(personas)
+    for k, origin in enumerate(countries.origins):  # name each origin block once, above its bars
         ax.text(
-            1 + 3 * k,
+            (block - 1) / 2 + block * k,
             1.0,
-            f"LLMs made in {COUNTRY_NAMES[origin]}",
+            f"LLMs made in {countries.name(origin)}" if few else f"LLMs: {origin}",
             transform=ax.get_xaxis_transform(),
             ha="center",
             va="bottom",
@@ -251,12 +351,14 @@ def _figure4_panel(ax: Axes, summary: pd.DataFrame) -> None:
     ax.axhline(0, color="black", lw=0.6)
 
 
-def removal_deltas(similarity: pd.DataFrame) -> pd.DataFrame:
-    """Change in cosine when removing each dimension / item, per person and LLM condition (RQ1 subset)."""
+def removal_deltas(similarity: pd.DataFrame, pairing: dict[str, str] | None = None) -> pd.DataFrame:
+    """Change in cosine when removing each dimension / item, per person and LLM condition (RQ1
+    subset: persona none, the language the person's country is paired with; default the paper's)."""
     keys = ["participant", "nationality", "model", "origin", "language", "persona"]
     sim = similarity[similarity["persona"] == "none"]
     if sim["language"].nunique() > 1:
-        sim = sim[sim["language"] == sim["nationality"].map({"CN": "zh", "US": "en"})]
+        wanted = sim["nationality"].astype(str).map(pairing or {"CN": "zh", "US": "en"})
+        sim = sim[sim["language"] == wanted]
     base = sim[sim["removed"] == "none"][[*keys, "cosine"]].rename(columns={"cosine": "base"})
     removed = sim[sim["removed"] != "none"].merge(base, on=keys, how="inner")
     return removed.assign(delta=removed["cosine"] - removed["base"])
@@ -267,7 +369,7 @@ def figure5(tables: StudyTables, instruments: list[str]) -> Figure:
     heights = []
     data = {}
     for instrument in instruments:
-        deltas = removal_deltas(tables.similarity(instrument))
+        deltas = removal_deltas(tables.similarity(instrument), tables.study.design.pairing)
         per_person = deltas.groupby(["participant", "nationality", "removed"], as_index=False)["delta"].mean()
         data[instrument] = grouped_mean_ci(per_person, ["removed", "nationality"], "delta")
         heights.append(max(data[instrument]["removed"].nunique(), 1))
@@ -276,15 +378,17 @@ def figure5(tables: StudyTables, instruments: list[str]) -> Figure:
     for ax, instrument in zip(axes, instruments, strict=True):
         summary = data[instrument]
         levels = sorted(summary["removed"].unique(), key=_dimension_order(instrument), reverse=True)
-        for j, nat in enumerate(NATIONALITIES):
+        groups = _Countries(tables, summary["nationality"].unique())
+        offsets, height = _offsets(len(groups.nationalities))
+        for j, nat in enumerate(groups.nationalities):
             part = summary[summary["nationality"] == nat].set_index("removed").reindex(levels)
-            y = np.arange(len(levels)) + (j - 0.5) * 0.38
+            y = np.arange(len(levels)) + offsets[j]
             err = [
                 (part["mean"] - part["conf_low"]).to_numpy(),
                 (part["conf_high"] - part["mean"]).to_numpy(),
             ]
             ax.barh(
-                y, part["mean"], height=0.36, color=ORIGIN_COLOURS[nat], label=f"Humans, {COUNTRY_NAMES[nat]}"
+                y, part["mean"], height=height, color=groups.colours[nat], label=f"Humans, {groups.name(nat)}"
             )
             ax.errorbar(part["mean"], y, xerr=err, fmt="none", ecolor="black", capsize=1.5, lw=0.7)
         ax.set_yticks(np.arange(len(levels)), levels)

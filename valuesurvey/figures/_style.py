@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from valuesurvey._io import atomic_path
 
-__all__ = ["OKABE_ITO", "ORIGIN_COLOURS", "figure_style", "save_figure"]
+__all__ = ["OKABE_ITO", "ORIGIN_COLOURS", "country_colours", "figure_style", "save_figure"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = {
@@ -43,6 +43,40 @@ DIMENSION_COLOURS = [
     OKABE_ITO["yellow"],
 ]
 COUNTRY_NAMES = {"CN": "China", "US": "USA"}
+#: Colours of the other countries, in the study's order: the rest of the Okabe–Ito palette, so that
+#: up to 8 countries (China and the USA included) each get a distinct colour-blind-safe colour.
+COUNTRY_PALETTE = (
+    OKABE_ITO["green"],
+    OKABE_ITO["orange"],
+    OKABE_ITO["purple"],
+    OKABE_ITO["sky"],
+    OKABE_ITO["yellow"],
+    OKABE_ITO["black"],
+)
+#: Origins that are no country (none, a company label).
+NO_COUNTRY_COLOUR = OKABE_ITO["grey"]
+
+
+def country_colours(codes: Sequence[str]) -> dict[str, str]:
+    """A colour per country (and per non-country origin): China and the USA keep theirs, the others
+    take the next colour of :data:`COUNTRY_PALETTE` (cycling after 8 countries); ``none`` and
+    company labels are grey.
+
+    >>> country_colours(["CN", "US", "TW", "SG", "none"])["TW"], country_colours(["DE"])["DE"]
+    ('#009E73', '#009E73')
+    """
+    out: dict[str, str] = {}
+    rest = iter(COUNTRY_PALETTE * (1 + len(codes) // len(COUNTRY_PALETTE)))
+    for code in codes:
+        if code in ORIGIN_COLOURS:
+            out[code] = ORIGIN_COLOURS[code]
+        elif len(code) != 2:
+            out[code] = NO_COUNTRY_COLOUR
+        else:
+            out[code] = next(rest)
+    return out
+
+
 #: Characters of the 7 pt bold footer that fit in one inch of figure width (DejaVu Sans, with margin).
 FOOTER_CHARS_PER_INCH = 15
 

@@ -5,6 +5,8 @@ Each function takes contract-shaped tables and returns a tidy DataFrame with fix
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -16,6 +18,7 @@ __all__ = [
     "zscore_within",
 ]
 
+#: The paper's pairing (studies pass their own, ``study.design.pairing``).
 MATCHED_LANGUAGE = {"CN": "zh", "US": "en"}
 
 
@@ -63,14 +66,16 @@ def zscore_within(frame: pd.DataFrame, by: list[str], value: str = "rating") -> 
     return z
 
 
-def rq1_subset(similarity: pd.DataFrame) -> pd.DataFrame:
-    """The RQ1 comparison: nothing removed, no persona, each person paired with LLMs in their language.
+def rq1_subset(similarity: pd.DataFrame, pairing: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The RQ1 comparison: nothing removed, no persona, each person paired with LLMs in the prompt
+    language the study pairs their country with (``pairing``, :attr:`StudyDesign.pairing`; default
+    the paper's CN → zh, US → en).
 
     When the study has a single language, every person is paired with it.
     """
     subset = similarity[(similarity["removed"] == "none") & (similarity["persona"] == "none")]
     if subset["language"].nunique() > 1:
-        wanted = subset["nationality"].map(MATCHED_LANGUAGE)
+        wanted = subset["nationality"].astype(str).map(dict(pairing or MATCHED_LANGUAGE))
         subset = subset[subset["language"] == wanted]
     return subset
 

@@ -60,14 +60,27 @@ def _country_of(value: object, layout: Layout, labels: Mapping[object, str]) -> 
 
 def _select_countries(
     frame: pd.DataFrame, header: FileHeader, layout: Layout, countries: Sequence[Country] | None
-) -> tuple[pd.Series, np.ndarray, list[Country]]:
-    """Rows of the chosen countries (``None``: every country the file's values name)."""
+) -> tuple[pd.Series, np.ndarray, tuple[Country, ...], list[str]]:
+    """The alpha-3 code of each kept row, the mask of kept rows, the countries kept (``None``: every
+    country in the file, in code order) and notes on values that name no country."""
     raw = frame[layout.country_column]
     labels = header.value_labels.get(layout.country_column, {})
     mapping = {value: _country_of(value, layout, labels) for value in pd.unique(raw.dropna())}
     codes = raw.map(lambda v: getattr(mapping.get(v), "alpha3", None))
+    notes: list[str] = []
     if countries is None:
-        countries = sorted({c for c in mapping.values() if c is not None}, key=lambda c: c.alpha3)
+        countries = tuple(sorted({c for c in mapping.values() if c is not None}, key=lambda c: c.alpha2))
+        unknown = [v for v, c in mapping.items() if c is None]
+        if unknown:
+            rows = int(raw.isin(unknown).sum())
+            shown = ", ".join(repr(v) for v in unknown[:5])
+            notes.append(f"countries all: {rows} rows with values that name no country skipped ({shown})")
+        if not countries:
+            raise DataError(
+                "no value of the country column names a country",
+                path=header.path,
+                column=layout.country_column,
+            )
     for country in countries:
         if not (codes == country.alpha3).any():
             seen = ", ".join(repr(v) for v in list(mapping)[:8]) or "none"
@@ -77,7 +90,7 @@ def _select_countries(
                 column=layout.country_column,
             )
     keep = codes.isin([c.alpha3 for c in countries]).to_numpy()
-    return codes[keep].reset_index(drop=True), keep, list(countries)
+    return codes[keep].reset_index(drop=True), keep, tuple(countries), notes
 
 
 def _numeric(series: pd.Series, header: FileHeader, column: str) -> np.ndarray:
@@ -227,8 +240,9 @@ def assemble(
     started: float | None = None,
 ) -> HumanData:
     """Validate the columns read and build the long humans table plus its load report
-    (``countries=None``: every country in the file)."""
-    codes, keep, countries = _select_countries(frame, header, layout, countries)
+    (``countries`` None: every country of the file)."""
+    codes, keep, countries, country_notes = _select_countries(frame, header, layout, countries)
+    notes = [*notes, *country_notes]
     participants = _participants(frame, keep, header, layout)
     weights = _weights(frame, keep, header, layout)
     tally: Counter[str] = Counter()

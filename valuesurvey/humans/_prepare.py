@@ -36,18 +36,24 @@ def load_spec(study: Study, instrument: str, spec: HumanDataSpec) -> HumanData:
     return data
 
 
+def study_countries(study: Study, spec: HumanDataSpec) -> tuple[str, ...] | str:
+    """The countries to load: ``humans.<i>.countries`` (codes or ``all``), else the study's countries."""
+    return study.design.codes if spec.countries is None else spec.countries
+
+
 def _load(study: Study, instrument: str, spec: HumanDataSpec) -> HumanData:
     path = study.resolve(spec.path)
+    countries = study_countries(study, spec)
     if instrument == "wvs7":
         if spec.mapping is not None:
             raise ConfigError(
                 f"study.yaml: field humans.{instrument}.mapping: WVS-7 files use their own layout"
             )
-        return load_wvs7(path, spec.countries, format=spec.format, synthetic=spec.synthetic)
+        return load_wvs7(path, countries, format=spec.format, synthetic=spec.synthetic)
     if instrument == "mfq2":
         mapping = study.resolve(spec.mapping) if spec.mapping is not None else None
         return load_mfq2(
-            path, mapping=mapping, countries=spec.countries, format=spec.format, synthetic=spec.synthetic
+            path, mapping=mapping, countries=countries, format=spec.format, synthetic=spec.synthetic
         )
     raise ConfigError(
         f"study.yaml: field humans.{instrument}: no human data loader for {instrument!r} (wvs7, mfq2)"

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from valuesurvey._config import read_yaml_mapping, validation_message
+from valuesurvey.design import DEFAULT_COUNTRIES
 from valuesurvey.errors import ConfigError, DataError
 from valuesurvey.humans._assemble import Layout, assemble
 from valuesurvey.humans._countries import lookup, select_countries
@@ -84,7 +85,9 @@ class ColumnMapping(BaseModel):
     def _known_countries(cls, value: dict[str, str]) -> dict[str, str]:
         for key, code in value.items():
             if lookup(code) is None:
-                raise ValueError(f"value {key!r} maps to unknown country {code!r} (use CHN or USA)")
+                raise ValueError(
+                    f"value {key!r} maps to unknown country {code!r} (write an ISO 3166 code: CHN, USA, DEU, ...)"
+                )
         return value
 
     @field_validator("items")
@@ -147,7 +150,7 @@ def load_mfq2(
     path: str | Path,
     *,
     mapping: str | Path | ColumnMapping | None = None,
-    countries: Sequence[str] | str = ("CHN", "USA"),
+    countries: Sequence[str] | str = DEFAULT_COUNTRIES,
     format: str = "auto",
     synthetic: bool = False,
 ) -> HumanData:
@@ -162,7 +165,8 @@ def load_mfq2(
         Study-2 layout: 50 item columns named ``care12``, ``equality4``, ... (the 36 final items are
         kept) and a ``country`` column of country names.
     countries : sequence of str or str
-        ISO alpha-3 codes of the countries to keep; ``"all"``: every country in the file.
+        ISO 3166 codes (alpha-2 or alpha-3) of the countries to keep, or ``"all"`` (every country of
+        the file). Default: the paper's China and the USA.
     format : {"auto", "sav", "dta", "csv", "rds"}
     synthetic : bool
         Mark the data as synthetic (also set when the file name or label says SYNTHETIC).

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import functools
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -43,6 +44,7 @@ __all__ = [
     "mfq2_synthetic_frame",
     "release_size_frame",
     "shipped_files",
+    "write_country_files",
     "write_release_size_sav",
     "write_synthetic_files",
     "wvs7_synthetic_frame",
@@ -226,11 +228,51 @@ def _wvs_country(country: _WvsCountry, reference: pd.DataFrame, rng: np.random.G
     return pd.concat([frame, items, pd.DataFrame({"Q260": sex, "Q262": age})], axis=1)
 
 
-def wvs7_synthetic_frame(seed: int = DEFAULT_SEED) -> pd.DataFrame:
-    """SYNTHETIC WVS-7 respondents (China, then the USA) in the release's variable layout."""
-    rng = np.random.default_rng(seed)
-    reference = _reference("wvs7_q177_q195_chn_usa_means.csv").set_index("item")
-    return pd.concat([_wvs_country(c, reference, rng) for c in _WVS_COUNTRIES], ignore_index=True)
+def wvs7_synthetic_frame(
+    seed: int = DEFAULT_SEED, *, countries: Sequence[str] | None = None, n: int | None = None
+) -> pd.DataFrame:
+    """SYNTHETIC WVS-7 respondents (China, then the USA) in the release's variable layout.
+
+    ``countries`` (any ISO 3166 codes, in order) and ``n`` (respondents per country) write k
+    countries instead: each country's answers follow its profile (:func:`valuesurvey.humans.
+    profiles.wvs7_profile`: the shipped China/USA aggregates, a labelled SYNTHETIC profile for any
+    other country), drawn from a generator seeded by ``seed`` and the country, so a country's rows
+    do not depend on which other countries are written. Without them the paper's file is written,
+    byte-identical to the shipped one.
+    """
+    if countries is None and n is None:
+        rng = np.random.default_rng(seed)
+        reference = _reference("wvs7_q177_q195_chn_usa_means.csv").set_index("item")
+        return pd.concat([_wvs_country(c, reference, rng) for c in _WVS_COUNTRIES], ignore_index=True)
+    frames = []
+    for code in countries or ("CN", "US"):
+        country = _wvs_entry(code, n)
+        reference = _profile_reference("wvs7", code, country.alpha3.lower())
+        rng = np.random.default_rng([seed, country.numeric])
+        frames.append(_wvs_country(country, reference, rng))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _wvs_entry(code: str, n: int | None) -> _WvsCountry:
+    """The release facts of a country (China and the USA: the real ones) with ``n`` respondents."""
+    from valuesurvey.countries import get_country
+
+    country = get_country(code)
+    known = {c.alpha3: c for c in _WVS_COUNTRIES}.get(country.alpha3)
+    if known is None:
+        size = n or 1000
+        return _WvsCountry(country.alpha3, int(country.numeric), 0, 2018, size, round(0.04 * size), 0.012)
+    if n is None:
+        return known
+    return replace(known, n=n, incomplete=round(n * known.incomplete / known.n))
+
+
+def _profile_reference(instrument: str, code: str, prefix: str) -> pd.DataFrame:
+    """A country's profile as the reference file's columns ``<prefix>_mean``, ``<prefix>_sd``."""
+    from valuesurvey.humans.profiles import profile
+
+    frame = profile(instrument, code)
+    return pd.DataFrame({f"{prefix}_mean": frame["mean"], f"{prefix}_sd": frame["sd"]})
 
 
 def _wvs_metadata() -> dict[str, dict]:
@@ -284,15 +326,31 @@ def _study2_item_columns() -> dict[str, str]:
     return {**final, **MFQ2_DROPPED_COLUMNS}
 
 
-def mfq2_synthetic_frame(seed: int = DEFAULT_SEED) -> pd.DataFrame:
-    """SYNTHETIC MFQ-2 respondents (517 China, 515 USA) in the OSF Study-2 CSV layout."""
+def mfq2_synthetic_frame(
+    seed: int = DEFAULT_SEED, *, countries: Sequence[str] | None = None, n: int | None = None
+) -> pd.DataFrame:
+    """SYNTHETIC MFQ-2 respondents (517 China, 515 USA) in the OSF Study-2 CSV layout.
+
+    ``countries`` and ``n`` (respondents per country) write k countries instead, each from its
+    profile (:func:`valuesurvey.humans.profiles.mfq2_profile`), named by its CLDR English name in
+    the ``country`` column; without them the paper's file is written, byte-identical.
+    """
     rng = np.random.default_rng(seed + 2)
-    profiles = _reference("mfq2_foundation_profiles.csv").set_index("foundation")
     columns = _study2_item_columns()
     offsets = rng.uniform(-0.15, 0.15, size=len(columns))  # items of a foundation differ a little
+    if countries is None and n is None:
+        profiles = _reference("mfq2_foundation_profiles.csv").set_index("foundation")
+        chosen = _MFQ_COUNTRIES
+    else:
+        from valuesurvey.countries import get_country
+
+        found = [get_country(code) for code in countries or ("CN", "US")]
+        profiles = pd.concat([_profile_reference("mfq2", c.alpha2, c.alpha2.lower()) for c in found], axis=1)
+        known = {prefix: size for _, prefix, size in _MFQ_COUNTRIES}
+        chosen = tuple((c.name("en"), c.alpha2.lower(), n or known.get(c.alpha2.lower(), 500)) for c in found)
     loading = 0.7
     frames = []
-    for country, prefix, n in _MFQ_COUNTRIES:
+    for country, prefix, n in chosen:
         factors = rng.multivariate_normal(np.zeros(6), _FOUNDATION_CORRELATION, size=n)
         data: dict[str, np.ndarray] = {}
         for j, (column, foundation) in enumerate(columns.items()):
@@ -309,7 +367,7 @@ def mfq2_synthetic_frame(seed: int = DEFAULT_SEED) -> pd.DataFrame:
             "attention1": np.full(n, 3),
             "attention2": np.full(n, 5),
             "attention3": np.full(n, 2),
-            "first_language": np.full(n, "Chinese" if prefix == "cn" else "English", dtype=object),
+            "first_language": np.full(n, _first_language(prefix), dtype=object),
             "religion": rng.integers(1, 8, size=n),
             "religiosity_1": rng.integers(1, 11, size=n),
             "education": rng.integers(1, 7, size=n),
@@ -318,6 +376,14 @@ def mfq2_synthetic_frame(seed: int = DEFAULT_SEED) -> pd.DataFrame:
         frames.append(pd.DataFrame({**data, **meta}))
     # A CSV has no file label: this column carries it (read as the file's label by the loader).
     return pd.concat(frames, ignore_index=True).assign(data_label=MFQ_LABEL)
+
+
+def _first_language(prefix: str) -> str:
+    """The English name of a country's first official language (Chinese for China, as shipped)."""
+    from valuesurvey.countries import language_name
+    from valuesurvey.design import base_language, default_survey_languages
+
+    return language_name(base_language(default_survey_languages(prefix.upper())[0]), "en")
 
 
 def _mfq_names_variant(study2: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -416,6 +482,37 @@ def write_synthetic_files(out_dir: str | Path, *, seed: int = DEFAULT_SEED) -> d
             missing_ranges={f"MFQ_{i}": [-99.0] for i in range(1, 37)},
         )
     _io.write_text(paths["mfq2_mapping"], _mapping_yaml())
+    return paths
+
+
+def write_country_files(
+    out_dir: str | Path, countries: Sequence[str], *, n: int = 200, seed: int = DEFAULT_SEED
+) -> dict[str, Path]:
+    """Write SYNTHETIC WVS-7 and MFQ-2 files of k countries (CSV, each atomically).
+
+    Each country has ``n`` respondents drawn from its profile (:mod:`valuesurvey.humans.profiles`;
+    countries without shipped aggregates get a made-up, labelled SYNTHETIC profile). The files
+    carry their label in a column (``version`` / ``data_label``), so they load as synthetic.
+
+    Returns
+    -------
+    dict of str to Path
+        ``wvs7`` (``SYNTHETIC_wvs7_<codes>.csv``, the release's variable layout) and ``mfq2``
+        (``SYNTHETIC_mfq2_<codes>.csv``, the OSF Study-2 layout).
+    """
+    from valuesurvey.countries import get_country
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    codes = [get_country(code).alpha2 for code in countries]
+    tag = "_".join(code.lower() for code in codes)
+    paths = {"wvs7": out / f"SYNTHETIC_wvs7_{tag}.csv", "mfq2": out / f"SYNTHETIC_mfq2_{tag}.csv"}
+    wvs = wvs7_synthetic_frame(seed, countries=codes, n=n)
+    with _io.atomic_path(paths["wvs7"]) as tmp:
+        wvs.to_csv(tmp, index=False, lineterminator="\n")
+    mfq = mfq2_synthetic_frame(seed, countries=codes, n=n)
+    with _io.atomic_path(paths["mfq2"]) as tmp:
+        mfq.to_csv(tmp, index=False, lineterminator="\n")
     return paths
 
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from valuesurvey.design import DEFAULT_COUNTRIES
 from valuesurvey.errors import DataError
 from valuesurvey.humans._assemble import Layout, assemble
 from valuesurvey.humans._countries import select_countries
@@ -22,7 +23,7 @@ WVS7_SCALE = (1.0, 10.0)
 
 def load_wvs7(
     path: str | Path,
-    countries: Sequence[str] | str = ("CHN", "USA"),
+    countries: Sequence[str] | str = DEFAULT_COUNTRIES,
     *,
     format: str = "auto",
     synthetic: bool = False,
@@ -37,9 +38,10 @@ def load_wvs7(
     path : str or Path
         The release file, e.g. ``WVS_Cross-National_Wave_7_spss_v6_0.sav``.
     countries : sequence of str or str
-        ISO 3166 alpha-3 codes (``"CHN,USA"`` also works). Selected by ``B_COUNTRY_ALPHA`` or,
-        when the file lacks it, by the numeric ``B_COUNTRY`` (156 China, 840 USA). ``"all"``
-        keeps every country in the file.
+        ISO 3166 codes of any WVS-7 countries (alpha-2 or alpha-3; ``"CHN,USA,TWN,HKG"`` also
+        works), or ``"all"``: every country of the file. Default: the paper's China and the USA.
+        Selected by ``B_COUNTRY_ALPHA`` or, when the file lacks it, by the numeric ``B_COUNTRY``
+        (156 China, 840 USA).
     format : {"auto", "sav", "dta", "csv", "rds"}
         ``"auto"`` decides by the file name's suffix.
     synthetic : bool
@@ -48,7 +50,7 @@ def load_wvs7(
     Returns
     -------
     HumanData
-        ``.table``: participant (``D_INTERVIEW``, else the row number), nationality (CN/US),
+        ``.table``: participant (``D_INTERVIEW``, else the row number), nationality (alpha-2),
         item (Q177...Q195), rating (1-10; NaN for the codes -1...-5, SPSS user-missing values
         and blanks), weight (``W_WEIGHT``, else 1 with a note). ``.respondents`` keeps ``S018``.
         ``.report``: rows per country, rows with any missing item, complete rows, zero-variance rows.

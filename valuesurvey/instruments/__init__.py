@@ -44,7 +44,6 @@ from valuesurvey.instruments._load import (
 )
 from valuesurvey.instruments._models import (
     LANGUAGES,
-    PERSONAS,
     Instrument,
     Item,
     ItemVariant,
@@ -70,7 +69,6 @@ __all__ = [
     "ITEM_COLUMNS",
     "LANGUAGES",
     "OFFICIAL_USER_FILE",
-    "PERSONAS",
     "RANKING_LINE_PATTERN",
     "Instrument",
     "Item",

@@ -10,7 +10,8 @@ from valuesurvey.instruments._models import LANGUAGES, Instrument
 
 __all__ = ["ITEM_COLUMNS", "instrument_record", "items_table"]
 
-#: Columns of :func:`items_table`, in order.
+#: Columns of :func:`items_table`, in order (an instrument with more languages adds ``text_<tag>``,
+#: ``provenance_<tag>`` and ``definition_<tag>`` after them).
 ITEM_COLUMNS = (
     "instrument",
     "number",
@@ -35,6 +36,10 @@ def items_table(instrument: Instrument) -> pd.DataFrame:
     >>> table.shape, table.loc[0, "label"]
     ((19, 12), 'Justifiable: Claiming government benefits to which you are not entitled')
     """
+    extra = [lang for lang in instrument.languages if lang not in LANGUAGES]
+    columns = [*ITEM_COLUMNS] + [
+        f"{kind}_{lang}" for lang in extra for kind in ("text", "provenance", "definition")
+    ]
     rows = []
     for item in instrument.items:
         row: dict[str, Any] = {
@@ -45,12 +50,13 @@ def items_table(instrument: Instrument) -> pd.DataFrame:
             "column": item.column,
             "label": item.label,
         }
-        for language in LANGUAGES:
-            row[f"text_{language}"] = item.text[language]
-            row[f"provenance_{language}"] = item.provenance[language]
-            row[f"definition_{language}"] = item.definition[language] if item.definition else None
+        for language in (*LANGUAGES, *extra):
+            row[f"text_{language}"] = item.text.get(language)
+            row[f"provenance_{language}"] = item.provenance.get(language)
+            has_definition = item.definition is not None and language in item.definition
+            row[f"definition_{language}"] = item.definition[language] if has_definition else None
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(ITEM_COLUMNS))
+    return pd.DataFrame(rows, columns=columns)
 
 
 def instrument_record(instrument: Instrument) -> dict[str, Any]:

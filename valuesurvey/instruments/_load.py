@@ -1,4 +1,11 @@
-"""Load instrument data files (shipped or the user's), apply wording options and translation files."""
+"""Load instrument data files (shipped or the user's), apply wording options and translation files.
+
+A translation file gives one language's texts of one instrument: a CSV (``item, text``) replaces the
+item texts of a language the instrument has (e.g. an official Chinese text); a YAML file
+(:mod:`valuesurvey.instruments._overrides`) carries every string a prompt needs — items,
+instruction, scale labels, system sentences, the user template, the option line and the persona
+template — and so adds a new language.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +20,18 @@ from pydantic import ValidationError
 
 from valuesurvey._config import validation_message
 from valuesurvey.errors import ConfigError
-from valuesurvey.instruments._models import LANGUAGES, Instrument, check_language
-from valuesurvey.instruments._overrides import OFFICIAL_USER_FILE, read_translation_file
+from valuesurvey.instruments._models import Instrument, language_tag
+from valuesurvey.instruments._overrides import (
+    OFFICIAL_USER_FILE,
+    TranslationFile,
+    read_translation_file,
+    read_translation_yaml,
+)
 
 if TYPE_CHECKING:
     from valuesurvey.study import Study
 
-__all__ = ["DATA_DIR", "for_study", "get", "list_instruments", "load_instrument"]
+__all__ = ["DATA_DIR", "for_study", "get", "list_instruments", "load_instrument", "study_translations"]
 
 #: Where the shipped instrument files live.
 DATA_DIR = Path(__file__).parent / "data"
@@ -58,9 +70,11 @@ def get(
     instrument_id
         ``"mfq2"``, ``"wvs7"`` or ``"ai_values"`` (see :func:`list_instruments`).
     overrides
-        Language to translation CSV (columns ``item``, ``text``), e.g. ``{"zh": Path("mfq2_zh.csv")}``.
-        The file's texts replace ours; their provenance becomes ``"official (user file)"`` and the
-        content hash changes with the texts.
+        Language to translation file, e.g. ``{"zh": Path("mfq2_zh.csv")}`` (a CSV with columns
+        ``item``, ``text`` replaces that language's item texts) or ``{"de": Path("mfq2_de.yaml")}``
+        (a YAML translation file with every string a prompt needs, for a new language). The file's
+        texts replace ours; their provenance becomes ``"official (user file)"`` unless the YAML file
+        states its own, and the content hash changes with the texts.
     options
         Wording choices, e.g. ``{"item27": "paper"}`` for MFQ-2 (default ``"official"``).
 
@@ -103,19 +117,28 @@ def load_instrument(
     return _customise(_parse_file(path), overrides=overrides, options=options)
 
 
+def study_translations(study: Study, instrument_id: str) -> dict[str, Path]:
+    """Language → translation file of one instrument of ``study`` (a bare path: the zh texts)."""
+    entry = study.translations.get(instrument_id)
+    if entry is None:
+        return {}
+    pairs = {"zh": entry} if not isinstance(entry, Mapping) else entry
+    return {language_tag(lang): study.resolve(Path(path)) for lang, path in pairs.items()}
+
+
 def for_study(study: Study) -> dict[str, Instrument]:
     """The instruments of a study, with its ``translations`` and ``instrument_options`` applied.
 
     ``instrument_options[<id>]`` may hold ``file:`` (a replacement instrument file, resolved against the
     study directory; its id must equal ``<id>``) besides wording choices such as ``item27: paper``.
+    ``translations[<id>]`` is a file (the Chinese item texts, as before languages were data) or a
+    mapping language → file.
     """
     result: dict[str, Instrument] = {}
     for instrument_id in study.instruments:
         options = dict(study.instrument_options.get(instrument_id, {}))
         replacement = options.pop("file", None)
-        overrides = {}
-        if instrument_id in study.translations:
-            overrides["zh"] = study.resolve(Path(study.translations[instrument_id]))
+        overrides = study_translations(study, instrument_id)
         choices = {str(k): str(v) for k, v in options.items()}
         if replacement is None:
             result[instrument_id] = get(instrument_id, overrides=overrides, options=choices)
@@ -162,6 +185,24 @@ def instrument_from_dict(data: Mapping[str, Any], *, source: Path | str = "<dict
         raise ConfigError(f"{source}: malformed instrument file: {exc}") from exc
 
 
+_ITEM_FIELDS = {
+    "id",
+    "number",
+    "dimension",
+    "text",
+    "provenance",
+    "column",
+    "label",
+    "definition",
+    "variants",
+}
+
+
+def _texts_of(entry: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+    """Pop the compact layout's language keys (``en: ...``, ``zh: ...``, ``de: ...``) of ``entry``."""
+    return {key: entry.pop(key) for key in [k for k in entry if k not in fields]}
+
+
 def _expand(data: dict[str, Any]) -> dict[str, Any]:
     """Turn the compact file layout into the model's: per-item text, provenance, number, dimension."""
     default_provenance = data.pop("provenance", None) or {}
@@ -178,13 +219,13 @@ def _expand(data: dict[str, Any]) -> dict[str, Any]:
         item.setdefault("number", number)
         item.setdefault("dimension", item.get("id"))  # e.g. WVS: each item is its own dimension
         if "text" not in item:
-            item["text"] = {lang: item.pop(lang) for lang in LANGUAGES if lang in item}
+            item["text"] = _texts_of(item, _ITEM_FIELDS)
         item["provenance"] = {**default_provenance, **(item.get("provenance") or {})}
         variants = {}
         for name, variant in (item.get("variants") or {}).items():
             variant = dict(variant)
             if "text" not in variant:
-                variant["text"] = {lang: variant.pop(lang) for lang in LANGUAGES if lang in variant}
+                variant["text"] = _texts_of(variant, {"text", "provenance"})
             variant["provenance"] = {**item["provenance"], **(variant.get("provenance") or {})}
             variants[name] = variant
         item["variants"] = variants
@@ -196,7 +237,7 @@ def _expand(data: dict[str, Any]) -> dict[str, Any]:
     scale["labels"] = [
         label
         if "text" in label
-        else {"value": label.get("value"), "text": {k: label.get(k) for k in LANGUAGES}}
+        else {"value": label.get("value"), "text": {k: v for k, v in label.items() if k != "value"}}
         for label in scale.get("labels") or []
     ]
     data["scale"] = scale
@@ -211,8 +252,16 @@ def _customise(inst: Instrument, *, overrides: Overrides | None, options: Option
     data = inst.model_dump()
     data["selected_options"] = _apply_options(inst, data, dict(options or {}))
     for language, path in (overrides or {}).items():
-        _apply_translation(inst, data, check_language_or_fail(language, path), Path(path))
-    return Instrument.model_validate(data)
+        tag = check_language_or_fail(language, path)
+        if Path(path).suffix.lower() in (".yaml", ".yml"):
+            _apply_translation_file(inst, data, read_translation_yaml(path, inst, tag))
+        else:
+            _apply_translation(inst, data, tag, Path(path))
+    try:
+        return Instrument.model_validate(data)
+    except ValidationError as exc:
+        shown = ", ".join(str(p) for p in (overrides or {}).values())
+        raise ConfigError(validation_message(f"{inst.id} with translation file(s) {shown}", exc)) from None
 
 
 def _apply_options(inst: Instrument, data: dict[str, Any], options: dict[str, str]) -> dict[str, str]:
@@ -248,8 +297,44 @@ def _apply_translation(inst: Instrument, data: dict[str, Any], language: str, pa
             entry["definition"][language] = row.definition
 
 
+def _apply_translation_file(inst: Instrument, data: dict[str, Any], file: TranslationFile) -> None:
+    """Every text of a YAML translation file into the instrument's data (a new language or not)."""
+    language = file.language
+    for entry in data["items"]:
+        text = file.items.get(entry["id"])
+        if text is not None:
+            entry["text"][language] = text
+            entry["provenance"][language] = file.provenance
+        definition = file.definitions.get(entry["id"])
+        if definition is not None:
+            entry["definition"] = {**(entry.get("definition") or {}), language: definition}
+    for label in data["scale"]["labels"]:
+        if label["value"] in file.scale_labels:
+            label["text"][language] = file.scale_labels[label["value"]]
+    for field in ("instruction", "rationale"):
+        text = getattr(file, field)
+        if text is not None:
+            data[field] = {**(data.get(field) or {}), language: text}
+    prompt = data["prompt"]
+    if file.system is not None:
+        prompt["system"][language] = list(file.system)
+    if file.user is not None:
+        prompt["user"][language] = file.user
+    for name in ("option_line", "value_line"):
+        text = getattr(file, name)
+        if text is not None:
+            prompt[name] = {**(prompt.get(name) or {}), language: text}
+    if file.persona_template is not None or file.persona_countries:
+        personas = prompt.get("personas") or {"template": None, "countries": {}}
+        if file.persona_template is not None:
+            personas["template"] = {**(personas.get("template") or {}), language: file.persona_template}
+        for code, text in file.persona_countries.items():
+            personas["countries"][code] = {**personas["countries"].get(code, {}), language: text}
+        prompt["personas"] = personas
+
+
 def check_language_or_fail(language: str, path: str | Path) -> str:
     try:
-        return check_language(language)
+        return language_tag(language)
     except KeyError as exc:
-        raise ConfigError(f"{path}: translation for unknown language {language!r}; valid: en, zh") from exc
+        raise ConfigError(f"{path}: translation for unknown language {language!r}: {exc.args[0]}") from exc

@@ -1,5 +1,10 @@
 """Typed, frozen models of an instrument: items, scale, prompt templates, persona sentences.
 
+Personas are data: each rating instrument has a persona ``template`` per language with a
+``{country}`` slot, filled with the country's CLDR name in that language ("You are from {country}"),
+and per-country ``countries`` wordings that replace it, as the paper's demonym forms must ("You are a
+Chinese national": the CLDR has no demonyms).
+
 An :class:`Instrument` is what :func:`valuesurvey.instruments.get` returns: every text is already
 resolved (selected wording options applied, user translation files applied), so the prompt builder and
 the content hash only read it.
@@ -17,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 __all__ = [
     "LANGUAGES",
-    "PERSONAS",
     "Instrument",
     "Item",
     "ItemVariant",
@@ -29,22 +33,46 @@ __all__ = [
     "ScaleLabel",
 ]
 
-#: Languages every instrument carries, in this order.
+#: Languages the shipped instruments carry, in this order (a translation file adds others).
 LANGUAGES: tuple[str, ...] = ("en", "zh")
-#: Personas with a sentence in the system prompt ("none" has none).
-PERSONAS: tuple[str, ...] = ("cn", "us")
 #: Version of the canonical JSON that :attr:`Instrument.content_hash` digests; bump when it changes.
 HASH_FORMAT = 1
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 
 
-def check_language(language: str) -> str:
-    """``language`` as a plain string ("en" or "zh"); KeyError listing the valid ones otherwise."""
-    key = str(language)
-    if key not in LANGUAGES:
-        raise KeyError(f"unknown language {key!r}; valid: {', '.join(LANGUAGES)}")
+def language_tag(language: object) -> str:
+    """``language`` as a canonical BCP-47 tag (``zh_hant`` → ``zh-Hant``); KeyError otherwise."""
+    from valuesurvey.countries import normalize_language
+    from valuesurvey.errors import ConfigError
+
+    try:
+        return normalize_language(str(language))
+    except ConfigError as exc:
+        raise KeyError(str(exc)) from None
+
+
+def check_language(language: object, available: tuple[str, ...] = LANGUAGES) -> str:
+    """``language`` as a canonical tag among ``available``; KeyError listing the valid ones otherwise."""
+    key = language_tag(language)
+    if key not in available:
+        raise KeyError(f"unknown language {str(language)!r}; valid: {', '.join(available)}")
     return key
+
+
+def _language_keys(value: Any, what: str) -> Any:
+    """A mapping language → value with canonical BCP-47 keys (ValueError names a bad tag)."""
+    if not isinstance(value, Mapping):
+        return value
+    out = {}
+    for key, text in value.items():
+        try:
+            out[language_tag(key)] = text
+        except KeyError as exc:
+            raise ValueError(f"{what}: {exc.args[0]}") from None
+    if not out:
+        raise ValueError(f"{what}: no language")
+    return out
 
 
 def placeholders(template: str) -> set[str]:
@@ -69,27 +97,50 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class LangText(_Frozen):
-    """One text in each language; ``text["en"]`` and ``text.en`` both work."""
+class LangText(BaseModel):
+    """One text per language (BCP-47 tag → text); ``text["en"]`` and ``text.en`` both work.
 
-    en: str
-    zh: str
+    The shipped instruments carry ``en`` and ``zh``; a translation file adds any other language.
+    """
 
-    @field_validator("en", "zh")
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="before")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("text is empty")
+    def _texts(cls, value: Any) -> Any:
+        value = _language_keys(value, "text")
+        if isinstance(value, Mapping):
+            for language, text in value.items():
+                if not isinstance(text, str):
+                    raise ValueError(f"{language}: expected a text, got {type(text).__name__}")
+                if not text.strip():
+                    raise ValueError(f"{language}: text is empty")
         return value
 
     def __getitem__(self, language: str) -> str:
-        return getattr(self, check_language(language))
+        return getattr(self, check_language(language, self.keys()))
+
+    def __contains__(self, language: object) -> bool:
+        try:
+            return language_tag(language) in self.keys()
+        except KeyError:
+            return False
 
     def keys(self) -> tuple[str, ...]:
-        return LANGUAGES
+        return tuple(self.__pydantic_extra__ or {})
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages this text is given in."""
+        return self.keys()
+
+    def get(self, language: str, default: str | None = None) -> str | None:
+        if language in self:
+            return self[language]
+        return default
 
     def items(self) -> Iterator[tuple[str, str]]:
-        return ((language, getattr(self, language)) for language in LANGUAGES)
+        return iter((self.__pydantic_extra__ or {}).items())
 
 
 class ScaleLabel(_Frozen):
@@ -132,29 +183,109 @@ class Scale(_Frozen):
 
 
 class PersonaSentences(_Frozen):
-    """The system-prompt sentence of each persona (persona ``none`` adds no sentence)."""
+    """The system-prompt sentence of each persona (persona ``none`` adds no sentence).
 
-    cn: LangText
-    us: LangText
+    ``template`` has a ``{country}`` slot for the country's CLDR name in the prompt's language;
+    ``countries`` (alpha-2 code → text) are wordings that replace it for one country, e.g. the
+    paper's "You are a Chinese national".
+    """
+
+    template: LangText | None = None
+    countries: dict[str, LangText] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_layout(cls, value: Any) -> Any:
+        # Instrument files written before personas had templates list one entry per persona code.
+        if isinstance(value, Mapping) and not {"template", "countries"} & set(value):
+            return {"countries": dict(value)}
+        return value
+
+    @field_validator("countries", mode="before")
+    @classmethod
+    def _codes(cls, value: Any) -> Any:
+        from valuesurvey.countries import get_country
+        from valuesurvey.errors import ConfigError
+
+        if not isinstance(value, Mapping):
+            return value
+        try:
+            return {get_country(code, field="country").alpha2: text for code, text in value.items()}
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("template")
+    @classmethod
+    def _country_slot(cls, value: LangText | None) -> LangText | None:
+        if value is not None:
+            for language, text in value.items():
+                if placeholders(text) != {"country"}:
+                    raise ValueError(f"template.{language} must have exactly one placeholder, {{country}}")
+        return value
 
     def sentence(self, persona: str, language: str) -> str:
-        """The persona sentence, or ``""`` for persona ``none``."""
-        key = str(persona)
-        if key == "none":
+        """The persona sentence, or ``""`` for persona ``none``.
+
+        >>> from valuesurvey import instruments
+        >>> personas = instruments.get("wvs7").prompt.personas
+        >>> personas.sentence("CN", "en"), personas.sentence("DE", "en"), personas.sentence("TW", "zh")
+        ('You are a Chinese national', 'You are a national of Germany', '你是台湾公民')
+        """
+        from valuesurvey.design import NONE, persona_value
+
+        if str(persona) == NONE:
             return ""
-        if key not in PERSONAS:
-            raise KeyError(f"unknown persona {key!r}; valid: none, {', '.join(PERSONAS)}")
-        return getattr(self, key)[language]
+        try:
+            code = persona_value(persona, field="")
+        except ValueError as exc:
+            raise KeyError(str(exc)) from None
+        wording = self.countries.get(code)
+        if wording is not None and language in wording:
+            return wording[language]
+        if self.template is None:
+            raise KeyError(
+                f"no persona sentence for {code}: prompt.personas has no template "
+                f"(wordings for {', '.join(self.countries) or 'no country'})"
+            )
+        from valuesurvey.countries import get_country
+
+        return fill(self.template[language], country=get_country(code).name(language))
 
 
-class LangParts(_Frozen):
+class LangParts(BaseModel):
     """System-prompt parts per language; they are joined with a newline."""
 
-    en: tuple[str, ...] = Field(..., min_length=1)
-    zh: tuple[str, ...] = Field(..., min_length=1)
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parts(cls, value: Any) -> Any:
+        value = _language_keys(value, "system")
+        if isinstance(value, Mapping):
+            value = dict(value)
+            for language, parts in value.items():
+                if isinstance(parts, str) or not isinstance(parts, list | tuple) or not parts:
+                    raise ValueError(f"{language}: expected a list of one or more parts")
+                if not all(isinstance(part, str) for part in parts):
+                    raise ValueError(f"{language}: every part must be a text")
+                value[language] = tuple(parts)
+        return value
 
     def __getitem__(self, language: str) -> tuple[str, ...]:
-        return getattr(self, check_language(language))
+        return getattr(self, check_language(language, self.keys()))
+
+    def __contains__(self, language: object) -> bool:
+        try:
+            return language_tag(language) in self.keys()
+        except KeyError:
+            return False
+
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.__pydantic_extra__ or {})
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return self.keys()
 
 
 class PromptTemplates(_Frozen):
@@ -232,6 +363,7 @@ class Instrument(_Frozen):
     source: str = Field("", description="the data file this instrument was read from")
 
     _content_hash: str = PrivateAttr("")
+    _missing: dict[tuple[str, tuple[str, ...] | None], list[str]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Instrument:
@@ -252,6 +384,7 @@ class Instrument(_Frozen):
 
     def model_post_init(self, context: Any, /) -> None:
         self._content_hash = hashlib.sha256(canonical_json(self.prompt_spec()).encode("utf-8")).hexdigest()
+        self._missing = {}
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Instrument:
         # pydantic copies private attributes as they are; an update could change the texts, so rehash.
@@ -270,7 +403,65 @@ class Instrument(_Frozen):
 
     @property
     def languages(self) -> tuple[str, ...]:
-        return LANGUAGES
+        """The languages with every text a prompt needs (:meth:`missing_texts` is empty), the
+        shipped ones (en, zh) first."""
+        seen = [*LANGUAGES, *self.prompt.user.keys()]
+        found = [lang for lang in dict.fromkeys(seen) if lang in self.prompt.user]
+        return tuple(lang for lang in found if not self.missing_texts(lang))
+
+    def missing_texts(self, language: str, personas: tuple[str, ...] | None = None) -> list[str]:
+        """The strings a prompt in ``language`` needs that the instrument lacks, as short names.
+
+        Items (and ranking definitions), scale labels, the system prompt, the user template, the
+        option or value line and, for a rating instrument, the persona template: needed for every
+        persona in ``personas`` (country codes) without its own wording in ``language``, or
+        always when ``personas`` is None.
+
+        >>> from valuesurvey import instruments
+        >>> instruments.get("mfq2").missing_texts("de")[:2]
+        ['items mfq2_01 … mfq2_36 (36 of 36 texts)', 'scale.labels 1 … 5 (5 of 5)']
+        """
+        language = language_tag(language)
+        key = (language, None if personas is None else tuple(personas))
+        if key not in self._missing:
+            self._missing[key] = self._find_missing(language, personas)
+        return list(self._missing[key])
+
+    def _find_missing(self, language: str, personas: tuple[str, ...] | None) -> list[str]:
+        missing: list[str] = []
+
+        def absent(ids: list[str], what: str, total: int) -> None:
+            if ids:
+                shown = ids[0] if len(ids) == 1 else f"{ids[0]} … {ids[-1]}"
+                missing.append(f"{what} {shown} ({len(ids)} of {total}{' texts' if what == 'items' else ''})")
+
+        absent([i.id for i in self.items if language not in i.text], "items", len(self.items))
+        if self.kind == "ranking":
+            lacking = [i.id for i in self.items if i.definition is None or language not in i.definition]
+            absent(lacking, "definitions", len(self.items))
+        labels = [str(label.value) for label in self.scale.labels if language not in label.text]
+        absent(labels, "scale.labels", len(self.scale.labels))
+        prompt = self.prompt
+        if language not in prompt.system:
+            missing.append("prompt.system")
+        if language not in prompt.user:
+            missing.append("prompt.user")
+        line_name = "option_line" if self.kind == "rating" else "value_line"
+        line = prompt.option_line if self.kind == "rating" else prompt.value_line
+        if line is not None and language not in line:
+            missing.append(f"prompt.{line_name}")
+        if self.kind == "rating" and prompt.personas is not None:
+            has_template = prompt.personas.template is not None and language in prompt.personas.template
+            if personas is None:
+                needs_template = True
+            else:
+                needs_template = any(
+                    language not in prompt.personas.countries.get(code, LangText.model_construct())
+                    for code in personas
+                )
+            if needs_template and not has_template:
+                missing.append("prompt.personas.template")
+        return missing
 
     def item(self, item_id: str) -> Item:
         """The item called ``item_id``; KeyError names the valid range otherwise."""
@@ -328,10 +519,11 @@ def _check_templates(inst: Instrument) -> None:
     allowed = _RATING_FIELDS if inst.kind == "rating" else _RANKING_FIELDS
     required = "item" if inst.kind == "rating" else "values"
     line = inst.prompt.option_line if inst.kind == "rating" else inst.prompt.value_line
-    for language in LANGUAGES:
-        where = f"prompt.%s.{language}"
+    for language in inst.prompt.system.languages:
         for part in inst.prompt.system[language]:
-            _only(placeholders(part), allowed["system"], where % "system")
+            _only(placeholders(part), allowed["system"], f"prompt.system.{language}")
+    for language in inst.prompt.user.languages:
+        where = f"prompt.%s.{language}"
         user_fields = placeholders(inst.prompt.user[language])
         _only(user_fields, allowed["user"], where % "user")
         if required not in user_fields:
@@ -340,8 +532,9 @@ def _check_templates(inst: Instrument) -> None:
         if needs_line and line is None:
             name = "option_line" if inst.kind == "rating" else "value_line"
             raise ValueError(f"{where % 'user'} needs prompt.{name}")
-        if line is not None:
-            _only(placeholders(line[language]), allowed["line"], where % "line")
+    if line is not None:
+        for language in line.languages:
+            _only(placeholders(line[language]), allowed["line"], f"prompt.line.{language}")
     if inst.kind == "rating" and inst.prompt.personas is None:
         raise ValueError("prompt.personas is required for a rating instrument")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from valuesurvey.errors import ConfigError
-from valuesurvey.instruments._models import Instrument, check_language, fill
+from valuesurvey.instruments._models import Instrument, fill, language_tag
 
 __all__ = [
     "RANKING_LINE_PATTERN",
@@ -24,6 +24,7 @@ __all__ = [
     "build_messages",
     "build_ranking_messages",
     "fold_system_prompt",
+    "missing_texts_message",
 ]
 
 #: The answer-line format the ranking prompt asks for: rank, period, space, value name.
@@ -44,9 +45,12 @@ def build_messages(
     item_id
         The item to rate, e.g. ``"mfq2_01"`` or ``"Q177"``.
     language
-        ``"en"`` or ``"zh"``; in ``zh`` every part of the prompt is Chinese.
+        A language the instrument has every text of (``"en"``, ``"zh"``, or one a translation file
+        adds); in ``zh`` every part of the prompt is Chinese.
     persona
-        ``"none"``, ``"cn"`` or ``"us"``.
+        ``"none"`` or a country (``"CN"``, ``"US"``, ``"DE"``; any form :mod:`valuesurvey.countries`
+        accepts): its sentence is the instrument's wording for that country, else its template
+        with the country's CLDR name in ``language``.
 
     Returns
     -------
@@ -63,10 +67,12 @@ def build_messages(
     Respond only with a number from 1 to 10.
     >>> build_messages(wvs, "Q195", "en", "none")[0]["content"].count("\\n")
     1
+    >>> print(build_messages(wvs, "Q195", "zh", "DE")[0]["content"].splitlines()[1])
+    你是德国公民
     """
     if instrument.kind != "rating":
         raise ConfigError(f"{instrument.id}: is a ranking instrument; use build_ranking_messages")
-    language = _language(instrument, language)
+    language = _language(instrument, language, persona)
     try:
         item = instrument.item(item_id)
         sentence = instrument.prompt.personas.sentence(persona, language)  # type: ignore[union-attr]
@@ -88,7 +94,7 @@ def build_ranking_messages(
     instrument
         A ranking instrument, e.g. ``instruments.get("ai_values")``.
     language
-        ``"en"`` or ``"zh"``.
+        A language the instrument has every text of (``"en"``, ``"zh"``, or a translation file's).
     order
         Item ids in the order to list them (a permutation of all ids, e.g. to vary the listing order
         between repetitions); default the instrument's order.
@@ -179,8 +185,25 @@ def _messages(system_parts: list[str], user: str) -> list[Message]:
     return messages
 
 
-def _language(instrument: Instrument, language: str) -> str:
+def _language(instrument: Instrument, language: str, persona: str = "none") -> str:
+    """The canonical tag of ``language``, or a ConfigError naming the texts the instrument lacks."""
+    from valuesurvey.design import NONE, persona_value
+
     try:
-        return check_language(language)
-    except KeyError as exc:
-        raise ConfigError(f"{instrument.id}: {exc.args[0]}") from exc
+        tag = language_tag(language)
+        personas = () if str(persona) == NONE else (persona_value(persona, field=""),)
+    except (KeyError, ValueError) as exc:
+        raise ConfigError(f"{instrument.id}: {exc.args[0]}") from None
+    missing = instrument.missing_texts(tag, personas)
+    if missing:
+        raise ConfigError(missing_texts_message(instrument.id, tag, missing))
+    return tag
+
+
+def missing_texts_message(instrument_id: str, language: str, missing: Sequence[str]) -> str:
+    """One line: which instrument lacks which texts in which language, and how to add them."""
+    return (
+        f"instrument {instrument_id} has no complete {language!r} texts; missing: {'; '.join(missing)} "
+        f"(add a translation file: translations: {{{instrument_id}: {{{language}: FILE.yaml}}}}, "
+        "see docs/study-yaml.md)"
+    )

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from valuesurvey.report._terms import country_name
 from valuesurvey.study import Study
 
 __all__ = ["InferenceTables", "exclusion_table", "readable_random"]
 
-COUNTRY = {"CN": "China", "US": "USA"}
 #: Numeric codes of the random-effect terms, as a reader would name them.
 _RANDOM_NAMES = {
     "language_congruentyes": "language congruence",
@@ -322,7 +322,7 @@ class InferenceTables:
                 loaded = humans.drop_duplicates("participant").groupby("nationality")["participant"].size()
                 for nat, n in loaded.items():
                     rows.append(
-                        (names.get(instrument, instrument), COUNTRY.get(nat, nat), int(n), "", "", "", source)
+                        (names.get(instrument, instrument), country_name(nat), int(n), "", "", "", source)
                     )
                 continue
             for record in part.itertuples(index=False):
@@ -331,7 +331,7 @@ class InferenceTables:
                 rows.append(
                     (
                         names.get(instrument, instrument),
-                        COUNTRY.get(record.nationality, record.nationality),
+                        country_name(record.nationality),
                         int(record.n_loaded),
                         int(record.n_complete),
                         int(record.n_zscorable),
@@ -391,7 +391,8 @@ class InferenceTables:
                 "the truth."
             )
         table = pd.read_csv(path)
-        term = "nationalityCN:originCN"
+        first = self.study.design.codes[0]  # the power analysis simulates the study's two countries
+        term = f"nationality{first}:origin{first}"
         part = table[(table["analysis"] == "rq1") & (table["term"] == term)].set_index("fit")
         if not {"intercepts", "recommended"} <= set(part.index):
             return ""
@@ -431,7 +432,7 @@ def exclusion_table(exclusions: pd.DataFrame, names: dict[str, str]) -> pd.DataF
             why = f"zero variance ({'with nothing or ' if 'none' in levels else 'with '}{shown} removed)"
         if kind == "person":
             people = part.drop_duplicates("participant")
-            counts = people["nationality"].dropna().map(COUNTRY).value_counts().sort_index()
+            counts = people["nationality"].dropna().astype(str).map(country_name).value_counts().sort_index()
             who = ", ".join(f"{country} {n}" for country, n in counts.items())
             n = int(people["participant"].nunique())
             what = "participants"

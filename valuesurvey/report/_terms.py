@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-__all__ = ["DEFAULT_CODING", "VariableCoding", "coding_from_table", "split_term", "term_label"]
+__all__ = [
+    "DEFAULT_CODING",
+    "VariableCoding",
+    "coding_from_table",
+    "country_name",
+    "split_term",
+    "term_label",
+]
 
 COUNTRY = {"CN": "China", "US": "USA"}
 #: Variable names as they read in a table; LLM origin is spelled out to tell it from nationality.
@@ -31,7 +38,8 @@ VARIABLE_NAMES = {
 
 @dataclass(frozen=True)
 class VariableCoding:
-    """How one factor was coded: ``half_sum`` (positive level +0.5) or ``treatment`` (reference 0)."""
+    """How one factor was coded: ``half_sum`` (positive level +0.5), ``contr_sum`` (sum contrasts,
+    ``positive`` the reference level, −1 in every column) or ``treatment`` (reference 0)."""
 
     scheme: str
     positive: str | None = None
@@ -65,6 +73,9 @@ def coding_from_table(coding: pd.DataFrame | None, analysis: str) -> dict[str, V
                 str(positive.iloc[0]) if len(positive) else None,
                 str(negative.iloc[0]) if len(negative) else None,
             )
+        elif scheme == "contr_sum":
+            reference = part.loc[part.groupby("level")["value"].transform("max") < 0, "level"]
+            out[str(variable)] = VariableCoding(scheme, str(reference.iloc[0]) if len(reference) else None)
         else:
             reference = part.loc[part.groupby("level")["value"].transform("max") == 0, "level"]
             out[str(variable)] = VariableCoding(scheme, str(reference.iloc[0]) if len(reference) else None)
@@ -88,6 +99,24 @@ def split_term(term: str, variables: Mapping[str, object] = DEFAULT_CODING) -> l
     return parts
 
 
+def country_name(code: str | None) -> str:
+    """China and the USA as the paper names them, other countries by their CLDR English name,
+    origins of no country as written (``none``, ``company:<name>``).
+
+    >>> country_name("US"), country_name("TW"), country_name("company:Example AI")
+    ('USA', 'Taiwan', 'Example AI (company)')
+    """
+    from valuesurvey.countries import lookup
+
+    text = str(code)
+    if text in COUNTRY:
+        return COUNTRY[text]
+    if text.startswith("company:"):
+        return f"{text.split(':', 1)[1]} (company)"
+    country = lookup(text) if len(text) == 2 else None
+    return country.name("en") if country is not None else text
+
+
 def _main_label(variable: str, level: str, coding: VariableCoding | None) -> str:
     name = VARIABLE_NAMES.get(variable, variable)
     if coding is None:
@@ -95,7 +124,12 @@ def _main_label(variable: str, level: str, coding: VariableCoding | None) -> str
     if coding.scheme == "half_sum":
         if coding.positive in COUNTRY and coding.negative in COUNTRY:
             return f"{name} ({COUNTRY[coding.positive]} +0.5 / {COUNTRY[coding.negative]} −0.5)"
+        if variable in ("nationality", "origin") and coding.positive and coding.negative:
+            return f"{name} ({country_name(coding.positive)} +0.5 / {country_name(coding.negative)} −0.5)"
         return f"{name} (+0.5)"
+    if coding.scheme == "contr_sum" and variable in ("nationality", "origin"):
+        reference = f", reference {country_name(coding.positive)}" if coding.positive else ""
+        return f"{name}: {country_name(level)} (sum contrast{reference})"
     return f"{name}: {level}"
 
 

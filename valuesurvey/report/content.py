@@ -26,7 +26,7 @@ from valuesurvey.figures import FIGURES, available_figures
 from valuesurvey.figures._data import StudyTables, synthetic_label
 from valuesurvey.report._inference import FIT_NAMES, InferenceTables, exclusion_table
 from valuesurvey.report._ranking import RankingContent
-from valuesurvey.report._terms import VariableCoding, coding_from_table, split_term, term_label
+from valuesurvey.report._terms import VariableCoding, coding_from_table, country_name, split_term, term_label
 from valuesurvey.study import Study, load_study
 
 __all__ = [
@@ -46,7 +46,6 @@ FIGURES_DIR = "_figures"
 #: Short names; the item set actually used is stated by ``ReportContent.instrument_list`` and the
 #: instruments table (a study may ask a subset or a replacement file).
 INSTRUMENT_NAMES = {"mfq2": "MFQ-2", "wvs7": "WVS-7", "ai_values": "AI values"}
-COUNTRY = {"CN": "China", "US": "USA"}
 #: The terms each research question's key sentence reports, by R's names (R/rq_models.R coding).
 KEY_TERMS = {
     1: ("nationalityCN", "originCN", "nationalityCN:originCN"),
@@ -272,16 +271,67 @@ class ReportContent:
         return f"![{spec.caption}]({self.figure_path(name)}){{#{label or 'fig-' + name.replace('_', '-')} width=100%}}\n"
 
     # ---- design ------------------------------------------------------------------------------
+    def _origin_counts(self, models: pd.DataFrame) -> str:
+        """``3 made in China, 2 made in the USA, 1 with no country`` in the study's order."""
+        present = [str(o) for o in models["origin"]]
+        order = self.study.design.origin_levels(present)
+        order = [
+            *(c for c in self.study.design.codes if c in order),
+            *(o for o in order if o not in self.study.design.codes),
+        ]
+        words = []
+        for origin in order:
+            n = present.count(origin)
+            if origin == "none":
+                words.append(f"{n} with no country of origin")
+            elif origin.startswith("company:"):
+                words.append(f"{n} labelled by company only ({country_name(origin)})")
+            else:
+                words.append(f"{n} made in {country_name(origin)}")
+        return ", ".join(words)
+
+    def countries_sentence(self) -> str:
+        """Which countries, survey languages and prompt languages the study used, the pairing of
+        the language-matched analyses and the coding of nationality and origin."""
+        design = self.study.design
+        described = []
+        for country in design.countries:
+            paired = design.paired_language(country.code)
+            pairing = f"paired with {paired} prompts" if paired else "in no language-matched analysis"
+            described.append(
+                f"{country_name(country.code)} ({country.code}; survey language {', '.join(country.languages)}; {pairing})"
+            )
+        k = len(design.codes)
+        if k == 2:
+            coding = (
+                f"nationality and LLM origin are half-sum coded, {country_name(design.codes[0])} = +0.5 and "
+                f"{country_name(design.codes[1])} = −0.5 (the paper's coding)"
+            )
+        else:
+            coding = (
+                f"nationality and LLM origin are sum-coded (each level's deviation from the unweighted mean "
+                f"of the levels) with {country_name(design.reference)} as the reference level (−1 in every "
+                "contrast); origins that are no country of the study are further levels"
+            )
+        return (
+            f"The study compares {k} countries: {'; '.join(described)}. "
+            f"Prompts were in {', '.join(design.languages)}; in the language-matched analyses (RQ1, RQ3) "
+            f"participants are paired with LLM answers in their country's survey language; {coding}. "
+            "RQ2's congruences compare the participant's country with the prompt language's pairing, the "
+            "persona's country and the LLM's origin."
+        )
+
     def design_section(self) -> str:
         study = self.study
         models = self.models()
         parts = [
-            f"We elicited responses from {len(models)} LLMs ({(models['origin'] == 'CN').sum()} made in China, "
-            f"{(models['origin'] == 'US').sum()} made in the USA; @tbl-models) on {self.instrument_list()}. "
+            f"We elicited responses from {len(models)} LLMs ({self._origin_counts(models)}; @tbl-models) "
+            f"on {self.instrument_list()}. "
             f"Each rating questionnaire was presented in {len(study.languages)} language(s) "
             f"({', '.join(study.languages)}) × {len(study.personas)} persona condition(s) "
             f"({', '.join(study.personas)}), {study.repetitions} repetitions per condition "
             f"(answer mode: {study.answer_mode}).",
+            self.countries_sentence(),
         ]
         if "ai_values" in study.instruments:
             parts.append(
@@ -291,7 +341,7 @@ class ReportContent:
         table = models.rename(columns={"name": "Model", "origin": "Origin", "company": "Company"})[
             ["Model", "Origin", "Company"]
         ]
-        table["Origin"] = table["Origin"].map(COUNTRY).fillna(table["Origin"])
+        table["Origin"] = table["Origin"].astype(str).map(country_name)
         parts.append(
             markdown_table(table, caption="LLMs by country of origin and company.", label="tbl-models")
         )

@@ -7,13 +7,14 @@ RQ1 is simulated directly at the level the regression models it::
                    + v0[m] + v1[m]·s[p]                 (model intercept, by-model nationality slope)
                    + c[m, s[p]] + e[p, m]
 
-with s, o = +0.5 for China and −0.5 for the USA, every effect normal with the SDs of
-:class:`CosineTruth`, and ``c`` the noise of an LLM condition's mean vector: each model is asked
-in its zh condition for Chinese and its en condition for American participants, and that vector is
-a mean over ``repetitions`` answers, so ``c ~ N(0, sd_condition_noise² / repetitions)``.
+with s, o = +0.5 for the design's first country and −0.5 for its second (the paper: China, the
+USA; :attr:`CosineDesign.countries`), every effect normal with the SDs of :class:`CosineTruth`, and
+``c`` the noise of an LLM condition's mean vector: each model is asked in the language paired with
+each country's participants (zh for China, en for the USA) and that vector is a mean over
+``repetitions`` answers, so ``c ~ N(0, sd_condition_noise² / repetitions)``.
 
-RQ2 (persona cn/us × both languages) adds by-person slopes for the three congruences and condition
-effects (model × language × persona, intercept and nationality slope)::
+RQ2 (the two countries' personas × both languages) adds by-person slopes for the three
+congruences and condition effects (model × language × persona, intercept and nationality slope)::
 
     cosine[p, c] = b0 + b_nat·s + b_org·o + b_lc·lc + b_pc·pc + b_oc·oc
                    + u0[p] + u_lc[p]·lc + u_pc[p]·pc + u_oc[p]·oc + v0[m] + v1[m]·s
@@ -37,6 +38,8 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 
+from valuesurvey.design import DEFAULT_COUNTRIES, default_design
+
 __all__ = [
     "FITS",
     "KEY_TERMS",
@@ -45,30 +48,44 @@ __all__ = [
     "CosineDesign",
     "CosineTruth",
     "coverage_line",
+    "key_terms",
     "recovery",
     "recovery_summary",
+    "rq1_terms",
     "simulate_cosines",
     "simulate_rq1_cosines",
 ]
 
-#: R's names of the RQ1 coefficients under half-sum coding (see R/rq_models.R).
-RQ1_TERMS = {
-    "intercept": "(Intercept)",
-    "nationality": "nationalityCN",
-    "origin": "originCN",
-    "interaction": "nationalityCN:originCN",
-}
+
+def rq1_terms(first: str = DEFAULT_COUNTRIES[0]) -> dict[str, str]:
+    """R's names of the RQ1 coefficients under half-sum coding with ``first`` = +0.5 (R/rq_models.R).
+
+    >>> rq1_terms("CN")["interaction"]
+    'nationalityCN:originCN'
+    """
+    return {
+        "intercept": "(Intercept)",
+        "nationality": f"nationality{first}",
+        "origin": f"origin{first}",
+        "interaction": f"nationality{first}:origin{first}",
+    }
+
+
+def key_terms(first: str = DEFAULT_COUNTRIES[0]) -> dict[str, tuple[str, ...]]:
+    """The terms whose coverage and power are reported, per analysis."""
+    return {"rq1": tuple(rq1_terms(first).values())[1:], "rq2": tuple(RQ2_TERMS.values())}
+
+
+#: R's names of the RQ1 coefficients of the paper's design (China = +0.5).
+RQ1_TERMS = rq1_terms()
 #: RQ2's congruence terms (congruent = +0.5).
 RQ2_TERMS = {
     "language_congruence": "language_congruentyes",
     "persona_congruence": "persona_congruentyes",
     "origin_congruence": "origin_congruentyes",
 }
-#: The terms whose coverage and power are reported, per analysis.
-KEY_TERMS = {
-    "rq1": ("nationalityCN", "originCN", "nationalityCN:originCN"),
-    "rq2": ("language_congruentyes", "persona_congruentyes", "origin_congruentyes"),
-}
+#: The terms whose coverage and power are reported, per analysis (the paper's design).
+KEY_TERMS = key_terms()
 #: The fits compared: (label, fits passed to fit_rq, random effects).
 FITS: tuple[tuple[str, str, str], ...] = (
     ("lm", "lm", "maximal"),
@@ -102,16 +119,21 @@ class CosineTruth:
     sd_condition_noise: float = 0.02
     sd_residual: float = 0.10
 
-    def coefficients(self, analysis: str = "rq1") -> dict[str, float]:
-        """R term name → true value."""
+    def coefficients(self, analysis: str = "rq1", first: str = DEFAULT_COUNTRIES[0]) -> dict[str, float]:
+        """R term name → true value (``first``: the country coded +0.5)."""
         values = asdict(self)
+        names = rq1_terms(first)
         if analysis == "rq2":
             out = {term: values[name] for name, term in RQ2_TERMS.items()}
             out.update(
-                {"(Intercept)": self.intercept, "nationalityCN": self.nationality, "originCN": self.origin}
+                {
+                    "(Intercept)": self.intercept,
+                    names["nationality"]: self.nationality,
+                    names["origin"]: self.origin,
+                }
             )
             return out
-        return {term: values[name] for name, term in RQ1_TERMS.items()}
+        return {term: values[name] for name, term in names.items()}
 
     def with_values(self, **changes: float) -> CosineTruth:
         """A copy with some fields changed (``--effect``/``--sd`` of ``valuesurvey power``)."""
@@ -123,17 +145,22 @@ class CosineTruth:
 
 @dataclass(frozen=True)
 class CosineDesign:
-    """The crossed design: people per nationality, LLMs per origin, conditions and repetitions."""
+    """The crossed design of two countries: people per nationality, LLMs per origin (in the order of
+    ``countries``, the first coded +0.5), the prompt language paired with each country's
+    participants, the study's languages and repetitions."""
 
-    people: tuple[int, int] = (200, 200)  # China, USA
-    models: tuple[int, int] = (10, 10)  # made in China, in the USA
+    people: tuple[int, int] = (200, 200)
+    models: tuple[int, int] = (10, 10)
     languages: tuple[str, ...] = ("en", "zh")
     repetitions: int = 20
+    countries: tuple[str, str] = DEFAULT_COUNTRIES  # type: ignore[assignment]
+    paired: tuple[str, str] = tuple(default_design().pairing[c] for c in DEFAULT_COUNTRIES)  # type: ignore[assignment]
 
 
-def _codes(n_cn: int, n_us: int) -> tuple[np.ndarray, np.ndarray]:
-    labels = np.array(["CN"] * n_cn + ["US"] * n_us)
-    return labels, np.where(labels == "CN", 0.5, -0.5)
+def _codes(design: CosineDesign, counts: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    first, second = design.countries
+    labels = np.array([first] * counts[0] + [second] * counts[1])
+    return labels, np.where(labels == first, 0.5, -0.5)
 
 
 def simulate_cosines(
@@ -150,13 +177,15 @@ def simulate_cosines(
     --------
     >>> d = simulate_cosines(CosineTruth(), CosineDesign(people=(3, 2), models=(2, 2)), seed=1)
     >>> d.shape, sorted(d["nationality"].unique())
-    ((20, 8), ['CN', 'US'])
+    ((20, 9), ['CN', 'US'])
     >>> simulate_cosines(CosineTruth(), CosineDesign(people=(3, 2), models=(2, 2)), analysis="rq2").shape
-    (80, 8)
+    (80, 9)
     """
     rng = np.random.default_rng(seed)
-    nationality, s = _codes(*design.people)
-    origin, o = _codes(*design.models)
+    nationality, s = _codes(design, design.people)
+    origin, o = _codes(design, design.models)
+    lang_plus, lang_minus = design.paired
+    pers_plus, pers_minus = design.countries
     n_p, n_m = s.size, o.size
     people = np.array([f"P{i:05d}" for i in range(n_p)])
     models = np.array([f"llm{j:02d}_{origin[j]}" for j in range(n_m)])
@@ -166,7 +195,7 @@ def simulate_cosines(
     v1 = rng.normal(0.0, truth.sd_model_slope, n_m)
     if analysis == "rq1":
         u1 = rng.normal(0.0, truth.sd_participant_slope, n_p)
-        cell = rng.normal(0.0, noise_sd, (2, n_m))  # the zh (CN) and en (US) condition of each model
+        cell = rng.normal(0.0, noise_sd, (2, n_m))  # each model's condition paired with each country
         y = (
             truth.intercept
             + truth.nationality * s[:, None]
@@ -185,18 +214,21 @@ def simulate_cosines(
                 "nationality": np.repeat(nationality, n_m),
                 "model": np.tile(models, n_p),
                 "origin": np.tile(origin, n_p),
-                "language": np.repeat(np.where(s > 0, "zh", "en"), n_m),
+                "language": np.repeat(np.where(s > 0, lang_plus, lang_minus), n_m),
                 "persona": "none",
                 "removed": "none",
                 "cosine": y.ravel(),
+                "participant_language": np.repeat(np.where(s > 0, lang_plus, lang_minus), n_m),
             }
         )
     if analysis != "rq2":
         raise ValueError(f"analysis must be 'rq1' or 'rq2', not {analysis!r}")
-    conditions = [(m, lang, pers) for m in range(n_m) for lang in design.languages for pers in ("cn", "us")]
+    conditions = [
+        (m, lang, pers) for m in range(n_m) for lang in design.languages for pers in design.countries
+    ]
     cm = np.array([c[0] for c in conditions])
-    lang = np.array([0.5 if c[1] == "zh" else -0.5 for c in conditions])
-    pers = np.array([0.5 if c[2] == "cn" else -0.5 for c in conditions])
+    lang = np.array([0.5 if c[1] == lang_plus else -0.5 for c in conditions])
+    pers = np.array([0.5 if c[2] == pers_plus else -0.5 for c in conditions])
     n_c = len(conditions)
     u_slopes = rng.normal(0.0, truth.sd_participant_slope, (n_p, 3))
     w0 = rng.normal(0.0, truth.sd_condition, n_c)
@@ -229,10 +261,11 @@ def simulate_cosines(
             "nationality": np.repeat(nationality, n_c),
             "model": np.tile(models[cm], n_p),
             "origin": np.tile(origin[cm], n_p),
-            "language": np.tile(np.where(lang > 0, "zh", "en"), n_p),
-            "persona": np.tile(np.where(pers > 0, "cn", "us"), n_p),
+            "language": np.tile(np.where(lang > 0, lang_plus, lang_minus), n_p),
+            "persona": np.tile(np.where(pers > 0, pers_plus, pers_minus), n_p),
             "removed": "none",
             "cosine": y.ravel(),
+            "participant_language": np.repeat(np.where(s > 0, lang_plus, lang_minus), n_c),
         }
     )
 
@@ -250,20 +283,21 @@ def simulate_rq1_cosines(
     --------
     >>> d = simulate_rq1_cosines(n_people=3, n_models=2, seed=1)
     >>> d.shape, sorted(d["nationality"].unique()), sorted(d["origin"].unique())
-    ((24, 8), ['CN', 'US'], ['CN', 'US'])
+    ((24, 9), ['CN', 'US'], ['CN', 'US'])
     """
     design = CosineDesign(people=(n_people, n_people), models=(n_models, n_models))
     return simulate_cosines(truth, design, analysis="rq1", seed=seed)
 
 
-def _fit_all(data: pd.DataFrame, analysis: str, fits: Iterable[str]) -> pd.DataFrame:
+def _fit_all(data: pd.DataFrame, analysis: str, fits: Iterable[str], design: CosineDesign) -> pd.DataFrame:
     from valuesurvey.regressions import fit_rq
 
+    levels = {"nationality": list(design.countries), "origin": list(design.countries)}
     parts = []
     for label, fit, random in FITS:
         if label not in fits:
             continue
-        tidy = fit_rq(data, analysis, fits=(fit,), random_effects=random).tidy
+        tidy = fit_rq(data, analysis, fits=(fit,), random_effects=random, levels=levels).tidy
         parts.append(tidy[tidy["model"] == fit].assign(model=label))
     return pd.concat(parts, ignore_index=True)
 
@@ -290,12 +324,12 @@ def recovery(
         conf_low, conf_high, covered.
     """
     design = design or CosineDesign(people=(n_people, n_people), models=(n_models, n_models))
-    true_values = truth.coefficients(analysis)
+    true_values = truth.coefficients(analysis, design.countries[0])
     fits = tuple(fits)
     rows: list[pd.DataFrame] = []
     for seed in seeds:
         data = simulate_cosines(truth, design, analysis=analysis, seed=seed)
-        tidy = _fit_all(data, analysis, fits)
+        tidy = _fit_all(data, analysis, fits, design)
         tidy = tidy[tidy["term"].isin(true_values)].copy()
         tidy["truth"] = tidy["term"].map(true_values)
         tidy["covered"] = (tidy["conf_low"] <= tidy["truth"]) & (tidy["truth"] <= tidy["conf_high"])

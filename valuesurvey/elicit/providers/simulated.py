@@ -8,20 +8,26 @@ Generative model (all parameters in the model's ``options``; defaults in bracket
 ---------------------------------------------------------------------------------
 Rating item *i* of an instrument with scale [lo, hi], asked in language *l* with persona *p*:
 
-1. Human profiles: μ_CN(i), μ_US(i), the Chinese and American human means of the item
-   (WVS-7: per item, ``humans/reference/wvs7_q177_q195_chn_usa_means.csv``; MFQ-2: per
-   foundation of the item, ``humans/reference/mfq2_foundation_profiles.csv``; items not found: the
-   scale midpoint for both).
-2. Mixing weight: w = clip(cn_weight + persona_shift·s_p + language_shift·s_l, 0, 1) with
-   s_p = +1 (persona cn), 0 (none), −1 (us) and s_l = +½ (zh), −½ (en).
-   ``cn_weight`` [0.8 for origin CN, 0.2 for origin US], ``persona_shift`` [0.2],
-   ``language_shift`` [0.1].
-3. Latent mean: μ = w·μ_CN(i) + (1 − w)·μ_US(i) + δ_i, where δ_i ~ N(0, ``item_sd`` [0.3]) is fixed
+1. Human profiles: μ_c(i), the human mean of the item in country c (WVS-7: per item; MFQ-2: per
+   foundation of the item; :mod:`valuesurvey.humans.profiles`: the published aggregates of China
+   and the USA, a labelled SYNTHETIC profile for every other country; items not found: the scale
+   midpoint).
+2. The model's mix of countries: ``mixture`` (country → weight); ``cn_weight`` w is the paper
+   panel's shorthand for {CN: w, US: 1 − w} (the two reference countries of the shipped
+   aggregates). Default: origin China or the USA, cn_weight 0.8 for China and 0.2 for the USA; any
+   other country c, {c: 0.8, US: 0.2} (LLMs resemble Americans most, seed 001); no country or a
+   company label, {CN: 0.5, US: 0.5}.
+3. Condition weights (:func:`valuesurvey.simulation.ratings.condition_weights`): the persona moves
+   ``persona_shift`` [0.2] of weight to its country, the prompt language ``language_shift`` [0.1]
+   / 2 to the countries speaking it. For China and the USA this is the paper panel's
+   w = clip(cn_weight + persona_shift·s_p + language_shift·s_l, 0, 1) with s_p = +1 (persona CN),
+   0 (none), −1 (US) and s_l = +½ (zh), −½ (en).
+4. Latent mean: μ = Σ_c w_c·μ_c(i) + δ_i, where δ_i ~ N(0, ``item_sd`` [0.3]) is fixed
    per model and item (the model's own idiosyncrasy, the same in every condition and repetition).
-4. Each repetition r: y = μ + ε, ε ~ N(0, ``noise_sd`` [0.7]); the answer is round(y) clipped to
+5. Each repetition r: y = μ + ε, ε ~ N(0, ``noise_sd`` [0.7]); the answer is round(y) clipped to
    [lo, hi]. With probability ``refusal_rate`` [0] it refuses instead ("As an AI language model, I
    cannot ...", or "作为一个人工智能，我无法…" in zh).
-5. Logprobs mode: P(k) = Φ((k + ½ − μ)/σ) − Φ((k − ½ − μ)/σ) for inner points, open intervals at
+6. Logprobs mode: P(k) = Φ((k + ½ − μ)/σ) − Φ((k − ½ − μ)/σ) for inner points, open intervals at
    lo and hi (an ordered probit of the same latent variable, σ = noise_sd), returned as OpenAI-style
    ``top_logprobs`` of the first token; the text is the most probable point.
 
@@ -34,27 +40,26 @@ s_v, one per line ("1. Accuracy"). With probability ``invalid_rate`` [0] a value
 invalid ranking, which the runner asks again).
 
 Every draw comes from a generator seeded by (``seed`` [0], model id, design cell, repetition,
-attempt): the same study gives the same answers, in any order and after any resume.
+attempt; the persona as its lowercase code, as request seeds take it): the same study gives the
+same answers, in any order and after any resume.
 ``latency`` [0] seconds are awaited per request (to exercise concurrency without a network).
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
 import functools
 import hashlib
 import math
 import random
-from pathlib import Path
 from typing import Any, ClassVar
 
+from valuesurvey.design import NONE, persona_key
 from valuesurvey.elicit._exceptions import ElicitError
 from valuesurvey.elicit.providers._base import ChatRequest, ChatResponse, ModelInfo, Provider
 
 __all__ = ["DEFAULT_RANKING_PROFILE", "SimulatedProvider", "check_simulated_name", "rating_probabilities"]
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "humans" / "reference"
 DEFAULT_RANKING_PROFILE: dict[str, float] = {
     "Protective": 2.0,
     "Epistemic": 1.8,
@@ -62,8 +67,6 @@ DEFAULT_RANKING_PROFILE: dict[str, float] = {
     "Social": 0.9,
     "Personal": 0.0,
 }
-_PERSONA_SIGN = {"cn": 1.0, "none": 0.0, "us": -1.0}
-_LANGUAGE_SIGN = {"zh": 0.5, "en": -0.5}
 _REFUSALS = {
     "en": "As an AI language model, I cannot share personal opinions on this.",
     "zh": "作为一个人工智能，我无法表达个人观点。",
@@ -79,16 +82,20 @@ def check_simulated_name(model: ModelInfo) -> None:
 
 
 @functools.cache
-def _human_profiles() -> dict[str, tuple[float, float]]:
-    """(μ_CN, μ_US) per WVS item id and per MFQ-2 foundation name."""
-    profiles: dict[str, tuple[float, float]] = {}
-    with (REFERENCE_DIR / "wvs7_q177_q195_chn_usa_means.csv").open(encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            profiles[row["item"]] = (float(row["chn_mean"]), float(row["usa_mean"]))
-    with (REFERENCE_DIR / "mfq2_foundation_profiles.csv").open(encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            profiles[row["foundation"]] = (float(row["cn_mean"]), float(row["us_mean"]))
-    return profiles
+def _country_means(country: str) -> dict[str, float]:
+    """μ_c per WVS item id and per MFQ-2 foundation name (:mod:`valuesurvey.humans.profiles`)."""
+    from valuesurvey.humans.profiles import mfq2_profile, wvs7_profile
+
+    return {**wvs7_profile(country)["mean"].to_dict(), **mfq2_profile(country)["mean"].to_dict()}
+
+
+@functools.cache
+def _poles() -> tuple[str, str]:
+    """The two countries of the shipped reference aggregates (China, the USA): cn_weight's mix."""
+    from valuesurvey.humans.profiles import reference_countries
+
+    first, second = reference_countries("wvs7")[:2]
+    return first, second
 
 
 def _rng(*parts: Any) -> random.Random:
@@ -130,8 +137,7 @@ class SimulatedProvider(Provider):
         check_simulated_name(model)
         super().__init__(model, **kwargs)
         opts = model.options
-        default_w = 0.8 if model.origin == "CN" else 0.2
-        self.cn_weight = float(opts.get("cn_weight", default_w))
+        self.mixture = self._mixture(opts, model.origin)
         self.noise_sd = float(opts.get("noise_sd", 0.7))
         self.item_sd = float(opts.get("item_sd", 0.3))
         self.persona_shift = float(opts.get("persona_shift", 0.2))
@@ -144,18 +150,47 @@ class SimulatedProvider(Provider):
         self.seed = int(opts.get("seed", 0))
         self.latency = float(opts.get("latency", 0.0))
 
+    @staticmethod
+    def _mixture(opts: dict[str, Any], origin: str | None) -> dict[str, float]:
+        """The model's mix of country profiles (step 2)."""
+        from valuesurvey.countries import get_country
+
+        first, second = _poles()
+        if "mixture" in opts:
+            raw = {
+                get_country(k, field="options.mixture").alpha2: float(v) for k, v in opts["mixture"].items()
+            }
+            total = sum(raw.values())
+            if total <= 0 or min(raw.values()) < 0:
+                raise ElicitError("options.mixture: weights must be >= 0 and not all 0")
+            return {k: v / total for k, v in raw.items()}
+        if "cn_weight" in opts or origin in (first, second):
+            w = float(opts.get("cn_weight", 0.8 if origin == first else 0.2))
+            return {first: w, second: 1 - w}
+        if origin is None or origin == NONE or str(origin).startswith("company:"):
+            return {first: 0.5, second: 0.5}
+        return {origin: 0.8, second: 0.2}
+
     def latent_mean(
         self, instrument: str, item: str, dimension: str | None, language: str, persona: str, lo: int, hi: int
     ) -> float:
-        """μ of steps 1–3 for one item and condition."""
-        profiles = _human_profiles()
+        """μ of steps 1–4 for one item and condition."""
+        from valuesurvey.simulation.ratings import condition_weights
+
         mid = (lo + hi) / 2
-        mu_cn, mu_us = profiles.get(item) or profiles.get(dimension or "") or (mid, mid)
-        w = self.cn_weight + self.persona_shift * _PERSONA_SIGN.get(persona, 0.0)
-        w += self.language_shift * _LANGUAGE_SIGN.get(language, 0.0)
-        w = min(1.0, max(0.0, w))
+        weights = condition_weights(
+            self.mixture,
+            str(persona),
+            language,
+            persona_shift=self.persona_shift,
+            language_shift=self.language_shift,
+        )
+        mu = 0.0
+        for country, weight in weights.items():
+            means = _country_means(country)
+            mu += weight * means.get(item, means.get(dimension or "", mid))
         delta = _rng(self.seed, self.model.id, "item", instrument, item).gauss(0.0, self.item_sd)
-        return w * mu_cn + (1 - w) * mu_us + delta
+        return mu + delta
 
     async def generate(self, request: ChatRequest, *, client: Any = None) -> ChatResponse:
         if self.latency:
@@ -168,7 +203,7 @@ class SimulatedProvider(Provider):
             meta.get("instrument"),
             meta.get("item"),
             language,
-            meta.get("persona"),
+            persona_key(meta.get("persona")),
             meta.get("rep"),
             meta.get("attempt"),
         )
