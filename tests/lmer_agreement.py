@@ -33,7 +33,11 @@ these far more, and text columns (formula, ddf, optimizer, messages) must match 
 Attempts that ended singular or unconverged (rows of ``simplification.csv`` that the simplification
 rejected) stop on a boundary or at the iteration limit, where the criterion itself spreads like theta:
 a singular maximal attempt of the demo's RQ1 moved 1.7e-9 relative between two runs. Their criteria
-are compared with the theta tolerance; accepted attempts keep the criterion tolerance.
+are compared with the theta tolerance; accepted attempts keep the criterion tolerance. On a
+singular attempt lme4's gradient check (``converged`` and its warning in ``messages``) flips with the
+same last bits — seen once in the demo's RQ1 maximal attempt — while the decision cannot: the
+simplification drops a singular structure whether or not it converged. So on singular rows those two
+columns are not compared; ``decision``, ``selected`` and every accepted row must match exactly.
 """
 
 from __future__ import annotations
@@ -91,6 +95,11 @@ def assert_fits_agree(
     assert list(ours.columns) == list(theirs.columns), name
     numeric = ours.select_dtypes("number").columns
     text = [column for column in ours.columns if column not in numeric]
+    if {"singular", "converged", "messages"} <= set(ours.columns):
+        fragile = ["converged", "messages"]
+        firm = ~ours["singular"].astype(bool)
+        pd.testing.assert_frame_equal(ours.loc[firm, fragile], theirs.loc[firm, fragile], obj=name)
+        text = [column for column in text if column not in fragile]
     pd.testing.assert_frame_equal(ours[text], theirs[text], obj=name)
     for column in numeric:
         if column in exact:
