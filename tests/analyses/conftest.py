@@ -48,7 +48,7 @@ ANALYSES: list[dict[str, Any]] = [
             {"specs": "~ persona | nationality", "contrasts": "trt.vs.ctrl", "ref": "none", "adjust": "holm"},
             {
                 "specs": "~ persona",
-                "contrasts": {"cn_minus_us": [1, 0, -1], "persona_vs_none": [0.5, -1, 0.5]},
+                "contrasts": {"cn_minus_us": [1, -1, 0], "persona_vs_none": [0.5, 0.5, -1]},
                 "adjust": "holm",
             },
         ],

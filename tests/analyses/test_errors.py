@@ -156,7 +156,7 @@ def _declare(study: Study, analyses: list[dict[str, Any]]) -> Study:
         (
             {**RATINGS, "where": "persona == 'None'"},
             "field analyses.0.where: no row of the ratings table (3,888 rows) matches \"persona == 'None'\"; "
-            "values present: persona: cn, none, us",
+            "values present: persona: CN, US, none",
         ),
         (
             {**RATINGS, "coding": {"origin": {"treatment": "China"}}},
@@ -166,9 +166,9 @@ def _declare(study: Study, analyses: list[dict[str, Any]]) -> Study:
             {
                 **RATINGS,
                 "formula": "rating ~ persona + (1 | model)",
-                "coding": {"persona": {"half_sum": "cn"}},
+                "coding": {"persona": {"half_sum": "CN"}},
             },
-            "field analyses.0.coding.persona: half_sum needs exactly 2 levels, the rows have 3: cn, none, us",
+            "field analyses.0.coding.persona: half_sum needs exactly 2 levels, the rows have 3: CN, US, none",
         ),
         (
             {**RATINGS, "family": "ordinal"},

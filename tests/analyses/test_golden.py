@@ -24,13 +24,16 @@ suppressPackageStartupMessages({ library(lmerTest); library(ordinal); library(em
 args <- commandArgs(trailingOnly = TRUE)
 rows <- function(name) read.csv(file.path(args[1], paste0(name, "_rows.csv")), stringsAsFactors = FALSE)
 out <- function(frame, name) write.csv(frame, file.path(args[2], paste0(name, ".csv")), row.names = FALSE)
+# valuesurvey orders levels by code point (CN, US, none); R's factor() sorts by the locale
+# (CN, none, US in en_US), so the direct fits give the levels in code-point order too.
+code_point_factor <- function(x) factor(x, levels = sort(unique(x), method = "radix"))
 half_sum <- function(x, positive) {
-  x <- factor(x)
+  x <- code_point_factor(x)
   contrasts(x) <- matrix(ifelse(levels(x) == positive, 0.5, -0.5), dimnames = list(levels(x), positive))
   x
 }
 treatment <- function(x, reference) {
-  x <- factor(x)
+  x <- code_point_factor(x)
   contrasts(x) <- contr.treatment(levels(x), base = match(reference, levels(x)))
   x
 }
@@ -74,7 +77,7 @@ out(cbind(coefs(m3), df = summary(m3)$coefficients[, "df"]), "persona_contrast")
 e3 <- emmeans(m3, ~ persona | nationality, lmer.df = "satterthwaite")
 c3 <- summary(contrast(e3, "trt.vs.ctrl", ref = "none", adjust = "holm"), infer = c(TRUE, TRUE))
 e4 <- emmeans(m3, ~ persona, lmer.df = "satterthwaite")
-c4 <- summary(contrast(e4, list(cn_minus_us = c(1, 0, -1), persona_vs_none = c(0.5, -1, 0.5)), adjust = "holm"),
+c4 <- summary(contrast(e4, list(cn_minus_us = c(1, -1, 0), persona_vs_none = c(0.5, 0.5, -1)), adjust = "holm"),
               infer = c(TRUE, TRUE))
 keep <- c("contrast", "estimate", "SE", "df", "p.value")
 out(rbind(as.data.frame(c3)[keep], as.data.frame(c4)[keep]), "persona_contrast_contrasts")
@@ -142,7 +145,7 @@ def test_emmeans_contrasts_equal_emmeans(analyzed_study: Study, direct: Path) ->
     ours = pd.read_csv(analyzed_study.paths.estimates("persona_contrast_contrasts"))
     theirs = pd.read_csv(direct / "persona_contrast_contrasts.csv")
     assert ours["contrast"].tolist() == theirs["contrast"].tolist() == [
-        "cn - none", "us - none", "cn - none", "us - none", "cn_minus_us", "persona_vs_none",
+        "CN - none", "US - none", "CN - none", "US - none", "cn_minus_us", "persona_vs_none",
     ]  # fmt: skip
     assert ours["at"].fillna("").tolist() == ["nationality = CN"] * 2 + ["nationality = US"] * 2 + ["", ""]
     assert set(ours["adjust"]) == {"holm"} and ours["messages"].str.contains("holm method for 2 tests").all()

@@ -198,12 +198,12 @@ def test_weights_are_used_when_asked(country_study_factory, tmp_path: Path) -> N
     wide = people.pivot(index="participant", columns="item", values="rating")[WVS_ITEMS]
     w = people.groupby("participant")["weight"].first().loc[wide.index].to_numpy()
     llm = ratings[
-        (ratings["model"] == "sim-us-00") & (ratings["language"] == "zh") & (ratings["persona"] == "us")
+        (ratings["model"] == "sim-us-00") & (ratings["language"] == "zh") & (ratings["persona"] == "US")
     ]
     vector = llm.groupby("item")["rating"].mean()[WVS_ITEMS].to_numpy()
     r = np.array([np.corrcoef(row, vector)[0, 1] for row in wide.to_numpy()])
     ok = ~np.isnan(r)
-    query = "country == 'DE' and model == 'sim-us-00' and condition == 'zh/us'"
+    query = "country == 'DE' and model == 'sim-us-00' and condition == 'zh/US'"
     assert weighted.similarity.query(query)["estimate"].iloc[0] == pytest.approx(
         (w[ok] * r[ok]).sum() / w[ok].sum(), abs=1e-10
     )

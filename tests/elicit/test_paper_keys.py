@@ -5,6 +5,11 @@ became study data (1413156): for each model of ``examples/paper/study.yaml`` the
 and the sha256 of its sorted ``key seed`` lines, the same for two of its models with
 ``generation.seed`` set, and for two models of the demo's simulated panel (logprobs, seeded, with
 the ranking task). Regenerate it only for a change that is meant to re-ask every stored answer.
+
+One entry was re-keyed on purpose since: ``deepseek-v2-lite-chat`` (issue 19), whose registry entry
+moved from ``openai_compatible`` with ``constrained_via: grammar`` (a field vLLM does not read) to the
+``vllm`` provider. It is a self-hosted open-weight model at price 0, so re-asking costs compute only;
+every other model's keys are those of 1413156.
 """
 
 from __future__ import annotations

@@ -103,10 +103,17 @@ class SimulatedLLM:
     refuses: frozenset[tuple[str, str, str]] = field(default_factory=frozenset)
 
     def weights(self, countries: Sequence[str]) -> dict[str, float]:
-        """The model's own mix over ``countries`` (the profiles given; the first two for cn_weight)."""
+        """The model's own mix over ``countries`` (the profiles given): ``mixture``, else
+        ``cn_weight`` on China and the rest on the USA (on the first two countries when the profiles
+        are not China's and the USA's), whatever order the profiles come in.
+
+        >>> SimulatedLLM("sim-us", "US", 0.05).weights(["US", "CN"])
+        {'CN': 0.05, 'US': 0.95}
+        """
         if self.mixture is not None:
             return dict(self.mixture)
-        return {countries[0]: self.cn_weight, countries[1]: 1.0 - self.cn_weight}
+        first, second = ("CN", "US") if {"CN", "US"} <= set(countries) else tuple(countries[:2])
+        return {first: self.cn_weight, second: 1.0 - self.cn_weight}
 
 
 def _clip_round(values: np.ndarray, scale: tuple[int, int]) -> np.ndarray:
