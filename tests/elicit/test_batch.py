@@ -208,7 +208,9 @@ def test_a_429_at_creation_is_retried(batch_serve, tmp_path, protocol, caplog) -
 @pytest.mark.parametrize("status", [400, 429])
 def test_a_batch_rejected_at_creation_loses_nothing(batch_serve, tmp_path, protocol, status) -> None:
     server = batch_serve(reject_create_always=status)
-    study = _study(tmp_path, batch_model(server, protocol, options={"batch_max_requests": 20}))
+    # Two retries, not the default six: a 429 answered at every creation otherwise waits ~25 s of backoff.
+    options = {"batch_max_requests": 20, "max_retries": 2}
+    study = _study(tmp_path, batch_model(server, protocol, options=options))
     planned = plan_study(study).keys()
     runner = CliRunner()
     result = runner.invoke(app, ["elicit", str(study.paths.study_yaml), "-q"], catch_exceptions=False)
