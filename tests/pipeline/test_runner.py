@@ -107,3 +107,29 @@ def test_partial_stage_is_not_recorded(study_dir: Path, fake) -> None:
     assert run_study(study_dir, pipeline=stages, progress=False).ran == ("elicit",)
     assert run_study(study_dir, pipeline=stages, progress=False).nothing_to_do
     assert calls == [5, None]
+
+
+def test_editing_a_replacement_instrument_file_changes_the_elicit_inputs(tmp_path: Path) -> None:
+    from valuesurvey import instruments
+    from valuesurvey.pipeline._stages import _instrument_hashes
+
+    root = tmp_path / "study"
+    root.mkdir()
+    shipped = yaml.safe_load((instruments.DATA_DIR / "wvs7.yaml").read_text(encoding="utf-8"))
+    (root / "my_wvs7.yaml").write_text(yaml.safe_dump(shipped, allow_unicode=True), encoding="utf-8")
+    study_yaml = {
+        "name": "own-file",
+        "instruments": ["wvs7"],
+        "instrument_options": {"wvs7": {"file": "my_wvs7.yaml"}},
+        "languages": ["en"],
+        "personas": ["none"],
+        "models": [{"id": "sim-cn-01", "provider": "simulated", "origin": "CN", "company": "simulated"}],
+    }
+    (root / "study.yaml").write_text(yaml.safe_dump(study_yaml), encoding="utf-8")
+    before = _instrument_hashes(load_study(root))
+    assert before == {"wvs7": instruments.get("wvs7").content_hash}
+
+    shipped["items"][0]["en"] = "Claiming government benefits to which you are not entitled, in a new wording"
+    (root / "my_wvs7.yaml").write_text(yaml.safe_dump(shipped, allow_unicode=True), encoding="utf-8")
+    after = _instrument_hashes(load_study(root))
+    assert after["wvs7"] != before["wvs7"]

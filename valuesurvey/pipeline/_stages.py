@@ -67,18 +67,17 @@ def _entry_point(module: str, name: str) -> Callable[..., Any]:
 
 
 def _instrument_hashes(study: Study) -> dict[str, str | None]:
-    """Content hash of each instrument, so that an edited item text redoes elicitation."""
+    """Content hash of each instrument as the study uses it (replacement file, options, translations
+    applied), so that an edited item text, in the package or in the study's own file, redoes elicitation."""
     try:
         instruments = importlib.import_module("valuesurvey.instruments")
     except ImportError:
         return dict.fromkeys(study.instruments)
-    hashes: dict[str, str | None] = {}
-    for instrument_id in study.instruments:
-        try:
-            hashes[instrument_id] = instruments.get(instrument_id).content_hash
-        except Exception:  # an unknown id fails later, inside the stage, with the stage's own message
-            hashes[instrument_id] = None
-    return hashes
+    try:
+        used = instruments.for_study(study)
+    except Exception:  # a broken instrument fails later, inside the stage, with the stage's own message
+        return dict.fromkeys(study.instruments)
+    return {instrument_id: used[instrument_id].content_hash for instrument_id in study.instruments}
 
 
 def _section(study: Study, *names: str) -> dict[str, Any]:
