@@ -80,6 +80,16 @@ def _study(root: Path) -> dict:
             "mfq2": {"path": "data/MFQ2_study.sav", "mapping": "data/MFQ2_study.mapping.yaml"},
         },
         "analysis": {"bootstrap": 10, "seed": 3},
+        # A declared analysis of the similarity table: its rows carry participants, so they ship
+        # pseudonymised and Rscript refits it from them.
+        "analyses": [
+            {
+                "name": "wvs7_by_language",
+                "data": "similarity",
+                "where": "instrument == 'wvs7' and removed == 'none'",
+                "formula": "cosine ~ language + (1 | participant) + (1 | model)",
+            }
+        ],
         "report": {"formats": ["html", "pdf"], "renderer": "pandoc"},
     }
 
@@ -223,6 +233,12 @@ def test_pseudonyms_are_consistent_and_keyless(
         assert set(rq["participant"]) <= set(shipped["participant"])
         zscores = pd.read_parquet(io.BytesIO(artifact[f"study/similarity/{instrument}_zscores.parquet"]))
         assert set(zscores["source"]) == {"llm"}
+    declared = pd.read_csv(
+        io.BytesIO(artifact["study/analyses/wvs7_by_language_rows.csv"]), dtype={"participant": str}
+    )
+    assert len(declared) == len(pd.read_csv(root / "analyses" / "wvs7_by_language_rows.csv"))
+    similarity = pd.read_parquet(io.BytesIO(artifact["study/similarity/wvs7.parquet"]))
+    assert set(declared["participant"]) <= set(similarity["participant"])
     # a second build draws a new key: nothing links two artifacts' pseudonyms
     again = _members(build_artifact(root, out=tmp_path / "again.zip"))
     first = set(pd.read_parquet(io.BytesIO(artifact["study/similarity/wvs7.parquet"]))["participant"])
@@ -250,6 +266,7 @@ def test_models_refit_from_the_pseudonymised_rows(artifact: dict[str, bytes], tm
         "rq3_wvs7.csv",
         "table2_mfq2.csv",
         "fit_info.csv",
+        "wvs7_by_language.csv",
     }
     for path in refit:
         ours = pd.read_csv(top / "study" / "estimates" / path.name)
@@ -279,6 +296,8 @@ def test_readme_says_what_is_missing_and_how_to_rebuild(artifact: dict[str, byte
         "pseudonymous participant ids",
         "`study/similarity/wvs7_rq.csv`",
         "`study/similarity/wvs7_zscores.parquet` (LLM rows only)",
+        "`study/analyses/wvs7_by_language_rows.csv` (person rows)",
+        "the analyses declared in study.yaml",
         "pseudonymous, not anonymous",
     ):
         assert needle in readme, needle

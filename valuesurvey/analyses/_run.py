@@ -119,10 +119,14 @@ def _table(study: Study, index: int, spec: AnalysisSpec) -> tuple[pd.DataFrame, 
 
 
 def export_analysis(study: Study, index: int, spec: AnalysisSpec) -> pd.DataFrame:
-    """Select, check and return the rows of one analysis (only the columns its formula uses)."""
+    """Select, check and return the rows of one analysis (only the columns its formula uses, and the
+    instrument beside a participant: ids are a person's only within one instrument's file)."""
     table, rows = _table(study, index, spec)
     _check_rows(study, index, spec, table, rows)
-    used = [c for c in table.columns if c in spec.parsed_formula.variables]
+    variables = set(spec.parsed_formula.variables)
+    if "participant" in variables and "instrument" in table.columns:
+        variables.add("instrument")
+    used = [c for c in table.columns if c in variables]
     return rows[used].reset_index(drop=True)
 
 

@@ -237,7 +237,8 @@ def _pseudonymised(path: Path, instrument: str, pseudonyms: _Pseudonyms, scratch
 def _person_rows_pseudonymised(
     path: Path, private: set[str], pseudonyms: _Pseudonyms, scratch: Path, name: str
 ) -> Path:
-    """exclusions.csv / zero_variance.csv: the person rows of private instruments get pseudonyms."""
+    """exclusions.csv, zero_variance.csv, a declared analysis's rows: the person rows of private
+    instruments get pseudonyms (the same as in the similarity tables)."""
     frame = pd.read_csv(path, dtype={"participant": "string"})
     if "participant" in frame.columns and not frame.empty:
         person = frame["participant"].notna() & frame["instrument"].astype(str).isin(private)
@@ -253,13 +254,13 @@ def _llm_rows_only(path: Path, scratch: Path, name: str) -> Path:
     return _write_table(frame[frame["source"] != "human"].reset_index(drop=True), scratch / name)
 
 
-def _has_participant_column(path: Path) -> bool:
+def _has_column(path: Path, column: str) -> bool:
     try:
         if path.suffix == ".parquet":
-            return "participant" in pq.read_schema(path).names
+            return column in pq.read_schema(path).names
         if path.suffix == ".csv":
             with path.open(encoding="utf-8", errors="replace") as handle:
-                return "participant" in [c.strip().strip('"') for c in handle.readline().split(",")]
+                return column in [c.strip().strip('"') for c in handle.readline().split(",")]
     except (OSError, ValueError):
         return True  # unreadable: cannot tell, so not shipped
     return False
@@ -306,6 +307,8 @@ def _study_entries(
     }
     zscores = {(similarity / f"{i}_zscores.parquet").resolve() for i in private}
     person_rows = {(similarity / "exclusions.csv").resolve(), (similarity / "zero_variance.csv").resolve()}
+    # The rows a declared analysis of the similarity table was fitted on (analyses/<name>_rows.csv).
+    declared_rows = {(study.root / "analyses" / f"{a.name}_rows.csv").resolve() for a in study.analyses}
     shared = {i for i in rating if i not in private}  # per-person tables that ship as they are
     known = {
         *(
@@ -335,6 +338,12 @@ def _study_entries(
         elif resolved in zscores:
             path = _llm_rows_only(path, scratch / "p", relative)
             notes.pseudonymised.append(f"`{name}` (LLM rows only)")
+        elif resolved in declared_rows and private and _has_column(path, "participant"):
+            if not _has_column(path, "instrument"):  # written before the rows named their instrument
+                notes.left_out.append(f"{name} (person rows without their instrument)")
+                continue
+            path = _person_rows_pseudonymised(path, private, pseudonyms, scratch / "p", relative)
+            notes.pseudonymised.append(f"`{name}` (person rows)")
         elif resolved in person_rows and private:
             path = _person_rows_pseudonymised(path, private, pseudonyms, scratch / "p", relative)
             notes.pseudonymised.append(f"`{name}` (person rows)")
@@ -342,7 +351,7 @@ def _study_entries(
             private
             and resolved not in known
             and path.suffix in (".csv", ".parquet")
-            and _has_participant_column(path)
+            and _has_column(path, "participant")
         ):
             notes.left_out.append(f"{name} (a per-person table the artifact does not know)")
             continue
@@ -519,7 +528,8 @@ def _human_data_section(study: Study, notes: _HumanNotes, include_human_data: bo
         "Treat them as derived personal data under the data's licence.",
         "",
         "`Rscript code/R/run_models.R study OUT` re-fits every RQ1-RQ3 model (lm and lmer) from",
-        "`similarity/<instrument>_rq.csv` and writes the tables of `estimates/` into `OUT`. To rebuild",
+        "`similarity/<instrument>_rq.csv`, and the analyses declared in study.yaml (`analyses:`) from",
+        "`analyses/<name>_rows.csv`, and writes the tables of `estimates/` into `OUT`. To rebuild",
         "everything else (humans tables, z-scores, similarity, figures, report), obtain the files from the",
         "archives (`code/data/README.md` says where and how: WVS-7 from the World Values Survey archive,",
         "MFQ-2 from OSF), put each where `study/study.yaml` names it under `humans:` (or edit that path),",
@@ -577,7 +587,8 @@ def _readme(study: Study, entries: list[_Entry], notes: _HumanNotes, include_hum
         "$PY/valuesurvey run study/study.yaml --stages analyze --force",
         "# The figures and the report (HTML and PDF)",
         "$PY/valuesurvey run study/study.yaml --stages figures,report --force",
-        "# The R models without Python, from the exported similarity rows (no human file needed):",
+        "# The R models without Python (RQ1-RQ3 and the declared analyses), from the exported rows",
+        "# (no human file needed):",
         "Rscript code/R/run_models.R study refit",
         "# Re-asking the models (needs the API keys named in study.yaml; completed answers in",
         "# responses.sqlite are reused, so this sends only what is missing):",
