@@ -17,6 +17,7 @@ from valuesurvey.analysis._exclusions import EXCLUSION_RULE, humans_flow, select
 from valuesurvey.design import StudyDesign, canonical_labels
 from valuesurvey.errors import DataError, MissingComponentError
 from valuesurvey.regressions import ANALYSES, fit_rq, side_by_side
+from valuesurvey.scoring import score_study
 from valuesurvey.similarity import (
     CONDITION,
     LLM_KEYS,
@@ -495,10 +496,12 @@ def analyze_study(study: Study) -> None:
             log.warning(
                 "%s: no human data (study.humans or humans/%s.parquet); skipped", instrument, instrument
             )
+        ratings = canonical_labels(_read_parquet(study.paths.llm_ratings, "LLM ratings"))
+        out.written += score_study(study, ratings, humans_paths)  # dimension scores (valuesurvey.scoring)
         if len(missing) == len(designs):
-            raise DataError(
-                "no human data for any rating instrument; add 'humans' to study.yaml",
-                path=study.paths.study_yaml,
+            log.warning(
+                "no human data for any rating instrument: only the dimension scores (scores/) were "
+                "computed; add 'humans' to study.yaml for similarity and RQ1-RQ3"
             )
         for code in study.design.unpaired():
             log.warning(
@@ -508,12 +511,12 @@ def analyze_study(study: Study) -> None:
                 ", ".join(study.design.country(code).languages),
                 ", ".join(study.design.languages),
             )
-        ratings = canonical_labels(_read_parquet(study.paths.llm_ratings, "LLM ratings"))
         for instrument, path in humans_paths.items():
             humans = _read_parquet(path, f"humans table for {instrument}")
             _analyze_instrument(study, designs[instrument], humans, ratings, out)
-        _write_reports(study, out)
-        if study.analysis.countries is not None:  # every country with human data (issue 17)
+        if humans_paths:
+            _write_reports(study, out)
+        if humans_paths and study.analysis.countries is not None:  # every country with human data (issue 17)
             from valuesurvey.country_level import analyze_countries
 
             out.written += analyze_countries(study, designs, humans_paths, ratings)

@@ -15,7 +15,7 @@ Examples
 --------
 >>> from valuesurvey import instruments
 >>> instruments.list_instruments()
-('mfq2', 'wvs7', 'ai_values')
+('mfq2', 'wvs7', 'ai_values', 'mini_ipip')
 >>> mfq2 = instruments.get("mfq2")
 >>> for message in instruments.build_messages(mfq2, "mfq2_01", "en", "us"):
 ...     print(f"[{message['role']}]\\n{message['content']}")

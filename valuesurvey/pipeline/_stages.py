@@ -72,13 +72,11 @@ def _instrument_hashes(study: Study) -> dict[str, str | None]:
         instruments = importlib.import_module("valuesurvey.instruments")
     except ImportError:
         return dict.fromkeys(study.instruments)
-    hashes: dict[str, str | None] = {}
-    for instrument_id in study.instruments:
-        try:
-            hashes[instrument_id] = instruments.get(instrument_id).content_hash
-        except Exception:  # an unknown id fails later, inside the stage, with the stage's own message
-            hashes[instrument_id] = None
-    return hashes
+    try:  # as elicited: a user's file, an item subset, options and translations applied
+        found = instruments.for_study(study)
+    except Exception:  # an unknown id fails later, inside the stage, with the stage's own message
+        found = {}
+    return {i: found[i].content_hash if i in found else None for i in study.instruments}
 
 
 def _section(study: Study, *names: str) -> dict[str, Any]:
@@ -174,6 +172,7 @@ def _analyze_inputs(study: Study) -> dict[str, Any]:
             "analyses",
             "regressions",
             "similarity",
+            "scoring",
             "country_level",
             "vectors",
             "ranking",
@@ -187,7 +186,13 @@ def _analyze_inputs(study: Study) -> dict[str, Any]:
 
 def _analyze_outputs(study: Study) -> list[Path]:
     paths = study.paths
-    return [paths.humans_dir, paths.similarity_dir, paths.estimates_dir, study.root / "analyses"]
+    return [
+        paths.humans_dir,
+        paths.similarity_dir,
+        paths.scores_dir,
+        paths.estimates_dir,
+        study.root / "analyses",
+    ]
 
 
 def _analyze_run(study: Study, context: StageContext) -> None:
