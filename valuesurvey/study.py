@@ -198,7 +198,11 @@ class HumanDataSpec(_Strict):
     """A human microdata file for one instrument."""
 
     path: Path
-    format: Literal["auto", "sav", "dta", "csv", "rds"] = "auto"
+    format: Literal["auto", "sav", "dta", "csv", "rds", "items"] = Field(
+        "auto",
+        description="file format (auto: from the extension), or items: any rating instrument, a country "
+        "column and one column per item id (valuesurvey.humans.items)",
+    )
     countries: tuple[str, ...] | Literal["all"] | None = Field(
         None, description="countries to keep (codes), all, or none given: the study's countries"
     )

@@ -16,7 +16,7 @@ from valuesurvey.analyses import run_declared_analyses
 from valuesurvey.analysis._exclusions import EXCLUSION_RULE, humans_flow, select_sample
 from valuesurvey.design import StudyDesign, canonical_labels
 from valuesurvey.errors import DataError, MissingComponentError
-from valuesurvey.regressions import ANALYSES, fit_rq, side_by_side
+from valuesurvey.regressions import ANALYSES, RANDOM_COLUMNS, fit_rq, side_by_side
 from valuesurvey.scoring import score_study
 from valuesurvey.similarity import (
     CONDITION,
@@ -362,6 +362,16 @@ def _export_and_fit(
                 analysis,
                 data["nationality"].nunique(),
                 data["origin"].nunique(),
+            )
+            continue
+        paired = data[data["participant_language"].notna()]  # R leaves unpaired participants out
+        congruent = paired["language"] == paired["participant_language"]
+        if "language_congruent" in RANDOM_COLUMNS[analysis] and congruent.nunique() < 2:
+            log.warning(  # e.g. an instrument asked in English only: every pair is language-congruent
+                "%s %s: needs language-congruent and -incongruent pairs (prompt languages %s); not fitted",
+                design.id,
+                analysis,
+                ", ".join(map(str, data["language"].unique())),
             )
             continue
         random = study.analysis.random_for(analysis)
