@@ -273,3 +273,30 @@ def test_a_study_asking_mini_ipip_in_zh_fails_on_load_with_the_missing_texts(tmp
     ):
         load_study(path)
     assert load_study(write_study(tmp_path, instruments=["mini_ipip"])).instruments == ("mini_ipip",)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_ipip_example_loads_as_shipped() -> None:
+    study = load_study(ROOT / "examples" / "ipip" / "study.yaml")
+    assert study.instruments == ("mini_ipip",) and study.languages == ("en",)
+    assert instruments.for_study(study)["mini_ipip"].content_hash == instruments.get("mini_ipip").content_hash
+
+
+def test_the_docs_worked_example_of_an_own_instrument_loads(tmp_path: Path) -> None:
+    import re
+
+    text = (ROOT / "docs" / "study-yaml.md").read_text(encoding="utf-8")
+    blocks = dict(
+        (match.group(1), match.group(2))
+        for match in re.finditer(r"```yaml\n# (my_scale\.yaml|study\.yaml)\n(.*?)```", text, flags=re.DOTALL)
+    )
+    (tmp_path / "my_scale.yaml").write_text(blocks["my_scale.yaml"], encoding="utf-8")
+    study_part = yaml.safe_load(blocks["study.yaml"])
+    study_part.pop("humans")  # the data file is the user's
+    study = load_study(write_study(tmp_path, **study_part))
+    mine = instruments.for_study(study)["my_scale"]
+    assert study.instruments == ("mfq2", "my_scale")
+    assert [i.id for i in mine.items if i.reverse] == ["warm_2", "order_2"]
+    assert mine.dimensions == ("Warmth", "Order")
