@@ -43,6 +43,12 @@ EXPORT_COLUMNS = [
 ]  # fmt: skip
 
 
+#: Columns of ``similarity/rq_settings.csv`` (written with its header even when nothing was fitted).
+_SETTINGS_COLUMNS = (
+    "instrument", "analysis", "fits", "ddf", "random", "weighted", "nationality_levels", "origin_levels",
+)  # fmt: skip
+
+
 def export_columns() -> list[str]:
     """Columns of ``similarity/<instrument>_rq.csv`` (what ``R/run_models.R`` reads)."""
     return list(EXPORT_COLUMNS)
@@ -444,7 +450,8 @@ def _write_reports(study: Study, out: _Outputs) -> None:
         flow = pd.concat(out.flow, ignore_index=True)
         flow = flow[["instrument", *(c for c in flow.columns if c != "instrument")]]
         out.written.append(_io.write_csv(paths.similarity_dir / "humans_flow.csv", flow))
-    out.written.append(_io.write_csv(paths.similarity_dir / "rq_settings.csv", pd.DataFrame(out.settings)))
+    settings = pd.DataFrame(out.settings, columns=None if out.settings else list(_SETTINGS_COLUMNS))
+    out.written.append(_io.write_csv(paths.similarity_dir / "rq_settings.csv", settings))
     parts = (
         ("fit_info", out.glance),
         ("random_effects", out.random),
