@@ -192,3 +192,30 @@ def test_humans_for_an_instrument_without_a_loader_points_at_format_items(tmp_pa
 
     with pytest.raises(ConfigError, match=r"humans\.mini_ipip\.format: .*write format: items"):
         prepare_study_humans(load_study(tmp_path / "study.yaml"))
+
+
+def test_a_users_instrument_file_flows_through_analyze_figures_and_the_report_text(tmp_path: Path) -> None:
+    """An instrument only the study knows (not shipped): similarity, scores, figures, names."""
+    from valuesurvey.figures import make_figures
+    from valuesurvey.report.content import open_study
+
+    _ipip_study(tmp_path, humans=True)
+    data = yaml.safe_load((instruments.DATA_DIR / "mini_ipip.yaml").read_text(encoding="utf-8"))
+    data.update(id="my_ipip", name="My IPIP copy")
+    (tmp_path / "my_ipip.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    ratings = pd.read_parquet(tmp_path / "llm_ratings.parquet").assign(instrument="my_ipip")
+    _io.write_parquet(tmp_path / "llm_ratings.parquet", ratings)
+    spec = yaml.safe_load((tmp_path / "study.yaml").read_text(encoding="utf-8"))
+    spec.update(instruments=[{"file": "my_ipip.yaml"}], humans={"my_ipip": spec["humans"]["mini_ipip"]})
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    study = load_study(tmp_path / "study.yaml")
+
+    analyze_study(study)
+    assert study.paths.similarity("my_ipip").exists()
+    assert (tmp_path / "scores" / "my_ipip_llm.csv").exists() and (
+        tmp_path / "scores" / "my_ipip_humans.csv"
+    ).exists()
+    names = {p.name for p in make_figures(study)}
+    assert "fig5_removal.png" in names  # needs the file's item → dimension mapping
+    doc = open_study(tmp_path)
+    assert doc.instrument_names["my_ipip"] == "My IPIP copy"
