@@ -219,3 +219,19 @@ def test_a_users_instrument_file_flows_through_analyze_figures_and_the_report_te
     assert "fig5_removal.png" in names  # needs the file's item → dimension mapping
     doc = open_study(tmp_path)
     assert doc.instrument_names["my_ipip"] == "My IPIP copy"
+
+
+def test_cli_humans_load_items_for_any_rating_instrument(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from valuesurvey.cli import app
+
+    wide, _ = _wide_humans()
+    wide.to_csv(tmp_path / "ipip.csv", index=False)
+    runner = CliRunner()
+    args = ["humans", "load", str(tmp_path / "ipip.csv"), "--instrument", "mini_ipip", "--items", "--json"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "t.parquet")])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(tmp_path / "t.parquet")) == len(wide) * 20
+    result = runner.invoke(app, ["humans", "load", str(tmp_path / "ipip.csv"), "--instrument", "mini_ipip"])
+    assert result.exit_code == 1 and "add --items" in result.output
