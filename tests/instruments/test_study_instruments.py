@@ -300,3 +300,24 @@ def test_the_docs_worked_example_of_an_own_instrument_loads(tmp_path: Path) -> N
     assert study.instruments == ("mfq2", "my_scale")
     assert [i.id for i in mine.items if i.reverse] == ["warm_2", "order_2"]
     assert mine.dimensions == ("Warmth", "Order")
+
+
+def test_an_edited_instrument_file_or_a_subset_redoes_elicitation(tmp_path: Path) -> None:
+    from valuesurvey.manifest import hash_inputs
+    from valuesurvey.pipeline._stages import DEFAULT_STAGES
+
+    elicit = next(stage for stage in DEFAULT_STAGES if stage.name == "elicit")
+
+    def hashes(entry: object) -> dict[str, str]:
+        study = load_study(write_study(tmp_path, instruments=[entry]))
+        return hash_inputs(study, elicit.inputs(study))
+
+    write_scale(tmp_path / "x.yaml")
+    base = hashes({"file": "x.yaml"})
+    assert hashes({"file": "x.yaml"}) == base
+    write_scale(tmp_path / "x.yaml", _broken(lambda d: d["items"][0].update(en="I love a.")))
+    edited = hashes({"file": "x.yaml"})
+    assert edited["instrument_hashes"] != base["instrument_hashes"]
+    full = hashes("mfq2")
+    subset = hashes({"mfq2": {"dimensions": ["care"]}})
+    assert subset["instrument_hashes"] != full["instrument_hashes"] and subset["study"] != full["study"]
