@@ -321,3 +321,22 @@ def test_an_edited_instrument_file_or_a_subset_redoes_elicitation(tmp_path: Path
     full = hashes("mfq2")
     subset = hashes({"mfq2": {"dimensions": ["care"]}})
     assert subset["instrument_hashes"] != full["instrument_hashes"] and subset["study"] != full["study"]
+
+
+def test_a_subset_takes_the_translation_file_of_the_whole_instrument(tmp_path: Path) -> None:
+    import csv
+
+    with (tmp_path / "zh.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["item", "text"])
+        writer.writerows([item.id, f"官方{item.number}"] for item in MFQ2.items)
+    entry = {"mfq2": {"dimensions": ["care"]}}
+    study = load_study(
+        write_study(tmp_path, instruments=[entry], languages=["en", "zh"], translations={"mfq2": "zh.csv"})
+    )
+    sub = instruments.for_study(study)["mfq2"]
+    assert (
+        sub.item("mfq2_07").text["zh"] == "官方7"
+        and sub.item("mfq2_07").provenance["zh"] == "official (user file)"
+    )
+    assert len(sub.items) == 6

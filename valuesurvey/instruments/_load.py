@@ -154,11 +154,14 @@ def for_study(study: Study) -> dict[str, Instrument]:
                 raise ConfigError(
                     f"{path}: field id: is {base.id!r} but study.yaml uses it as {instrument_id!r}"
                 )
+        # Options and translation files are of the whole instrument (an official translation covers
+        # every item); the subset is taken last, and drops the options of the items it removes.
+        inst = _customise(base, overrides=overrides, options=choices)
         if subset:
-            base = select_items(
-                base, **subset, where=f"{study.paths.study_yaml}: field instruments.{instrument_id}"
+            inst = select_items(
+                inst, **subset, where=f"{study.paths.study_yaml}: field instruments.{instrument_id}"
             )
-        result[instrument_id] = _customise(base, overrides=overrides, options=choices)
+        result[instrument_id] = inst
     return result
 
 
