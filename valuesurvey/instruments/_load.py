@@ -31,7 +31,17 @@ from valuesurvey.instruments._overrides import (
 if TYPE_CHECKING:
     from valuesurvey.study import Study
 
-__all__ = ["DATA_DIR", "for_study", "get", "list_instruments", "load_instrument", "study_translations"]
+__all__ = [
+    "DATA_DIR",
+    "SUBSET_KEYS",
+    "for_study",
+    "get",
+    "instrument_file_id",
+    "list_instruments",
+    "load_instrument",
+    "select_items",
+    "study_translations",
+]
 
 #: Where the shipped instrument files live.
 DATA_DIR = Path(__file__).parent / "data"
@@ -68,7 +78,7 @@ def get(
     Parameters
     ----------
     instrument_id
-        ``"mfq2"``, ``"wvs7"`` or ``"ai_values"`` (see :func:`list_instruments`).
+        ``"mfq2"``, ``"wvs7"``, ``"ai_values"`` or ``"mini_ipip"`` (see :func:`list_instruments`).
     overrides
         Language to translation file, e.g. ``{"zh": Path("mfq2_zh.csv")}`` (a CSV with columns
         ``item``, ``text`` replaces that language's item texts) or ``{"de": Path("mfq2_de.yaml")}``
