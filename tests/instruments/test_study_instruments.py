@@ -340,3 +340,21 @@ def test_a_subset_takes_the_translation_file_of_the_whole_instrument(tmp_path: P
         and sub.item("mfq2_07").provenance["zh"] == "official (user file)"
     )
     assert len(sub.items) == 6
+
+
+def test_an_edited_reverse_key_redoes_the_analysis_but_not_elicitation(tmp_path: Path) -> None:
+    from valuesurvey.manifest import hash_inputs
+    from valuesurvey.pipeline._stages import DEFAULT_STAGES
+
+    stages = {stage.name: stage for stage in DEFAULT_STAGES}
+
+    def hashes(stage: str) -> dict[str, str]:
+        study = load_study(write_study(tmp_path, instruments=[{"file": "x.yaml"}]))
+        return hash_inputs(study, stages[stage].inputs(study))
+
+    write_scale(tmp_path / "x.yaml")
+    elicit, analyze = hashes("elicit"), hashes("analyze")
+    write_scale(tmp_path / "x.yaml", _broken(lambda d: d["items"][0].update(reverse=True)))
+    assert hashes("elicit") == elicit
+    changed = {key for key, value in hashes("analyze").items() if analyze[key] != value}
+    assert changed == {"instrument_scoring"}

@@ -79,6 +79,18 @@ def _instrument_hashes(study: Study) -> dict[str, str | None]:
     return {i: found[i].content_hash if i in found else None for i in study.instruments}
 
 
+def _instrument_scoring(study: Study) -> dict[str, Any]:
+    """Each item's dimension and reverse key: they change the scores, not the prompts (nor the hash)."""
+    try:
+        found = importlib.import_module("valuesurvey.instruments").for_study(study)
+    except Exception:  # an unknown id fails later, inside the stage, with the stage's own message
+        return {}
+    return {
+        i: [[it.id, it.dimension, bool(getattr(it, "reverse", False))] for it in inst.items]
+        for i, inst in found.items()
+    }
+
+
 def _section(study: Study, *names: str) -> dict[str, Any]:
     return study.model_dump(mode="json", include=set(names))
 
@@ -165,6 +177,7 @@ def _analyze_inputs(study: Study) -> dict[str, Any]:
             "analyses",
             "humans",
         ),
+        "instrument_scoring": _instrument_scoring(study),
         **_data_files(study),
         **_human_source_files(study),
         "code": source_fingerprint(
