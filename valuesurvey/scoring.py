@@ -11,8 +11,9 @@ changed: the model (or person) answers the item as written.
   nationality the mean and SD of those participant scores, and their weighted mean when the study
   weights people.
 
-The analysis stage writes ``scores/<instrument>_llm.csv`` (:data:`LLM_SCORE_COLUMNS`) and, with
-human data, ``scores/<instrument>_humans.csv`` (:data:`HUMAN_SCORE_COLUMNS`).
+The analysis stage writes ``scores/<instrument>_llm.csv`` (:data:`LLM_SCORE_COLUMNS`), the item
+means behind it ``scores/<instrument>_llm_items.csv`` (:data:`LLM_ITEM_COLUMNS`) and, with human
+data, ``scores/<instrument>_humans.csv`` (:data:`HUMAN_SCORE_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -33,15 +34,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HUMAN_SCORE_COLUMNS",
+    "LLM_ITEM_COLUMNS",
     "LLM_SCORE_COLUMNS",
     "human_scores",
     "keyed",
+    "llm_item_means",
     "llm_scores",
     "score_study",
     "write_scores",
 ]
 
 LLM_SCORE_COLUMNS = (*CONDITION, "dimension", "score", "n_items", "items_total")
+LLM_ITEM_COLUMNS = (
+    *CONDITION, "item", "dimension", "reverse", "mean_rating", "keyed_mean", "n_reps", "n_ok",
+)  # fmt: skip
 HUMAN_SCORE_COLUMNS = ("nationality", "dimension", "n", "score", "sd", "weighted_score", "weighted")
 
 
@@ -83,6 +89,18 @@ def llm_scores(ratings: pd.DataFrame, inst: Instrument) -> pd.DataFrame:
     return out[list(LLM_SCORE_COLUMNS)].reset_index(drop=True)
 
 
+def llm_item_means(ratings: pd.DataFrame, inst: Instrument) -> pd.DataFrame:
+    """Each item's mean in each LLM condition, with its dimension, reverse key and keyed mean
+    (columns :data:`LLM_ITEM_COLUMNS`): the numbers behind :func:`llm_scores`."""
+    means = _with_dimension(item_means(ratings, instrument=inst.id), inst)
+    reverse = {item.id: item.reverse for item in inst.items}
+    means = means.assign(
+        reverse=means["item"].map(reverse).astype(bool),
+        keyed_mean=keyed(means["item"], means["mean_rating"], inst),
+    )
+    return means[list(LLM_ITEM_COLUMNS)].reset_index(drop=True)
+
+
 def human_scores(humans: pd.DataFrame, inst: Instrument, *, weighted: bool) -> pd.DataFrame:
     """Dimension scores of each nationality (columns :data:`HUMAN_SCORE_COLUMNS`).
 
@@ -121,11 +139,15 @@ def write_scores(
     *,
     weighted: bool = False,
 ) -> list[Path]:
-    """Write ``<instrument>_llm.csv`` (when there are ratings) and ``<instrument>_humans.csv``."""
+    """Write ``<instrument>_llm.csv`` and ``_llm_items.csv`` (when there are ratings) and
+    ``<instrument>_humans.csv`` (when there are human data)."""
     written: list[Path] = []
     if ratings is not None and "instrument" in ratings.columns and (ratings["instrument"] == inst.id).any():
         path = scores_dir / f"{inst.id}_llm.csv"
         _io.write_csv(path, llm_scores(ratings, inst))
+        written.append(path)
+        path = scores_dir / f"{inst.id}_llm_items.csv"
+        _io.write_csv(path, llm_item_means(ratings, inst))
         written.append(path)
     if humans is not None:
         path = scores_dir / f"{inst.id}_humans.csv"

@@ -13,6 +13,8 @@ A study directory holds ``study.yaml`` and, written stage by stage (each file at
 ``scores/<instr>_llm.csv``     model, origin, language, persona, dimension, score, n_items,
                                items_total (:mod:`valuesurvey.scoring`: dimension means after
                                reverse keying, ``min + max - rating``)
+``scores/<instr>_llm_items.csv`` model, origin, language, persona, item, dimension, reverse,
+                               mean_rating, keyed_mean, n_reps, n_ok
 ``scores/<instr>_humans.csv``  nationality, dimension, n, score, sd, weighted_score, weighted
 ``estimates/<analysis>.csv``   analysis, model, term, estimate, std_error, df, statistic,
                                p_value, conf_low, conf_high, method

@@ -14,7 +14,13 @@ from valuesurvey import _io, instruments
 from valuesurvey.analysis import analyze_study
 from valuesurvey.errors import ConfigError, DataError
 from valuesurvey.humans import load_item_responses
-from valuesurvey.scoring import HUMAN_SCORE_COLUMNS, LLM_SCORE_COLUMNS, human_scores, llm_scores
+from valuesurvey.scoring import (
+    HUMAN_SCORE_COLUMNS,
+    LLM_ITEM_COLUMNS,
+    LLM_SCORE_COLUMNS,
+    human_scores,
+    llm_scores,
+)
 from valuesurvey.simulation.ratings import SimulatedLLM, simulate_humans, simulate_llm_ratings
 from valuesurvey.study import load_study
 
@@ -162,6 +168,13 @@ def test_analyze_without_humans_writes_only_the_scores(tmp_path: Path) -> None:
     assert got.keys() == expected.keys()
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, abs=1e-12), key
+    items = pd.read_csv(tmp_path / "scores" / "mini_ipip_llm_items.csv")
+    assert tuple(items.columns) == LLM_ITEM_COLUMNS and len(items) == 2 * 3 * 20  # models × personas × items
+    flipped = items[items["reverse"]]
+    assert set(flipped["item"]) == {i.id for i in IPIP.items if i.reverse}
+    assert (flipped["keyed_mean"] == 6 - flipped["mean_rating"]).all()
+    plain = items[~items["reverse"]]
+    assert (plain["keyed_mean"] == plain["mean_rating"]).all()
     assert not (tmp_path / "scores" / "mini_ipip_humans.csv").exists()
     assert not study.paths.similarity("mini_ipip").exists()
 
