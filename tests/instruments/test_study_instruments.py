@@ -182,6 +182,11 @@ def test_an_exported_mfq2_with_items_removed_loads_and_its_item27_option_is_iner
     study = load_study(write_study(tmp_path, instruments=[{"file": "mfq2_35.yaml", "item27": "paper"}]))
     loaded = instruments.for_study(study)["mfq2"]
     assert len(loaded.items) == 35 and loaded.selected_options == {}
+    # Removing every item of a dimension from an export drops the dimension (a hand-written file
+    # listing a dimension without items fails: test_instrument_file_errors_name_file_and_field).
+    record["items"] = [item for item in record["items"] if item["dimension"] != "Purity"]
+    path.write_text(yaml.safe_dump(record, allow_unicode=True), encoding="utf-8")
+    assert "Purity" not in instruments.load_instrument(path).dimensions
     # The unedited export round-trips to the shipped hash.
     path.write_text(yaml.safe_dump(instruments.instrument_record(MFQ2), allow_unicode=True), encoding="utf-8")
     assert instruments.load_instrument(path).content_hash == MFQ2.content_hash

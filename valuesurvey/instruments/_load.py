@@ -325,7 +325,7 @@ def _expand(data: dict[str, Any]) -> dict[str, Any]:
     """Turn the compact file layout into the model's: per-item text, provenance, number, dimension."""
     default_provenance = data.pop("provenance", None) or {}
     # An exported record carries its hash; it is always recomputed from the texts (the file may be edited).
-    data.pop("content_hash", None)
+    exported = data.pop("content_hash", None) is not None
     items = []
     raw_items = data.get("items") or []
     if not isinstance(raw_items, list):
@@ -351,6 +351,11 @@ def _expand(data: dict[str, Any]) -> dict[str, Any]:
     data["items"] = items
     if "dimensions" not in data:
         data["dimensions"] = list(dict.fromkeys(item["dimension"] for item in items))
+    elif exported and isinstance(data["dimensions"], list):
+        # An export lists every dimension of the instrument; one whose items were all removed from
+        # it goes too (a hand-written file listing a dimension without items is an error).
+        kept = {item.get("dimension") for item in items}
+        data["dimensions"] = [dim for dim in data["dimensions"] if dim in kept]
     scale = dict(data.get("scale") or {})
     scale["labels"] = [
         label
