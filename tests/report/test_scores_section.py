@@ -60,3 +60,19 @@ def test_no_section_for_instruments_whose_items_are_their_own_dimensions(tmp_pat
         }
     ).to_csv(tmp_path / "scores" / "wvs7_llm.csv", index=False)
     assert scores_section(load_study(tmp_path / "study.yaml")) == ""
+
+
+def test_the_instruments_table_states_a_subset_compactly(tmp_path: Path) -> None:
+    import yaml
+
+    from valuesurvey.report.content import open_study
+
+    spec = {
+        "name": "s",
+        "instruments": [{"mfq2": {"items": ["mfq2_01", "mfq2_02", "mfq2_03", "mfq2_07"]}}],
+        "models": [{"id": "m", "provider": "simulated", "origin": "US"}],
+    }
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    table = open_study(tmp_path).instruments_table()
+    assert "shipped with valuesurvey; items: mfq2_01–mfq2_03, mfq2_07" in table
+    assert "4 items: mfq2_01–mfq2_03, mfq2_07" in table

@@ -838,7 +838,10 @@ class ReportContent:
                 path = self.study.resolve(Path(self.study.translations[instrument]))
                 source += f"; zh texts from {path.name} (sha256 {_file_digest(path)})"
             if options:
-                source += "; " + ", ".join(f"{k}: {v}" for k, v in options.items())
+                source += "; " + ", ".join(
+                    f"{k}: {compact_items(list(map(str, v))) if isinstance(v, list | tuple) else v}"
+                    for k, v in options.items()
+                )
             digest = (
                 str(inst.content_hash).removeprefix("sha256:")[:16] if inst is not None else "not loadable"
             )
