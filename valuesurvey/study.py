@@ -10,6 +10,12 @@ A study directory holds ``study.yaml`` and, written stage by stage (each file at
 ``humans/<instrument>.parquet`` participant, nationality, item, rating, weight
 ``similarity/<instr>.parquet`` participant, nationality, model, origin, language, persona,
                                removed, cosine
+``scores/<instr>_llm.csv``     model, origin, language, persona, dimension, score, n_items,
+                               items_total (:mod:`valuesurvey.scoring`: dimension means after
+                               reverse keying, ``min + max - rating``)
+``scores/<instr>_llm_items.csv`` model, origin, language, persona, item, dimension, reverse,
+                               mean_rating, keyed_mean, n_reps, n_ok
+``scores/<instr>_humans.csv``  nationality, dimension, n, score, sd, weighted_score, weighted
 ``estimates/<analysis>.csv``   analysis, model, term, estimate, std_error, df, statistic,
                                p_value, conf_low, conf_high, method
 ``figures/``                   PNG and SVG
@@ -194,7 +200,11 @@ class HumanDataSpec(_Strict):
     """A human microdata file for one instrument."""
 
     path: Path
-    format: Literal["auto", "sav", "dta", "csv", "rds"] = "auto"
+    format: Literal["auto", "sav", "dta", "csv", "rds", "items"] = Field(
+        "auto",
+        description="file format (auto: from the extension), or items: any rating instrument, a country "
+        "column and one column per item id (valuesurvey.humans.items)",
+    )
     countries: tuple[str, ...] | Literal["all"] | None = Field(
         None, description="countries to keep (codes), all, or none given: the study's countries"
     )
@@ -362,9 +372,14 @@ class Study(_Strict):
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$")
     title: str | None = None
-    instruments: tuple[str, ...] = ("mfq2", "wvs7")
+    instruments: tuple[str, ...] = Field(
+        ("mfq2", "wvs7"),
+        description="instrument ids; an entry may also be {file: my_scale.yaml} or an item subset "
+        "{mfq2: {items: [...]}} / {mfq2: {dimensions: [...]}} (stored as ids + instrument_options)",
+    )
     instrument_options: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="per instrument, e.g. {mfq2: {item27: official}}"
+        default_factory=dict,
+        description="per instrument: wording choices (item27: official), file, items or dimensions",
     )
     translations: dict[str, Path | dict[str, Path]] = Field(
         default_factory=dict,
@@ -403,6 +418,38 @@ class Study(_Strict):
             codes = [c.get("code") if isinstance(c, dict) else c for c in countries]
             data = {**data, "personas": [NONE, *codes]}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _instrument_entries(cls, data: Any) -> Any:
+        # Every stage reads instruments as ids: {file: ...} and {<id>: {items: ...}} entries become
+        # ids here, their settings instrument_options.<id> (where for_study applies them).
+        if not isinstance(data, dict) or not isinstance(data.get("instruments"), list | tuple):
+            return data
+        root = Path(data.get("root") or ".")
+        raw_options = data.get("instrument_options") or {}
+        if not isinstance(raw_options, dict):
+            return data  # the field's own validation reports it
+        options = {k: dict(v) if isinstance(v, dict) else v for k, v in raw_options.items()}
+        ids: list[str] = []
+        for i, entry in enumerate(data["instruments"]):
+            instrument_id, settings = _instrument_entry(entry, root, f"instruments[{i}]")
+            if instrument_id in ids:
+                raise ValueError(f"instruments[{i}]: instrument {instrument_id!r} appears twice")
+            ids.append(instrument_id)
+            if not settings:
+                continue
+            current = options.setdefault(instrument_id, {})
+            if not isinstance(current, dict):
+                continue
+            for key, value in settings.items():
+                if key in current and current[key] != value:
+                    raise ValueError(
+                        f"instruments[{i}]: {key} of {instrument_id!r} is also set, differently, in "
+                        f"instrument_options.{instrument_id}.{key}"
+                    )
+                current[key] = value
+        return {**data, "instruments": ids, "instrument_options": options}
 
     @field_validator("countries")
     @classmethod
@@ -494,6 +541,36 @@ class Study(_Strict):
         return path if path.is_absolute() else (self.root / path)
 
 
+def _instrument_entry(entry: Any, root: Path, where: str) -> tuple[str, dict[str, Any]]:
+    """One ``instruments:`` entry as (id, instrument_options to add); ValueError names the entry."""
+    if isinstance(entry, str):
+        return entry, {}
+    if not isinstance(entry, dict) or not entry:
+        raise ValueError(
+            f"{where}: expected an instrument id, {{file: my_scale.yaml}} or {{<id>: {{items: [...]}}}}"
+        )
+    if "file" in entry:
+        from valuesurvey.instruments._load import instrument_file_id
+
+        settings = dict(entry)
+        path = Path(str(settings["file"]))
+        try:
+            instrument_id = instrument_file_id(path if path.is_absolute() else root / path)
+        except ConfigError as exc:
+            raise ValueError(f"{where}.file: {exc}") from None
+        return instrument_id, settings
+    if len(entry) != 1:
+        raise ValueError(
+            f"{where}: one instrument per entry, {{<id>: {{items: [...]}}}}; got keys {', '.join(map(str, entry))}"
+        )
+    ((instrument_id, settings),) = entry.items()
+    if not isinstance(settings, dict):
+        raise ValueError(
+            f"{where}.{instrument_id}: expected a mapping such as {{items: [...]}} or {{dimensions: [...]}}"
+        )
+    return str(instrument_id), dict(settings)
+
+
 @dataclass(frozen=True)
 class StudyPaths:
     """Where each stage reads and writes inside a study directory."""
@@ -531,6 +608,10 @@ class StudyPaths:
         return self.similarity_dir / f"{instrument}.parquet"
 
     @property
+    def scores_dir(self) -> Path:
+        return self.root / "scores"
+
+    @property
     def estimates_dir(self) -> Path:
         return self.root / "estimates"
 
@@ -561,9 +642,20 @@ def study_from_dict(data: dict[str, Any], *, root: Path, source: Path | None = N
     try:
         study = Study.model_validate({**data, "root": root})
     except ValidationError as exc:
-        raise ConfigError(validation_message(where, exc)) from None
+        raise ConfigError(_study_message(where, exc)) from None
     _check_texts(study, where)
     return study
+
+
+def _study_message(where: Path, exc: ValidationError) -> str:
+    """:func:`validation_message`; an ``instruments:`` entry's error (raised before the fields are
+    validated) names the entry, ``field instruments[1].file: ...``, instead of "(top level)"."""
+    first = exc.errors()[0]
+    text = str(first["msg"]).removeprefix("Value error, ")
+    if not first["loc"] and text.startswith("instruments["):
+        field, _, rest = text.partition(": ")
+        return f"{where}: field {field}: {rest}"
+    return validation_message(where, exc)
 
 
 def _check_texts(study: Study, where: Path) -> None:

@@ -34,8 +34,8 @@ POSTER_VALUES = {
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def test_list_instruments_ships_three() -> None:
-    assert instruments.list_instruments() == ("mfq2", "wvs7", "ai_values")
+def test_list_instruments_ships_four() -> None:
+    assert instruments.list_instruments() == ("mfq2", "wvs7", "ai_values", "mini_ipip")
 
 
 def test_mfq2_has_36_items_six_per_foundation_cycling_in_published_order() -> None:

@@ -16,7 +16,8 @@ from valuesurvey.analyses import run_declared_analyses
 from valuesurvey.analysis._exclusions import EXCLUSION_RULE, humans_flow, select_sample
 from valuesurvey.design import StudyDesign, canonical_labels
 from valuesurvey.errors import DataError, MissingComponentError
-from valuesurvey.regressions import ANALYSES, fit_rq, side_by_side
+from valuesurvey.regressions import ANALYSES, RANDOM_COLUMNS, fit_rq, side_by_side
+from valuesurvey.scoring import score_study
 from valuesurvey.similarity import (
     CONDITION,
     LLM_KEYS,
@@ -40,6 +41,12 @@ EXPORT_COLUMNS = [
     *PERSON_KEYS, *LLM_KEYS, "removed", "cosine", "weight", "participant_language",
     *(f"in_{a}" for a in ANALYSES),
 ]  # fmt: skip
+
+
+#: Columns of ``similarity/rq_settings.csv`` (written with its header even when nothing was fitted).
+_SETTINGS_COLUMNS = (
+    "instrument", "analysis", "fits", "ddf", "random", "weighted", "nationality_levels", "origin_levels",
+)  # fmt: skip
 
 
 def export_columns() -> list[str]:
@@ -363,6 +370,16 @@ def _export_and_fit(
                 data["origin"].nunique(),
             )
             continue
+        paired = data[data["participant_language"].notna()]  # R leaves unpaired participants out
+        congruent = paired["language"] == paired["participant_language"]
+        if "language_congruent" in RANDOM_COLUMNS[analysis] and congruent.nunique() < 2:
+            log.warning(  # e.g. an instrument asked in English only: every pair is language-congruent
+                "%s %s: needs language-congruent and -incongruent pairs (prompt languages %s); not fitted",
+                design.id,
+                analysis,
+                ", ".join(map(str, data["language"].unique())),
+            )
+            continue
         random = study.analysis.random_for(analysis)
         levels = {
             "nationality": study.design.nationality_levels(data["nationality"].astype(str).unique()),
@@ -433,7 +450,8 @@ def _write_reports(study: Study, out: _Outputs) -> None:
         flow = pd.concat(out.flow, ignore_index=True)
         flow = flow[["instrument", *(c for c in flow.columns if c != "instrument")]]
         out.written.append(_io.write_csv(paths.similarity_dir / "humans_flow.csv", flow))
-    out.written.append(_io.write_csv(paths.similarity_dir / "rq_settings.csv", pd.DataFrame(out.settings)))
+    settings = pd.DataFrame(out.settings, columns=None if out.settings else list(_SETTINGS_COLUMNS))
+    out.written.append(_io.write_csv(paths.similarity_dir / "rq_settings.csv", settings))
     parts = (
         ("fit_info", out.glance),
         ("random_effects", out.random),
@@ -495,10 +513,12 @@ def analyze_study(study: Study) -> None:
             log.warning(
                 "%s: no human data (study.humans or humans/%s.parquet); skipped", instrument, instrument
             )
+        ratings = canonical_labels(_read_parquet(study.paths.llm_ratings, "LLM ratings"))
+        out.written += score_study(study, ratings, humans_paths)  # dimension scores (valuesurvey.scoring)
         if len(missing) == len(designs):
-            raise DataError(
-                "no human data for any rating instrument; add 'humans' to study.yaml",
-                path=study.paths.study_yaml,
+            log.warning(
+                "no human data for any rating instrument: only the dimension scores (scores/) were "
+                "computed; add 'humans' to study.yaml for similarity and RQ1-RQ3"
             )
         for code in study.design.unpaired():
             log.warning(
@@ -508,12 +528,12 @@ def analyze_study(study: Study) -> None:
                 ", ".join(study.design.country(code).languages),
                 ", ".join(study.design.languages),
             )
-        ratings = canonical_labels(_read_parquet(study.paths.llm_ratings, "LLM ratings"))
         for instrument, path in humans_paths.items():
             humans = _read_parquet(path, f"humans table for {instrument}")
             _analyze_instrument(study, designs[instrument], humans, ratings, out)
-        _write_reports(study, out)
-        if study.analysis.countries is not None:  # every country with human data (issue 17)
+        if humans_paths:
+            _write_reports(study, out)
+        if humans_paths and study.analysis.countries is not None:  # every country with human data (issue 17)
             from valuesurvey.country_level import analyze_countries
 
             out.written += analyze_countries(study, designs, humans_paths, ratings)

@@ -12,11 +12,6 @@ import typer
 from valuesurvey.cli._common import StudyFile, Verbose, handle_errors, setup_logging
 
 
-class HumanInstrument(StrEnum):
-    wvs7 = "wvs7"
-    mfq2 = "mfq2"
-
-
 class FileFormat(StrEnum):
     auto = "auto"
     sav = "sav"
@@ -28,7 +23,22 @@ class FileFormat(StrEnum):
 DataFile = Annotated[
     Path, typer.Argument(help="The human data file (.sav, .dta, .csv or .rds).", exists=True, dir_okay=False)
 ]
-InstrumentOption = Annotated[HumanInstrument, typer.Option("--instrument", "-i", help="Which questionnaire.")]
+InstrumentOption = Annotated[
+    str,
+    typer.Option(
+        "--instrument",
+        "-i",
+        help="Which questionnaire: wvs7, mfq2 (their own layouts), or with --items any shipped rating "
+        "instrument id (mini_ipip) or instrument file.",
+    ),
+]
+ItemsOption = Annotated[
+    bool,
+    typer.Option(
+        "--items",
+        help="The generic layout (study.yaml format: items): a country column and one column per item id.",
+    ),
+]
 MappingOption = Annotated[
     Path | None,
     typer.Option(
@@ -52,6 +62,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the load report 
 def humans_load(
     file: DataFile,
     instrument: InstrumentOption,
+    items: ItemsOption = False,
     mapping: MappingOption = None,
     countries: CountriesOption = "CHN,USA",
     format: FormatOption = FileFormat.auto,
@@ -65,7 +76,24 @@ def humans_load(
     from valuesurvey.humans import load_mfq2, load_wvs7
 
     setup_logging(verbose)
-    if instrument is HumanInstrument.wvs7:
+    if items:
+        from valuesurvey import instruments
+        from valuesurvey.humans import load_item_responses
+
+        if mapping is not None:
+            raise ConfigError("--mapping does not apply to --items: the columns are the item ids")
+        path = Path(instrument)
+        shipped = instrument in instruments.list_instruments()
+        inst = (
+            instruments.get(instrument) if shipped or not path.suffix else instruments.load_instrument(path)
+        )
+        data = load_item_responses(file, inst, countries=countries, format=format.value)
+    elif instrument not in ("wvs7", "mfq2"):
+        raise ConfigError(
+            f"--instrument {instrument!r}: the layout-specific loaders are wvs7 and mfq2; add --items for "
+            "a file with a country column and one column per item id"
+        )
+    elif instrument == "wvs7":
         if mapping is not None:
             raise ConfigError("--mapping applies to MFQ-2 files only; WVS-7 files use the release layout")
         data = load_wvs7(file, countries, format=format.value)

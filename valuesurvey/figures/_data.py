@@ -142,7 +142,9 @@ class StudyTables:
         return [name for name in self.study.instruments if name != "ai_values"]
 
 
-def item_dimensions(instrument: str, items: list[str] | None = None) -> dict[str, str]:
+def item_dimensions(
+    instrument: str, items: list[str] | None = None, *, study: Study | None = None
+) -> dict[str, str]:
     """Map item ids to their dimension (WVS items are their own dimension).
 
     Uses :func:`valuesurvey.instruments.get` where available; otherwise the published MFQ-2 order.
@@ -159,7 +161,8 @@ def item_dimensions(instrument: str, items: list[str] | None = None) -> dict[str
     try:
         from valuesurvey import instruments
 
-        inst = instruments.get(instrument)
+        # The study's own instrument (a user's file, a subset) when known, else the shipped one.
+        inst = instruments.for_study(study)[instrument] if study is not None else instruments.get(instrument)
         mapping = {item.id: item.dimension for item in inst.items}
         if items is None or all(item in mapping for item in items):
             return mapping if items is None else {item: mapping[item] for item in items}

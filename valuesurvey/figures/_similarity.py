@@ -120,7 +120,7 @@ def _normalised_group_means(tables: StudyTables, instrument: str) -> pd.DataFram
     llm = llm.assign(group="LLM, " + llm["origin"].astype(str).map(groups.name))
     both = pd.concat([humans[["group", "item", "z"]], llm[["group", "item", "z"]]], ignore_index=True)
     items = sorted(both["item"].unique())
-    both["dimension"] = both["item"].map(item_dimensions(instrument, items))
+    both["dimension"] = both["item"].map(item_dimensions(instrument, items, study=tables.study))
     return both.groupby(["dimension", "group"], as_index=False)["z"].mean()
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from valuesurvey import _io
 from valuesurvey.errors import ConfigError
 from valuesurvey.humans._report import HumanData
+from valuesurvey.humans.items import load_item_responses
 from valuesurvey.humans.mfq import load_mfq2
 from valuesurvey.humans.wvs import load_wvs7
 from valuesurvey.study import HumanDataSpec, Study
@@ -44,6 +45,15 @@ def study_countries(study: Study, spec: HumanDataSpec) -> tuple[str, ...] | str:
 def _load(study: Study, instrument: str, spec: HumanDataSpec) -> HumanData:
     path = study.resolve(spec.path)
     countries = study_countries(study, spec)
+    if spec.format == "items":
+        if spec.mapping is not None:
+            raise ConfigError(
+                f"study.yaml: field humans.{instrument}.mapping: format items reads the columns by item id"
+            )
+        from valuesurvey import instruments
+
+        inst = instruments.for_study(study)[instrument]
+        return load_item_responses(path, inst, countries=countries, synthetic=spec.synthetic)
     if instrument == "wvs7":
         if spec.mapping is not None:
             raise ConfigError(
@@ -56,7 +66,8 @@ def _load(study: Study, instrument: str, spec: HumanDataSpec) -> HumanData:
             path, mapping=mapping, countries=countries, format=spec.format, synthetic=spec.synthetic
         )
     raise ConfigError(
-        f"study.yaml: field humans.{instrument}: no human data loader for {instrument!r} (wvs7, mfq2)"
+        f"study.yaml: field humans.{instrument}.format: no layout-specific loader for {instrument!r} "
+        "(wvs7, mfq2); write format: items for a file with a country column and one column per item id"
     )
 
 

@@ -1,4 +1,4 @@
-"""Instruments and prompts: MFQ-2, WVS-7 ethical values (Q177-Q195) and the 25 AI values.
+"""Instruments and prompts: MFQ-2, WVS-7 ethical values (Q177-Q195), the 25 AI values, the Mini-IPIP.
 
 Each questionnaire is a data file in ``valuesurvey/instruments/data/`` validated on load into a frozen
 :class:`Instrument`: items in published order with their dimension and data-file column, texts in English
@@ -9,13 +9,16 @@ that reaches a model changes.
 Chinese texts are this project's translations (provenance ``"project translation"``); no official
 Chinese MFQ-2 or WVS-7 text was available. Load official ones with ``overrides={"zh": path}`` (a CSV with
 columns ``item``, ``text``); their provenance becomes ``"official (user file)"``. The AI values list is
-this project's operationalization of seed 000; replace it with :func:`load_instrument`.
+this project's operationalization of seed 000; replace it with :func:`load_instrument`. The Mini-IPIP
+(Donnellan et al. 2006; public-domain IPIP items, English only) is a worked example of an instrument
+with reverse-keyed items scored by subscale (:mod:`valuesurvey.scoring`). A study names its own
+instrument file, or an item subset, in ``instruments:`` (:func:`for_study`, :func:`select_items`).
 
 Examples
 --------
 >>> from valuesurvey import instruments
 >>> instruments.list_instruments()
-('mfq2', 'wvs7', 'ai_values')
+('mfq2', 'wvs7', 'ai_values', 'mini_ipip')
 >>> mfq2 = instruments.get("mfq2")
 >>> for message in instruments.build_messages(mfq2, "mfq2_01", "en", "us"):
 ...     print(f"[{message['role']}]\\n{message['content']}")
@@ -41,6 +44,7 @@ from valuesurvey.instruments._load import (
     instrument_from_dict,
     list_instruments,
     load_instrument,
+    select_items,
 )
 from valuesurvey.instruments._models import (
     LANGUAGES,
@@ -92,4 +96,5 @@ __all__ = [
     "list_instruments",
     "load_instrument",
     "read_translation_file",
+    "select_items",
 ]

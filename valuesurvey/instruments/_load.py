@@ -31,12 +31,22 @@ from valuesurvey.instruments._overrides import (
 if TYPE_CHECKING:
     from valuesurvey.study import Study
 
-__all__ = ["DATA_DIR", "for_study", "get", "list_instruments", "load_instrument", "study_translations"]
+__all__ = [
+    "DATA_DIR",
+    "SUBSET_KEYS",
+    "for_study",
+    "get",
+    "instrument_file_id",
+    "list_instruments",
+    "load_instrument",
+    "select_items",
+    "study_translations",
+]
 
 #: Where the shipped instrument files live.
 DATA_DIR = Path(__file__).parent / "data"
 #: Shipped instruments, in the order the CLI lists them.
-_SHIPPED_ORDER = ("mfq2", "wvs7", "ai_values")
+_SHIPPED_ORDER = ("mfq2", "wvs7", "ai_values", "mini_ipip")
 
 # libyaml's loader when PyYAML was built with it (10x faster), else the pure-Python safe loader.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -49,7 +59,7 @@ def list_instruments() -> tuple[str, ...]:
     """Ids of the instruments shipped with the package.
 
     >>> list_instruments()
-    ('mfq2', 'wvs7', 'ai_values')
+    ('mfq2', 'wvs7', 'ai_values', 'mini_ipip')
     """
     return _shipped_ids()
 
@@ -68,7 +78,7 @@ def get(
     Parameters
     ----------
     instrument_id
-        ``"mfq2"``, ``"wvs7"`` or ``"ai_values"`` (see :func:`list_instruments`).
+        ``"mfq2"``, ``"wvs7"``, ``"ai_values"`` or ``"mini_ipip"`` (see :func:`list_instruments`).
     overrides
         Language to translation file, e.g. ``{"zh": Path("mfq2_zh.csv")}`` (a CSV with columns
         ``item``, ``text`` replaces that language's item texts) or ``{"de": Path("mfq2_de.yaml")}``
@@ -130,25 +140,119 @@ def for_study(study: Study) -> dict[str, Instrument]:
     """The instruments of a study, with its ``translations`` and ``instrument_options`` applied.
 
     ``instrument_options[<id>]`` may hold ``file:`` (a replacement instrument file, resolved against the
-    study directory; its id must equal ``<id>``) besides wording choices such as ``item27: paper``.
-    ``translations[<id>]`` is a file (the Chinese item texts, as before languages were data) or a
-    mapping language → file.
+    study directory; its id must equal ``<id>``), ``items:`` or ``dimensions:`` (an item subset) besides
+    wording choices such as ``item27: paper``. ``instruments: [{file: x.yaml}]`` and
+    ``instruments: [{mfq2: {items: [...]}}]`` in study.yaml arrive here as those options
+    (:class:`valuesurvey.study.Study` normalises them). ``translations[<id>]`` is a file (the Chinese
+    item texts, as before languages were data) or a mapping language → file.
     """
     result: dict[str, Instrument] = {}
     for instrument_id in study.instruments:
         options = dict(study.instrument_options.get(instrument_id, {}))
         replacement = options.pop("file", None)
+        subset = {key: options.pop(key) for key in SUBSET_KEYS if key in options}
         overrides = study_translations(study, instrument_id)
         choices = {str(k): str(v) for k, v in options.items()}
         if replacement is None:
-            result[instrument_id] = get(instrument_id, overrides=overrides, options=choices)
-            continue
-        path = study.resolve(Path(replacement))
-        inst = load_instrument(path, overrides=overrides, options=choices)
-        if inst.id != instrument_id:
-            raise ConfigError(f"{path}: field id: is {inst.id!r} but study.yaml uses it as {instrument_id!r}")
+            if instrument_id not in list_instruments():
+                get(instrument_id)  # the unknown-instrument error
+            base = _shipped(instrument_id)
+        else:
+            path = study.resolve(Path(replacement))
+            base = _parse_file(path)
+            if base.id != instrument_id:
+                raise ConfigError(
+                    f"{path}: field id: is {base.id!r} but study.yaml uses it as {instrument_id!r}"
+                )
+        # Options and translation files are of the whole instrument (an official translation covers
+        # every item); the subset is taken last, and drops the options of the items it removes.
+        inst = _customise(base, overrides=overrides, options=choices)
+        if subset:
+            inst = select_items(
+                inst, **subset, where=f"{study.paths.study_yaml}: field instruments.{instrument_id}"
+            )
         result[instrument_id] = inst
     return result
+
+
+#: Keys of ``instrument_options.<id>`` (and of ``instruments: [{<id>: {...}}]``) that select items.
+SUBSET_KEYS = ("items", "dimensions")
+
+
+def select_items(
+    inst: Instrument,
+    *,
+    items: Any = None,
+    dimensions: Any = None,
+    where: str | None = None,
+) -> Instrument:
+    """``inst`` with only some items: those listed in ``items``, or those of ``dimensions``.
+
+    Items keep their published order and numbers; dimensions without a kept item are dropped; an
+    option whose item is dropped becomes inert. Dimension names match case-insensitively (``care``
+    selects MFQ-2's ``Care``). The content hash changes, since the study asks fewer items.
+
+    >>> from valuesurvey import instruments
+    >>> sub = select_items(instruments.get("mfq2"), dimensions=["care", "purity"])
+    >>> len(sub.items), sub.dimensions, sub.selected_options
+    (12, ('Care', 'Purity'), {})
+    >>> select_items(instruments.get("mfq2"), items=["mfq2_01", "mfq2_99", "x"])
+    Traceback (most recent call last):
+    valuesurvey.errors.ConfigError: field mfq2.items: unknown items mfq2_99, x; valid: mfq2_01 … mfq2_36
+    """
+    where = where or f"field {inst.id}"
+    if inst.kind != "rating":
+        raise ConfigError(
+            f"{where}: an item subset needs a rating instrument ({inst.id} is a {inst.kind} task)"
+        )
+    if items is not None and dimensions is not None:
+        raise ConfigError(f"{where}: give items or dimensions, not both")
+    field = "items" if items is not None else "dimensions"
+    chosen = items if items is not None else dimensions
+    if isinstance(chosen, str) or not isinstance(chosen, list | tuple) or not chosen:
+        raise ConfigError(f"{where}.{field}: expected a list of {field}")
+    names = [str(name) for name in chosen]
+    if items is not None:
+        unknown = [name for name in names if name not in inst.item_ids]
+        valid = f"{inst.items[0].id} … {inst.items[-1].id}"
+        keep = set(names)
+    else:
+        by_name = {dim.casefold(): dim for dim in inst.dimensions}
+        unknown = [name for name in names if name.casefold() not in by_name]
+        valid = ", ".join(inst.dimensions)
+        wanted = {by_name[name.casefold()] for name in names if name.casefold() in by_name}
+        keep = {item.id for item in inst.items if item.dimension in wanted}
+    if unknown:
+        raise ConfigError(f"{where}.{field}: unknown {field} {', '.join(unknown)}; valid: {valid}")
+    kept = [item for item in inst.items if item.id in keep]
+    if len(kept) < 2:
+        raise ConfigError(f"{where}.{field}: a subset needs at least 2 items, this one has {len(kept)}")
+    kept_ids = {item.id for item in kept}
+    data = inst.model_dump()
+    data["items"] = [entry for entry in data["items"] if entry["id"] in kept_ids]
+    data["dimensions"] = [dim for dim in inst.dimensions if any(i.dimension == dim for i in kept)]
+    data["selected_options"] = {
+        name: choice for name, choice in inst.selected_options.items() if inst.options[name].item in kept_ids
+    }
+    try:
+        return Instrument.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation_message(where, exc)) from None
+
+
+def instrument_file_id(path: Path) -> str:
+    """The ``id`` field of an instrument file (ConfigError naming the file when it has none)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read instrument file ({exc.strerror})") from exc
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, Loader=_YAML_LOADER)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from exc
+    if not isinstance(data, Mapping) or not isinstance(data.get("id"), str) or not data["id"]:
+        raise ConfigError(f"{path}: field id: an instrument file needs an id (e.g. id: my_scale)")
+    return data["id"]
 
 
 @functools.cache
@@ -180,13 +284,27 @@ def instrument_from_dict(data: Mapping[str, Any], *, source: Path | str = "<dict
         expanded = _expand(dict(data))
         return Instrument.model_validate({**expanded, "source": str(source)})
     except ValidationError as exc:
-        raise ConfigError(validation_message(source, exc)) from exc
+        raise ConfigError(_instrument_message(source, exc)) from exc
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise ConfigError(f"{source}: malformed instrument file: {exc}") from exc
 
 
+def _instrument_message(source: object, exc: ValidationError) -> str:
+    """:func:`validation_message`, with the field a whole-instrument check names (``items.x.reverse:
+    ...``) as the field instead of "(top level)"."""
+    first = exc.errors()[0]
+    if not first["loc"]:
+        text = str(first["msg"]).removeprefix("Value error, ")
+        field, sep, rest = text.partition(": ")
+        if sep and field and " " not in field:
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            return f"{source}: field {field}: {rest}{more}"
+    return validation_message(source, exc)
+
+
 _ITEM_FIELDS = {
     "id",
+    "reverse",
     "number",
     "dimension",
     "text",
@@ -207,7 +325,7 @@ def _expand(data: dict[str, Any]) -> dict[str, Any]:
     """Turn the compact file layout into the model's: per-item text, provenance, number, dimension."""
     default_provenance = data.pop("provenance", None) or {}
     # An exported record carries its hash; it is always recomputed from the texts (the file may be edited).
-    data.pop("content_hash", None)
+    exported = data.pop("content_hash", None) is not None
     items = []
     raw_items = data.get("items") or []
     if not isinstance(raw_items, list):
@@ -233,6 +351,11 @@ def _expand(data: dict[str, Any]) -> dict[str, Any]:
     data["items"] = items
     if "dimensions" not in data:
         data["dimensions"] = list(dict.fromkeys(item["dimension"] for item in items))
+    elif exported and isinstance(data["dimensions"], list):
+        # An export lists every dimension of the instrument; one whose items were all removed from
+        # it goes too (a hand-written file listing a dimension without items is an error).
+        kept = {item.get("dimension") for item in items}
+        data["dimensions"] = [dim for dim in data["dimensions"] if dim in kept]
     scale = dict(data.get("scale") or {})
     scale["labels"] = [
         label
@@ -242,7 +365,16 @@ def _expand(data: dict[str, Any]) -> dict[str, Any]:
     ]
     data["scale"] = scale
     options = data.get("options") or {}
-    data.setdefault("selected_options", {name: spec.get("default") for name, spec in options.items()})
+    selected = data.get("selected_options")
+    if selected is None:
+        selected = {name: spec.get("default") for name, spec in options.items()}
+    # An option whose item the file lacks (an exported MFQ-2 with items removed) selects nothing.
+    present = {item.get("id") for item in items}
+    data["selected_options"] = {
+        name: choice
+        for name, choice in selected.items()
+        if not isinstance(options.get(name), Mapping) or options[name].get("item") in present
+    }
     return data
 
 
@@ -271,6 +403,8 @@ def _apply_options(inst: Instrument, data: dict[str, Any], options: dict[str, st
         raise ConfigError(f"{inst.id}: unknown option(s) {unknown}; valid: {valid}")
     selected: dict[str, str] = {}
     for name, spec in inst.options.items():
+        if spec.item not in inst.item_ids:
+            continue  # inert: its item is not in this instrument (a subset, a file with items removed)
         # The item's text is the currently selected wording; the others wait in item.variants.
         current = inst.selected_options.get(name, spec.default)
         choice = str(options.get(name, current))

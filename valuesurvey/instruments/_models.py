@@ -331,6 +331,9 @@ class Item(_Frozen):
     label: str | None = Field(None, description="codebook variable label (WVS)")
     definition: LangText | None = Field(None, description="one-line definition (ranking values)")
     variants: dict[str, ItemVariant] = Field(default_factory=dict)
+    reverse: bool = Field(
+        False, description="reverse-keyed: scored as min + max - rating (the prompt is unchanged)"
+    )
 
 
 class Instrument(_Frozen):
@@ -374,9 +377,18 @@ class Instrument(_Frozen):
         unknown = sorted({item.dimension for item in self.items} - set(self.dimensions))
         if unknown:
             raise ValueError(f"items name dimensions {unknown} not listed in 'dimensions'")
-        for name, spec in self.options.items():
-            if spec.item not in ids:
-                raise ValueError(f"option {name!r} names unknown item {spec.item!r}")
+        empty = [dim for dim in self.dimensions if dim not in {item.dimension for item in self.items}]
+        if empty:
+            raise ValueError(f"dimensions: {', '.join(empty)} has no item (every dimension needs one)")
+        # An option whose item is absent (an item subset, an exported file with items removed) is
+        # inert: it stays known, so a study naming it is not an error, but it selects nothing.
+        unknown_selected = sorted(set(self.selected_options) - set(self.options))
+        if unknown_selected:
+            raise ValueError(f"selected_options: {unknown_selected} are not options of the instrument")
+        if self.kind == "ranking":
+            for item in self.items:
+                if item.reverse:
+                    raise ValueError(f"items.{item.id}.reverse: a ranking instrument has no scale to reverse")
         _check_templates(self)
         if self.kind == "ranking" and any(item.definition is None for item in self.items):
             raise ValueError("every value of a ranking instrument needs a definition")

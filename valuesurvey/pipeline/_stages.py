@@ -73,11 +73,23 @@ def _instrument_hashes(study: Study) -> dict[str, str | None]:
         instruments = importlib.import_module("valuesurvey.instruments")
     except ImportError:
         return dict.fromkeys(study.instruments)
+    try:  # as elicited: a user's file, an item subset, options and translations applied
+        found = instruments.for_study(study)
+    except Exception:  # an unknown id fails later, inside the stage, with the stage's own message
+        found = {}
+    return {i: found[i].content_hash if i in found else None for i in study.instruments}
+
+
+def _instrument_scoring(study: Study) -> dict[str, Any]:
+    """Each item's dimension and reverse key: they change the scores, not the prompts (nor the hash)."""
     try:
-        used = instruments.for_study(study)
-    except Exception:  # a broken instrument fails later, inside the stage, with the stage's own message
-        return dict.fromkeys(study.instruments)
-    return {instrument_id: used[instrument_id].content_hash for instrument_id in study.instruments}
+        found = importlib.import_module("valuesurvey.instruments").for_study(study)
+    except Exception:  # an unknown id fails later, inside the stage, with the stage's own message
+        return {}
+    return {
+        i: [[it.id, it.dimension, bool(getattr(it, "reverse", False))] for it in inst.items]
+        for i, inst in found.items()
+    }
 
 
 def _section(study: Study, *names: str) -> dict[str, Any]:
@@ -166,6 +178,7 @@ def _analyze_inputs(study: Study) -> dict[str, Any]:
             "analyses",
             "humans",
         ),
+        "instrument_scoring": _instrument_scoring(study),
         **_data_files(study),
         **_human_source_files(study),
         "code": source_fingerprint(
@@ -173,6 +186,7 @@ def _analyze_inputs(study: Study) -> dict[str, Any]:
             "analyses",
             "regressions",
             "similarity",
+            "scoring",
             "country_level",
             "vectors",
             "ranking",
@@ -186,7 +200,13 @@ def _analyze_inputs(study: Study) -> dict[str, Any]:
 
 def _analyze_outputs(study: Study) -> list[Path]:
     paths = study.paths
-    return [paths.humans_dir, paths.similarity_dir, paths.estimates_dir, study.root / "analyses"]
+    return [
+        paths.humans_dir,
+        paths.similarity_dir,
+        paths.scores_dir,
+        paths.estimates_dir,
+        study.root / "analyses",
+    ]
 
 
 def _analyze_run(study: Study, context: StageContext) -> None:

@@ -403,8 +403,9 @@ def _instrument_entries(study: Study) -> Iterator[_Entry]:
         yield _Entry("instruments/MISSING.txt", data=b"valuesurvey.instruments was not importable\n")
         return
     hashes: dict[str, str | None] = {}
+    found = instruments.for_study(study)  # as elicited: user files and item subsets included
     for instrument_id in study.instruments:
-        instrument = instruments.get(instrument_id)
+        instrument = found[instrument_id]
         hashes[instrument_id] = getattr(instrument, "content_hash", None)
         payload = instrument.model_dump(mode="json") if hasattr(instrument, "model_dump") else str(instrument)
         yield _Entry(f"instruments/{instrument_id}.json", data=_json_bytes(payload))

@@ -45,7 +45,7 @@ STUDY_ENV = "VALUESURVEY_STUDY"
 FIGURES_DIR = "_figures"
 #: Short names; the item set actually used is stated by ``ReportContent.instrument_list`` and the
 #: instruments table (a study may ask a subset or a replacement file).
-INSTRUMENT_NAMES = {"mfq2": "MFQ-2", "wvs7": "WVS-7", "ai_values": "AI values"}
+INSTRUMENT_NAMES = {"mfq2": "MFQ-2", "wvs7": "WVS-7", "ai_values": "AI values", "mini_ipip": "Mini-IPIP"}
 #: The terms each research question's key sentence reports, by R's names (R/rq_models.R coding).
 KEY_TERMS = {
     1: ("nationalityCN", "originCN", "nationalityCN:originCN"),
@@ -191,7 +191,9 @@ class ReportContent:
     def instrument_list(self) -> Inline:
         """The instruments with the item sets the study used, e.g. "WVS-7 (Q177–Q195)"."""
         return Inline(
-            ", ".join(f"{INSTRUMENT_NAMES.get(i, i)} ({self.item_set(i)})" for i in self.study.instruments)
+            ", ".join(
+                f"{self.instrument_names.get(i, i)} ({self.item_set(i)})" for i in self.study.instruments
+            )
         )
 
     def study_instruments(self) -> dict[str, Any]:
@@ -207,6 +209,12 @@ class ReportContent:
                 found = {}
             self.tables._cache["instruments"] = found
         return self.tables._cache["instruments"]
+
+    @property
+    def instrument_names(self) -> dict[str, str]:
+        """Display names: the paper's short ones, else the instrument's own ``name`` (a user's file)."""
+        own = {i: str(inst.name) for i, inst in self.study_instruments().items() if i not in INSTRUMENT_NAMES}
+        return {**own, **INSTRUMENT_NAMES}
 
     def item_set(self, instrument: str) -> str:
         """The items used: "Q177–Q195" or "36 items" only when all the shipped items are used, else
@@ -351,7 +359,7 @@ class ReportContent:
         return "\n\n".join(p for p in parts if p) + "\n"
 
     def _humans_paragraph(self) -> str:
-        table = self.inference.humans_table(INSTRUMENT_NAMES, self.tables.humans, self.human_source)
+        table = self.inference.humans_table(self.instrument_names, self.tables.humans, self.human_source)
         if table.empty:
             return "No human data are in the study directory, so the similarity analyses are skipped."
         text = (
@@ -373,7 +381,7 @@ class ReportContent:
         from valuesurvey.analysis._exclusions import EXCLUSION_RULE
 
         exclusions = self.tables.exclusions()
-        kept = self.inference.kept_sentence(INSTRUMENT_NAMES)
+        kept = self.inference.kept_sentence(self.instrument_names)
         if exclusions is None or exclusions.empty:
             return " ".join(p for p in ("No LLM or participant was excluded.", kept) if p)
         return (
@@ -494,11 +502,11 @@ class ReportContent:
             label = f"tbl-rq{rq}-{instrument}"
             if self.estimates(analysis) is None:
                 parts.append(
-                    f"No estimates for {INSTRUMENT_NAMES.get(instrument, instrument)} (`estimates/{analysis}.csv` is absent)."
+                    f"No estimates for {self.instrument_names.get(instrument, instrument)} (`estimates/{analysis}.csv` is absent)."
                 )
                 continue
             found = True
-            name = INSTRUMENT_NAMES.get(instrument, instrument)
+            name = self.instrument_names.get(instrument, instrument)
             parts.append(f"**{name}** (@{label}). {self._key_sentence(rq, analysis)}")
             parts.append(self._inference_paragraph(rq, analysis, instrument, name))
             terms = None
@@ -625,7 +633,7 @@ class ReportContent:
             analysis = f"rq3_{instrument}"
             if self.estimates(analysis) is None:
                 continue
-            name = INSTRUMENT_NAMES.get(instrument, instrument)
+            name = self.instrument_names.get(instrument, instrument)
             parts.append(
                 markdown_table(
                     self.side_by_side(analysis),
@@ -748,7 +756,7 @@ class ReportContent:
                 if self.tables.humans(instrument) is None:
                     continue
                 rows.append(
-                    (INSTRUMENT_NAMES.get(instrument, instrument), f"humans/{instrument}.parquet", "no load report "
+                    (self.instrument_names.get(instrument, instrument), f"humans/{instrument}.parquet", "no load report "
                      "(the table was put into the study directory)", "not stated", "unknown",
                      "yes" if spec is not None and spec.synthetic else "no", self._weighting(instrument, None), "", "")
                 )  # fmt: skip
@@ -763,7 +771,7 @@ class ReportContent:
             digest = str(hashes.get(f"{instrument}_file", ""))[:16]
             rows.append(
                 (
-                    INSTRUMENT_NAMES.get(instrument, instrument),
+                    self.instrument_names.get(instrument, instrument),
                     Path(str(report.get("file", ""))).name,
                     report.get("layout") or report.get("format", ""),
                     report.get("release") or "not stated in the file",
@@ -784,7 +792,8 @@ class ReportContent:
         for instrument in self.tables.rating_instruments():
             report = self.load_report(instrument) or {}
             found += [
-                f"{INSTRUMENT_NAMES.get(instrument, instrument)}: {w}" for w in report.get("warnings") or []
+                f"{self.instrument_names.get(instrument, instrument)}: {w}"
+                for w in report.get("warnings") or []
             ]
         return found
 
@@ -829,12 +838,15 @@ class ReportContent:
                 path = self.study.resolve(Path(self.study.translations[instrument]))
                 source += f"; zh texts from {path.name} (sha256 {_file_digest(path)})"
             if options:
-                source += "; " + ", ".join(f"{k}: {v}" for k, v in options.items())
+                source += "; " + ", ".join(
+                    f"{k}: {compact_items(list(map(str, v))) if isinstance(v, list | tuple) else v}"
+                    for k, v in options.items()
+                )
             digest = (
                 str(inst.content_hash).removeprefix("sha256:")[:16] if inst is not None else "not loadable"
             )
             rows.append(
-                (INSTRUMENT_NAMES.get(instrument, instrument), self.item_set(instrument), source, digest)
+                (self.instrument_names.get(instrument, instrument), self.item_set(instrument), source, digest)
             )
         text = markdown_table(
             pd.DataFrame(rows, columns=["Instrument", "Items used", "Source", "Content hash (16)"]),
