@@ -20,7 +20,7 @@ lint: setup
 	$(BIN)/ruff check valuesurvey tests benchmarks
 
 test: setup lint
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 bench: setup
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
