@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
+from valuesurvey.ranking._cluster import freeman_halton, freeman_halton_permutation
 from valuesurvey.ranking._exact import group_permutation_pvalues, n_arrangements
 
 
 def _brute_force(x: np.ndarray, labels: np.ndarray, statistic) -> float:
-    """Share of all n! permutations of the labels at least as extreme (every permutation listed)."""
+    """Share of the permutations of the labels at least as extreme: each distinct arrangement of the
+    n! permutations (every one the image of the same number of them) scored with scipy."""
     observed = statistic(x, labels)
-    perms = list(itertools.permutations(range(len(x))))
-    hits = sum(statistic(x, labels[list(p)]) >= observed - 1e-9 * abs(observed) for p in perms)
-    return hits / len(perms)
+    distinct = set(itertools.permutations(labels.tolist()))
+    hits = sum(statistic(x, np.array(a)) >= observed - 1e-9 * abs(observed) for a in distinct)
+    return hits / len(distinct)
 
 
 def _h(x, labels):
@@ -63,3 +67,28 @@ def test_kruskal_permutation_agrees_with_the_asymptotic_test_on_a_large_panel():
 def test_bad_labels_are_refused():
     with pytest.raises(ValueError, match="each present"):
         group_permutation_pvalues(TINY, np.array([0, 0, 2, 2, 2, 2, 2]))
+
+
+def test_freeman_halton_permutation_equals_the_exact_r_by_2_test():
+    rng = np.random.default_rng(8)
+    clusters = rng.integers(1, 4, size=11)
+    origins = np.where(rng.random(11) < 0.5, "CN", "US")
+    p, how = freeman_halton_permutation(clusters, origins, ["CN", "US"])
+    table = pd.crosstab(clusters, origins).reindex(columns=["CN", "US"], fill_value=0).to_numpy()
+    assert how.startswith("exact") and p == pytest.approx(freeman_halton(table), abs=1e-12)
+
+
+def test_freeman_halton_permutation_r_by_3_against_every_permutation():
+    clusters = np.array([1, 1, 1, 2, 2, 3, 3, 3])
+    origins = np.array(["CN", "CN", "US", "US", "TW", "TW", "TW", "CN"])
+    p, _ = freeman_halton_permutation(clusters, origins, ["CN", "US", "TW"])
+
+    codes = np.unique(origins, return_inverse=True)[1]
+
+    def weight(o):  # sum of log n_ij!: larger = less probable table
+        return sum(math.lgamma(v + 1) for v in np.bincount(clusters * 3 + o, minlength=12))
+
+    observed = weight(codes)
+    perms = itertools.permutations(range(8))  # 40,320
+    brute = sum(weight(codes[list(q)]) >= observed - 1e-9 for q in perms) / math.factorial(8)
+    assert p == pytest.approx(brute, abs=1e-12)

@@ -52,6 +52,7 @@ __all__ = [
     "MONTE_CARLO_DRAWS",
     "TIE_TOLERANCE",
     "PermutationResult",
+    "arrangements",
     "exact_integers",
     "group_permutation_pvalues",
     "merge_ties",
@@ -336,7 +337,7 @@ GroupStatistic = Literal["kruskal", "anova"]
 ANOVA_TOLERANCE = 1e-9
 
 
-def _assignments(labels: np.ndarray) -> np.ndarray:
+def arrangements(labels: np.ndarray) -> np.ndarray:
     """Every distinct arrangement of the multiset ``labels`` (rows), in lexicographic order."""
     n = len(labels)
     sizes = np.bincount(labels)
@@ -440,7 +441,7 @@ def group_permutation_pvalues(
     threshold = observed - tolerance * np.abs(observed)
     total = n_arrangements(sizes)
     if total <= max_enumeration:
-        every = _assignments(codes)
+        every = arrangements(codes)
         blocks = (every[i : i + _CHUNK] for i in range(0, len(every), _CHUNK))
         extreme = (_between(blocks, z, sizes) >= threshold).sum(axis=0)
         p = extreme / total
