@@ -1,17 +1,26 @@
-"""k origin groups: the omnibus permutation tests against brute force and scipy."""
+"""k origin groups: the omnibus permutation tests against brute force and scipy; the ranking analysis
+with k groups (pairs = the two-group tests, Holm families, other tables, R run directly)."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pingouin as pg
 import pytest
 from scipy import stats
 
+from valuesurvey.ranking import analyze_rankings, compare_origins
 from valuesurvey.ranking._cluster import freeman_halton, freeman_halton_permutation
 from valuesurvey.ranking._exact import group_permutation_pvalues, n_arrangements
+from valuesurvey.ranking._mixed import fit_mixed_models
+from valuesurvey.simulation.rankings import simulate_rankings
 
 
 def _brute_force(x: np.ndarray, labels: np.ndarray, statistic) -> float:
@@ -92,3 +101,134 @@ def test_freeman_halton_permutation_r_by_3_against_every_permutation():
     perms = itertools.permutations(range(8))  # 40,320
     brute = sum(weight(codes[list(q)]) >= observed - 1e-9 for q in perms) / math.factorial(8)
     assert p == pytest.approx(brute, abs=1e-12)
+
+
+# --- the ranking analysis with k origin groups ------------------------------------------------------
+
+GROUPS = ("CN", "SG", "TW", "US")  # the default design's order: CN, other countries, US (reference) last
+
+
+@pytest.fixture(scope="module")
+def four(values):
+    """20 simulated models relabelled into four origin groups, one of origin none and one company."""
+    sim = simulate_rankings(
+        values=values, repetitions=4, cluster_strength=0.8, origin_shift={"Social": 3.0}, seed=11
+    )
+    models = sorted(sim.data["model"].unique())
+    origins = ["CN"] * 4 + ["TW"] * 4 + ["none", "company:Acme"] + ["US"] * 5 + ["SG"] * 5
+    data = sim.data.assign(origin=sim.data["model"].map(dict(zip(models, origins, strict=True))))
+    return analyze_rankings(data, values, n_boot=10, seed=1, mixed=False, permutations=4_000)
+
+
+def test_k_groups_get_omnibus_tests_equal_to_scipy_and_every_pair(four):
+    tests = four.origin_tests
+    assert list(tests.columns[-1:]) == ["p_asymptotic"] and "contrast" in tests
+    scores = four.dimension_scores[four.dimension_scores["origin"].isin(GROUPS)]
+    social = scores[scores["dimension"] == "Social"]
+    samples = [social.loc[social["origin"] == g, "score"].to_numpy() for g in GROUPS]
+    rows = tests[(tests["term"] == "Social") & (tests["contrast"] == "omnibus")].set_index("model")
+    kw, f = stats.kruskal(*samples), stats.f_oneway(*samples)
+    assert rows.loc["kruskal_wallis", "statistic"] == pytest.approx(kw.statistic, rel=1e-12)
+    assert rows.loc["kruskal_wallis", "p_asymptotic"] == pytest.approx(kw.pvalue, rel=1e-12)
+    assert rows.loc["anova_f", "statistic"] == pytest.approx(f.statistic, rel=1e-12)
+    assert rows.loc["anova_f", "df"] == 3
+    assert rows["p_method"].str.startswith("Monte Carlo: 4,000").all()  # 18 models: 9.8 million arrangements
+    pairs = set(tests.loc[tests["contrast"] != "omnibus", "contrast"])
+    assert pairs == {f"{a} - {b}" for a, b in itertools.combinations(GROUPS, 2)}
+    # The none and company models are in no group: 18 models in the tests.
+    assert rows[["n_cn", "n_sg", "n_tw", "n_us"]].sum(axis=1).eq(18).all()
+
+
+def test_k_group_pairs_are_the_two_group_tests_with_holm_over_terms_and_pairs(four):
+    tests = four.origin_tests
+    means = four.dimension_scores
+    two = compare_origins(
+        means, level="dimension", term_column="dimension", score_column="score", groups=("SG", "TW")
+    )
+    ours = tests[(tests["level"] == "dimension") & (tests["contrast"] == "SG - TW")].reset_index(drop=True)
+    columns = ["model", "term", "estimate", "statistic", "df", "p_value", "effect_size", "n_sg", "n_tw"]
+    pd.testing.assert_frame_equal(ours[columns], two[columns])
+    family = tests[(tests["level"] == "dimension") & (tests["model"] == "permutation")]
+    assert len(family) == 5 * 6  # Holm over 5 dimensions x 6 pairs
+    expected = pg.multicomp(family["p_value"].to_numpy(), method="holm")[1]
+    assert family["p_holm"].to_numpy() == pytest.approx(expected)
+
+
+def test_k_groups_in_the_other_tables(four):
+    assert list(four.agreement["model"][:5]) == ["all", *GROUPS]
+    assert four.agreement.loc[0, "n_raters"] == 20  # none and company models agree with the rest
+    assert set(four.top_bottom["group"]) == {"all", *GROUPS}
+    assert four.overlap["model"].nunique() == 6 and {"cn_only", "sg_only", "tw_only", "us_only"} <= set(
+        four.overlap
+    )
+    assert set(four.equivalence["contrast"]) == {f"{a} - {b}" for a, b in itertools.combinations(GROUPS, 2)}
+    assert {"n_cn", "n_sg", "n_tw", "n_us"} <= set(four.archetypes)
+    assert four.archetypes.groupby("method")[["n_cn", "n_sg", "n_tw", "n_us"]].sum().sum(axis=1).eq(18).all()
+    assert len(four.clusters) == 2 * 20  # every model is clustered
+    assert four.cluster_origin["method"].str.contains("Monte Carlo").all()
+    assert four.cluster_origin["table"].str.contains("SG=").all()
+
+
+def test_models_without_a_country_leave_two_group_tests_unchanged(values):
+    """Adding an origin-none model changes no CN-US test (the golden two-group tables)."""
+    sim = simulate_rankings(
+        values=values, repetitions=6, languages=("en", "zh"), cluster_strength=0.8,
+        origin_shift={"Social": 3.0}, invalid_rate=0.05, seed=11,
+    )  # fmt: skip
+    extra = sim.data[sim.data["model"] == "sim-us-01"].assign(model="sim-none-01", origin="none")
+    data = pd.concat([sim.data, extra], ignore_index=True)
+    results = analyze_rankings(data, values, n_boot=10, seed=3, k_max=6, mixed=False)
+    for name in ("origin_tests", "equivalence"):
+        golden = pd.read_csv(Path(__file__).parent / "golden" / "two_groups" / f"{name}.csv")
+        pd.testing.assert_frame_equal(
+            pd.read_csv(io.StringIO(getattr(results, name).to_csv(index=False))), golden
+        )
+    assert "sim-none-01" in set(results.mean_ranks["model"])
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs R")
+def test_sum_coded_mixed_model_equals_lmertest_and_emmeans_run_directly(values, tmp_path):
+    sim = simulate_rankings(
+        values=values,
+        n_cn=6,
+        n_us=6,
+        repetitions=4,
+        cluster_strength=0.5,
+        origin_shift={"Social": 3.0},
+        seed=4,
+    )
+    models = sorted(sim.data["model"].unique())
+    origins = dict(zip(models, ["CN"] * 4 + ["TW"] * 4 + ["US"] * 4, strict=True))
+    data = sim.data.assign(origin=sim.data["model"].map(origins))
+    means = analyze_rankings(data, values, n_boot=0, seed=1, mixed=False).mean_ranks
+    mixed, _ = fit_mixed_models(means, groups=("CN", "TW", "US"))
+    reported = mixed[mixed["model"] == "lmer_nested"]
+    formula = reported["formula"].iloc[0]
+    path, out = tmp_path / "means.csv", tmp_path / "out.csv"
+    means[["model", "origin", "value", "dimension", "mean_rank"]].to_csv(path, index=False)
+    script = f"""
+    suppressPackageStartupMessages({{library(lmerTest); library(emmeans)}})
+    d <- read.csv("{path}", stringsAsFactors = TRUE)
+    d$origin <- factor(d$origin, levels = c("CN", "TW", "US"))
+    contrasts(d$origin) <- contr.sum(3)
+    colnames(contrasts(d$origin)) <- c("CN", "TW")
+    contrasts(d$dimension) <- contr.sum(nlevels(d$dimension))
+    colnames(contrasts(d$dimension)) <- levels(d$dimension)[-nlevels(d$dimension)]
+    fit <- lmer({formula}, data = d, REML = TRUE, control = lmerControl(optimizer = "bobyqa"))
+    co <- summary(fit, ddf = "Satterthwaite")$coefficients
+    ct <- as.data.frame(pairs(emmeans(fit, ~ origin | dimension, lmer.df = "satterthwaite")))
+    write.csv(rbind(data.frame(term = rownames(co), estimate = co[, 1], se = co[, 2], df = co[, 3]),
+                    data.frame(term = paste0(ct$contrast, " | ", ct$dimension), estimate = ct$estimate,
+                               se = ct$SE, df = ct$df)), "{out}", row.names = FALSE)
+    """
+    subprocess.run(["Rscript", "-e", script], check=True, capture_output=True, text=True)
+    direct = pd.read_csv(out).set_index("term")
+    ours = reported[reported["component"].isin(["fixed", "contrast"])].set_index("term")
+    assert set(ours.index) == set(direct.index)
+    assert {"originCN", "originTW", "TW - US | Social", "CN - TW | Social"} <= set(ours.index)
+    for column, theirs in (("estimate", "estimate"), ("std_error", "se"), ("df", "df")):
+        assert ours[column].to_numpy() == pytest.approx(direct.loc[ours.index, theirs].to_numpy(), rel=1e-5)
+    contrasts = reported[reported["component"] == "contrast"]
+    assert contrasts["p_holm"].to_numpy() == pytest.approx(
+        pg.multicomp(contrasts["p_value"].to_numpy(), method="holm")[1]
+    )
