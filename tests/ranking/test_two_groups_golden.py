@@ -3,7 +3,7 @@
 ``golden/two_groups/`` holds every table of :func:`analyze_rankings` (R mixed models aside: the
 slow ``tests/analysis/test_paper_coding.py`` pins ``ranking_mixed`` of the demo) on the ``shifted``
 simulation (11 CN + 9 US models), written by the CN-vs-US code before the ranking study learnt k
-origin groups (main at e5c6bc9). Regenerate only on purpose: ``python tests/ranking/test_two_groups_golden.py``.
+origin groups (main at e5c6bc9). ``report_section.md`` is the report's ranking section of those tables. Regenerate only on purpose: ``python tests/ranking/test_two_groups_golden.py``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from valuesurvey.ranking import RankingResults, analyze_rankings, instrument_values
@@ -33,6 +34,18 @@ def _results() -> RankingResults:
     return analyze_rankings(sim.data, instrument_values(), **SETTINGS)
 
 
+def _report(results: RankingResults) -> str:
+    """The report's ranking section (pandoc markdown) of these tables, read back from CSV."""
+    from valuesurvey.report._ranking import RankingContent
+    from valuesurvey.report.content import markdown_table
+
+    tables = {
+        name: pd.read_csv(io.StringIO(_csv(getattr(results, name)))) for name in RankingResults.table_names()
+        if getattr(results, name) is not None
+    }  # fmt: skip
+    return RankingContent(RankingResults(**tables)).section(markdown_table)
+
+
 def _csv(frame) -> str:
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
@@ -52,9 +65,14 @@ def test_table_is_identical_to_the_cn_us_analysis(results, name):
     assert _csv(getattr(results, name)) == expected
 
 
+def test_report_section_is_identical_to_the_cn_us_report(results):
+    assert _report(results) == (GOLDEN / "report_section.md").read_text(encoding="utf-8")
+
+
 if __name__ == "__main__":
     GOLDEN.mkdir(parents=True, exist_ok=True)
     fresh = _results()
     for table in RankingResults.table_names():
         if getattr(fresh, table) is not None:
             (GOLDEN / f"{table}.csv").write_text(_csv(getattr(fresh, table)), encoding="utf-8")
+    (GOLDEN / "report_section.md").write_text(_report(fresh), encoding="utf-8")
