@@ -232,3 +232,27 @@ def test_sum_coded_mixed_model_equals_lmertest_and_emmeans_run_directly(values, 
     assert contrasts["p_holm"].to_numpy() == pytest.approx(
         pg.multicomp(contrasts["p_value"].to_numpy(), method="holm")[1]
     )
+
+
+def test_report_section_describes_k_groups_from_the_tables(four):
+    from valuesurvey.report._ranking import RankingContent
+    from valuesurvey.report.content import fmt_num, fmt_p, markdown_table
+
+    content = RankingContent(four)
+    assert content.groups == GROUPS and content.many
+    text = content.section(markdown_table)
+    assert "{#tbl-rank-omnibus}" in text and "{#tbl-rank-origin}" in text
+    assert "LLMs made in China, Singapore, Taiwan and the USA" in text
+    omnibus = content.omnibus_table().set_index("Dimension")
+    kw = four.origin_tests.query("model == 'kruskal_wallis' and level == 'dimension'").set_index("term")
+    assert omnibus.loc["Social", "H"] == fmt_num(kw.loc["Social", "statistic"], 2)
+    assert omnibus.loc["Social", "p (H, perm.)"] == fmt_p(kw.loc["Social", "p_holm"])
+    pairs = content.pairs_table()
+    assert len(pairs) == 5 * 6 and set(pairs["Pair"]) == {
+        f"{a} − {b}" for a, b in itertools.combinations(GROUPS, 2)
+    }
+    assert list(content.dimension_table().columns[-4:]) == [
+        "LLMs, China", "LLMs, Singapore", "LLMs, Taiwan", "LLMs, USA"
+    ]  # fmt: skip
+    assert content.key("kendall_w_tw") == fmt_num(four.agreement.set_index("model").loc["TW", "estimate"], 2)
+    assert "Bottom, Taiwan" in content.top_bottom_table().columns
