@@ -338,9 +338,14 @@ ANOVA_TOLERANCE = 1e-9
 
 
 def arrangements(labels: np.ndarray) -> np.ndarray:
-    """Every distinct arrangement of the multiset ``labels`` (rows), in lexicographic order."""
-    n = len(labels)
-    sizes = np.bincount(labels)
+    """Every distinct arrangement of the multiset ``labels`` (rows); read-only, cached per multiset."""
+    return _cached_arrangements(tuple(int(v) for v in np.bincount(labels)))
+
+
+@lru_cache(maxsize=2)
+def _cached_arrangements(sizes_key: tuple[int, ...]) -> np.ndarray:
+    sizes = np.array(sizes_key)
+    n = int(sizes.sum())
     rows = [np.full(n, -1, dtype=np.int8)]
     for group, size in enumerate(sizes[:-1]):
         grown = []
@@ -353,6 +358,7 @@ def arrangements(labels: np.ndarray) -> np.ndarray:
         rows = grown
     out = np.array(rows, dtype=np.int8)
     out[out < 0] = len(sizes) - 1
+    out.flags.writeable = False
     return out
 
 
