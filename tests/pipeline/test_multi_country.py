@@ -84,7 +84,7 @@ def _check_ranking(root: Path) -> None:
     omnibus = tests[tests["contrast"] == "omnibus"]
     assert set(omnibus["model"]) == {"kruskal_wallis", "anova_f"}
     # 9 models in groups of 2, 2, 2, 1, 2: all 22,680 arrangements counted.
-    assert omnibus["p_method"].eq("exact: all 22,680 splits counted").all()
+    assert omnibus["p_method"].eq("exact: all 22,680 arrangements counted").all()
     assert {f"n_{g.lower()}" for g in GROUPS} <= set(tests.columns)
     pairs = set(tests.loc[tests["contrast"] != "omnibus", "contrast"])
     assert len(pairs) == 10 and {"CN - US", "TW - SG", "FR - SG"} <= pairs

@@ -93,6 +93,8 @@ class PermutationResult:
         Splits enumerated (``C(n, k)``) or drawn.
     p_low, p_high : ndarray
         The 99% Clopper-Pearson interval of a Monte Carlo p-value; equal to ``p_value`` when exact.
+    unit : str
+        What was permuted, in words: "splits" (two groups) or "arrangements" (k groups).
     """
 
     p_value: np.ndarray
@@ -100,14 +102,15 @@ class PermutationResult:
     n_permutations: int
     p_low: np.ndarray
     p_high: np.ndarray
+    unit: str = "splits"
 
     @property
     def method(self) -> str:
         """How the p-value was obtained, in words."""
         if self.exact:
-            return f"exact: all {self.n_permutations:,} splits counted"
+            return f"exact: all {self.n_permutations:,} {self.unit} counted"
         level = round(100 * MONTE_CARLO_CONFIDENCE)
-        return f"Monte Carlo: {self.n_permutations:,} random splits, {level}% Clopper-Pearson CI"
+        return f"Monte Carlo: {self.n_permutations:,} random {self.unit}, {level}% Clopper-Pearson CI"
 
 
 def merge_ties(x: np.ndarray, tolerance: float = TIE_TOLERANCE) -> np.ndarray:
@@ -451,7 +454,7 @@ def group_permutation_pvalues(
         blocks = (every[i : i + _CHUNK] for i in range(0, len(every), _CHUNK))
         extreme = (_between(blocks, z, sizes) >= threshold).sum(axis=0)
         p = extreme / total
-        return PermutationResult(p, True, total, p, p)
+        return PermutationResult(p, True, total, p, p, "arrangements")
     if rng is None:
         raise ValueError(f"{total:,} arrangements exceed max_enumeration; pass rng for the Monte Carlo test")
     extreme = np.zeros(z.shape[1], dtype=np.int64)
@@ -462,4 +465,4 @@ def group_permutation_pvalues(
         extreme += (_between([block], z, sizes) >= threshold).sum(axis=0)
         done += rows
     low, high = _clopper_pearson(extreme, n_draws, MONTE_CARLO_CONFIDENCE)
-    return PermutationResult((extreme + 1) / (n_draws + 1), False, n_draws, low, high)
+    return PermutationResult((extreme + 1) / (n_draws + 1), False, n_draws, low, high, "arrangements")

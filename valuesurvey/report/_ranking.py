@@ -173,7 +173,9 @@ class RankingContent:
         ``excluded_models``, ``interaction_p`` (origin × dimension in the recommended mixed model;
         NA when none is recommended), ``structure`` (yes/no), ``cluster_summary`` (a sentence on
         the clustering and its validity), ``mde_d`` (minimum detectable standardised CN-US
-        difference), ``equivalence_margin``, ``dimensions_different`` (count by the exact test).
+        difference), ``equivalence_margin``, ``dimensions_different`` (count by the exact test),
+        ``kendall_w_<group>`` for any origin group (``kendall_w_tw``). With more than two origin
+        groups the overlap keys are NA (one overlap per pair: ``ranking_overlap.csv``).
         """
         fmt_num, fmt_p = _fmt()
         counts = self.results.counts
