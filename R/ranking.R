@@ -1,12 +1,12 @@
-# Value-ranking study (seed 000): CN vs US in a mixed model of mean ranks.
+# Value-ranking study (seed 000): origin groups (CN vs US for the paper) in a mixed model of mean ranks.
 #
-#   vs_ranking_fit(formula, data, control = vs_fit_control())
+#   vs_ranking_fit(formula, data, control = vs_fit_control(), origins = "CN;US")
 #
 # fits `formula` (e.g. mean_rank ~ origin * dimension + (1 | model:dimension) + (1 | value)) once
-# with lmerTest, origin coded CN = +0.5 / US = -0.5 and dimension with contr.sum, and returns
+# with lmerTest and returns
 #   list(tidy = <fixed effects>, random = <variance components (SDs)>,
 #        anova = <type III F tests, one row per fixed term>,
-#        contrasts = <CN - US per dimension from emmeans>,
+#        contrasts = <every pair of origins per dimension from emmeans ("CN - US | Social")>,
 #        facts = <one row: optimizer, conv_code, converged, singular, messages>).
 # conv_code is the optimizer's own return code (fit@optinfo$conv$opt; 0 = success); converged is
 # FALSE when that code is not 0 or lme4's convergence checks raised anything other than the
@@ -14,18 +14,32 @@
 # simplification sequence that decides which fit is reported lives in valuesurvey/ranking/_mixed.py.
 # Plain functions; sourcing this file has no side effects. Needs fit.R (vs_fit_control,
 # vs_parse_formula, vs_collect, vs_tidy_table).
+# `origins` lists the origin levels in order, ";"-joined. Two levels: the paper's half-sum coding
+# (first = +0.5, second = -0.5; term "origin<first>"). More: contr.sum with the last level the
+# reference (-1 in every column; terms "origin<level>" for the others). dimension: contr.sum.
 # With Rscript: source("R/fit.R"); source("R/ranking.R"); vs_ranking_fit(...)
 
-vs_ranking_prepare <- function(data) {
+vs_ranking_prepare <- function(data, origins = "CN;US") {
   needed <- c("origin", "dimension")
   missing <- setdiff(needed, names(data))
   if (length(missing)) {
     stop(sprintf("ranking data lack column(s): %s", paste(missing, collapse = ", ")), call. = FALSE)
   }
-  origin <- factor(as.character(data$origin), levels = c("CN", "US"))
-  if (anyNA(origin)) stop("origin must be 'CN' or 'US'", call. = FALSE)
-  if (length(unique(origin)) != 2) stop("both origins (CN and US) are needed", call. = FALSE)
-  stats::contrasts(origin) <- matrix(c(0.5, -0.5), ncol = 1, dimnames = list(c("CN", "US"), "CN"))
+  levels <- strsplit(origins, ";", fixed = TRUE)[[1]]
+  origin <- factor(as.character(data$origin), levels = levels)
+  if (anyNA(origin)) {
+    stop(sprintf("origin must be one of %s", paste(levels, collapse = ", ")), call. = FALSE)
+  }
+  if (length(unique(origin)) != length(levels) || length(levels) < 2) {
+    stop(sprintf("every origin level (%s) needs models, at least two levels", paste(levels, collapse = ", ")),
+         call. = FALSE)
+  }
+  if (length(levels) == 2) {
+    stats::contrasts(origin) <- matrix(c(0.5, -0.5), ncol = 1, dimnames = list(levels, levels[1]))
+  } else {
+    stats::contrasts(origin) <- stats::contr.sum(length(levels))
+    colnames(stats::contrasts(origin)) <- levels[-length(levels)]
+  }
   dimension <- factor(as.character(data$dimension))
   stats::contrasts(dimension) <- stats::contr.sum(nlevels(dimension))
   colnames(stats::contrasts(dimension)) <- levels(dimension)[-nlevels(dimension)]
@@ -46,7 +60,7 @@ vs_ranking_contrasts <- function(fit, ddf, conf_level) {
   emm <- emmeans::emmeans(fit, ~ origin | dimension, lmer.df = mode)
   s <- as.data.frame(summary(graphics::pairs(emm), infer = c(TRUE, TRUE), level = conf_level,
                              adjust = "none"))
-  data.frame(term = paste0("CN - US | ", s$dimension), dimension = as.character(s$dimension),
+  data.frame(term = paste0(s$contrast, " | ", s$dimension), dimension = as.character(s$dimension),
              estimate = s$estimate, std_error = s$SE, df = s$df, statistic = s$t.ratio,
              p_value = s$p.value, conf_low = s$lower.CL, conf_high = s$upper.CL,
              stringsAsFactors = FALSE, row.names = NULL)
@@ -74,9 +88,9 @@ vs_ranking_facts <- function(fit, notes, optimizer) {
              messages = paste(notes, collapse = " | "), stringsAsFactors = FALSE)
 }
 
-vs_ranking_fit <- function(formula, data, control = vs_fit_control()) {
+vs_ranking_fit <- function(formula, data, control = vs_fit_control(), origins = "CN;US") {
   formula <- vs_parse_formula(formula)
-  data <- vs_ranking_prepare(data)
+  data <- vs_ranking_prepare(data, origins)
   lctrl <- lme4::lmerControl(optimizer = control$optimizer, calc.derivs = control$calc_derivs)
   run <- vs_collect(lmerTest::lmer(formula, data = data, REML = TRUE, control = lctrl))
   fit <- run$value

@@ -1,8 +1,8 @@
 """Power of a study's own design: simulate it with stated effects, fit every model, count.
 
-``valuesurvey power STUDY.yaml`` takes the design from the study — its two countries (the power
-analysis simulates the paper's two-country design; a study with more countries is refused), LLMs
-per origin (study.yaml models, completed by the registry; models of other origins are not
+``valuesurvey power STUDY.yaml`` takes the design from the study — its countries (two: the paper's
+half-sum coding, RQ1 and RQ2; more: the sum coding the analysis uses, RQ1 only, every sum-coded
+contrast reported; see :mod:`valuesurvey.simulation.cosines`), LLMs per origin (study.yaml models, completed by the registry; models of other origins are not
 simulated), languages, personas, repetitions, and the number of people per nationality (the analysed people of the last ``analyze``, else the complete people of the humans
 tables, else ``--people``) — and simulates cosine tables from :class:`CosineTruth` (effects and
 variance components on the cosine scale, by-model and by-participant slopes included; see
@@ -42,26 +42,19 @@ POWER_COLUMNS = [
 ]  # fmt: skip
 
 
-def _countries(study: Study) -> tuple[str, str]:
-    codes = study.design.codes
-    if len(codes) != 2:
-        raise ConfigError(
-            f"{study.paths.study_yaml}: power simulates a two-country design; this study has "
-            f"{len(codes)} countries ({', '.join(codes)})"
-        )
-    return codes[0], codes[1]
+def _countries(study: Study) -> tuple[str, ...]:
+    return study.design.codes
 
 
-def _origins(study: Study) -> tuple[int, int]:
+def _origins(study: Study) -> tuple[int, ...]:
     from valuesurvey.elicit.registry import resolve_model
 
-    first, second = _countries(study)
     origins = [resolve_model(spec).origin for spec in study.models]
-    return origins.count(first), origins.count(second)
+    return tuple(origins.count(code) for code in _countries(study))
 
 
-def _people_from_study(study: Study, instrument: str | None) -> tuple[tuple[int, int], str] | None:
-    first, second = _countries(study)
+def _people_from_study(study: Study, instrument: str | None) -> tuple[tuple[int, ...], str] | None:
+    countries = _countries(study)
     flow_path = study.paths.similarity_dir / "humans_flow.csv"
     if flow_path.exists():
         flow = pd.read_csv(flow_path)
@@ -70,9 +63,8 @@ def _people_from_study(study: Study, instrument: str | None) -> tuple[tuple[int,
         if len(flow) and "n_analysed_rq1" in flow:
             chosen = flow["instrument"].iloc[0]
             part = flow[flow["instrument"] == chosen].set_index("nationality")["n_analysed_rq1"]
-            return (
-                int(part.get(first, 0)),
-                int(part.get(second, 0)),
+            return tuple(
+                int(part.get(c, 0)) for c in countries
             ), f"analysed people of {chosen} (humans_flow.csv)"
     for candidate in [instrument] if instrument else list(study.instruments):
         path = study.paths.humans(candidate) if candidate else None
@@ -80,15 +72,14 @@ def _people_from_study(study: Study, instrument: str | None) -> tuple[tuple[int,
             humans = pd.read_parquet(path)
             complete = humans.groupby("participant").filter(lambda g: g["rating"].notna().all())
             counts = complete.drop_duplicates("participant")["nationality"].value_counts()
-            return (
-                int(counts.get(first, 0)),
-                int(counts.get(second, 0)),
+            return tuple(
+                int(counts.get(c, 0)) for c in countries
             ), f"complete people of {candidate} (humans/)"
     return None
 
 
 def study_design(
-    study: Study, *, people: tuple[int, int] | None = None, instrument: str | None = None
+    study: Study, *, people: tuple[int, ...] | None = None, instrument: str | None = None
 ) -> tuple[CosineDesign, str]:
     """The simulated design of a study and where its human n came from.
 
@@ -98,12 +89,12 @@ def study_design(
         No people per nationality are known (run ``analyze`` or pass ``people``), or the study lacks
         models of one origin.
     """
-    first, second = _countries(study)
-    n_first, n_second = _origins(study)
-    if min(n_first, n_second) < 2:
+    countries = _countries(study)
+    models = _origins(study)
+    if min(models) < 2:
+        listed = ", ".join(f"{c}: {n}" for c, n in zip(countries, models, strict=True))
         raise ConfigError(
-            f"{study.paths.study_yaml}: power needs at least 2 models of each origin "
-            f"({first}: {n_first}, {second}: {n_second})"
+            f"{study.paths.study_yaml}: power needs at least 2 models of each origin ({listed})"
         )
     if people is not None:
         source = "--people"
@@ -112,31 +103,37 @@ def study_design(
         if found is None:
             raise ConfigError(
                 "no human n for the power analysis: run `valuesurvey analyze` first or pass "
-                f"--people {first},{second}"
+                f"--people {','.join(countries)}"
             )
         people, source = found
-    if min(people) < 2:
+    if len(people) != len(countries):
         raise ConfigError(
-            f"power needs at least 2 people per nationality, got {first} {people[0]}, {second} {people[1]}"
+            f"power needs the people of each of {len(countries)} countries ({', '.join(countries)})"
         )
+    if min(people) < 2:
+        listed = ", ".join(f"{c} {n}" for c, n in zip(countries, people, strict=True))
+        raise ConfigError(f"power needs at least 2 people per nationality, got {listed}")
     pairing = study.design.pairing
-    if first not in pairing or second not in pairing:
-        unpaired = ", ".join(c for c in (first, second) if c not in pairing)
+    if any(c not in pairing for c in countries):
+        unpaired = ", ".join(c for c in countries if c not in pairing)
         raise ConfigError(f"{study.paths.study_yaml}: power needs a paired prompt language for {unpaired}")
     design = CosineDesign(
-        people=people,
-        models=(n_first, n_second),
+        people=tuple(people),
+        models=models,
         languages=study.design.languages,
         repetitions=study.repetitions,
-        countries=(first, second),
-        paired=(pairing[first], pairing[second]),
+        countries=countries,
+        paired=tuple(pairing[c] for c in countries),
     )
     return design, source
 
 
 def study_analyses(study: Study) -> list[str]:
-    """RQ1 always; RQ2 when the study asks both countries' personas in both paired languages."""
+    """RQ1 always; RQ2 when the study has two countries and asks both countries' personas in both
+    paired languages (the k-country simulation covers RQ1 only)."""
     analyses = ["rq1"]
+    if len(_countries(study)) != 2:
+        return analyses
     first, second = _countries(study)
     pairing = study.design.pairing
     paired = {pairing.get(first), pairing.get(second)}
@@ -212,7 +209,7 @@ def power_analysis(
     if simulations < 1:
         raise ValueError("simulations must be at least 1")
     parts = []
-    terms = key_terms(design.countries[0])
+    terms = key_terms(design.countries)
     for k, analysis in enumerate(analyses):
         if analysis not in terms:
             raise ValueError(f"power covers {', '.join(terms)}, not {analysis!r}")
@@ -264,8 +261,8 @@ def power_figure(result: PowerResult):  # -> matplotlib Figure
         *axes[0].get_legend_handles_labels(), loc="upper center", ncol=len(fits), bbox_to_anchor=(0.5, 0.97)
     )
     fig.suptitle(
-        f"Power of the design: {result.design.people[0]} + {result.design.people[1]} people, "
-        f"{result.design.models[0]} + {result.design.models[1]} LLMs, {result.table['n_simulations'].max()} "
+        f"Power of the design: {' + '.join(map(str, result.design.people))} people, "
+        f"{' + '.join(map(str, result.design.models))} LLMs, {result.table['n_simulations'].max()} "
         "simulations per analysis",
         fontsize=9,
         y=1.02,

@@ -1,6 +1,6 @@
 """examples/multi-country (CN, US, TW, SG; a simulated panel with origins in all four plus France;
 synthetic humans of all four): ``valuesurvey run`` on a copy completes offline, and its estimates,
-figures and report cover the four countries."""
+figures and report cover the four countries; the ranking study compares the five origin groups."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def test_the_multi_country_example_runs_offline_and_covers_four_countries(tmp_pa
     data = yaml.safe_load((root / "study.yaml").read_text(encoding="utf-8"))
     # The example as shipped, made quicker: fewer repetitions.
     data["repetitions"] = 2
+    data["ranking"]["repetitions"] = 2
     (root / "study.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
     result = CliRunner().invoke(app, ["run", str(root / "study.yaml")])
@@ -53,6 +54,8 @@ def test_the_multi_country_example_runs_offline_and_covers_four_countries(tmp_pa
         "US": ["en"],
     }
 
+    _check_ranking(root)
+
     figures = {p.stem for p in (root / "figures").glob("*.png")}
     assert {
         "fig1_similarity",
@@ -60,9 +63,43 @@ def test_the_multi_country_example_runs_offline_and_covers_four_countries(tmp_pa
         "fig3_per_model",
         "fig4_conditions",
         "fig5_removal",
+        "f1_1_dimensions",
+        "f2_top_bottom",
+        "f3_dendrogram",
+        "f4_heatmap",
     } <= figures
     html = next((root / "report").glob("*.html")).read_text(encoding="utf-8")
     for name in ("China", "USA", "Taiwan", "Singapore", "France"):
         assert name in html
     assert "The study compares 4 countries" in html
     assert "Singapore as the reference level" in html
+    assert "The 5 origin groups (LLMs made in China, the USA, Taiwan, France and Singapore" in html
+
+
+GROUPS = ("CN", "US", "TW", "FR", "SG")  # study order, another country (FR), the reference (SG) last
+
+
+def _check_ranking(root: Path) -> None:
+    tests = pd.read_csv(root / "estimates" / "ranking_origin_tests.csv")
+    omnibus = tests[tests["contrast"] == "omnibus"]
+    assert set(omnibus["model"]) == {"kruskal_wallis", "anova_f"}
+    # 9 models in groups of 2, 2, 2, 1, 2: all 22,680 arrangements counted.
+    assert omnibus["p_method"].eq("exact: all 22,680 arrangements counted").all()
+    assert {f"n_{g.lower()}" for g in GROUPS} <= set(tests.columns)
+    pairs = set(tests.loc[tests["contrast"] != "omnibus", "contrast"])
+    assert len(pairs) == 10 and {"CN - US", "TW - SG", "FR - SG"} <= pairs
+    # France has one model: its pairs have no two-group test.
+    assert (
+        tests.loc[tests["contrast"].str.contains("FR") & (tests["model"] == "welch_t"), "p_value"]
+        .isna()
+        .all()
+    )
+    assert tests.loc[tests["contrast"] == "TW - SG", "p_value"].notna().all()
+    equivalence = pd.read_csv(root / "estimates" / "ranking_equivalence.csv")
+    assert set(equivalence["contrast"]) == pairs
+    agreement = pd.read_csv(root / "estimates" / "ranking_agreement.csv")
+    assert list(agreement["model"][:6]) == ["all", *GROUPS]
+    mixed = pd.read_csv(root / "estimates" / "ranking_mixed.csv")
+    nested = set(mixed.loc[mixed["model"] == "lmer_nested", "term"])
+    assert {"originCN", "originUS", "originTW", "originFR"} <= nested and "originSG" not in nested
+    assert "TW - SG | Social" in nested

@@ -17,7 +17,7 @@ People = Annotated[
     str | None,
     typer.Option(
         "--people",
-        help="People per nationality of the two countries, in study order, e.g. 2800,2412 (default: the analysed people of the last analyze, "
+        help="People per nationality of the study's countries, in study order, e.g. 2800,2412 (default: the analysed people of the last analyze, "
         "else the complete people of the humans tables).",
     ),
 ]
@@ -31,7 +31,7 @@ Setting = Annotated[
 ]
 
 
-def _people(text: str | None, countries: tuple[str, ...]) -> tuple[int, int] | None:
+def _people(text: str | None, countries: tuple[str, ...]) -> tuple[int, ...] | None:
     if text is None:
         return None
     parts = text.split(",")
@@ -39,12 +39,14 @@ def _people(text: str | None, countries: tuple[str, ...]) -> tuple[int, int] | N
         values = tuple(int(p) for p in parts)
     except ValueError:
         values = ()
-    if len(values) != 2:
+    if len(values) != len(countries):
+        count = "two" if len(countries) == 2 else str(len(countries))
+        example = ",".join(str(n) for n in (2800, 2412, 1223, 2012, 1500, 1800, 900, 1100)[: len(countries)])
         raise fail(
-            f"--people must be two integers {','.join(countries)} (people per country in study order, "
-            f"e.g. 2800,2412), not {text!r}"
+            f"--people must be {count} integers {','.join(countries)} (people per country in study order, "
+            f"e.g. {example}), not {text!r}"
         )
-    return values  # type: ignore[return-value]
+    return values
 
 
 def _settings(pairs: list[str] | None) -> dict[str, float]:
@@ -105,10 +107,15 @@ def power(
     bad = [a for a in chosen if a not in ("rq1", "rq2")]
     if bad:
         raise fail(f"--analyses: {bad[0]!r} is not rq1 or rq2")
+    if "rq2" in chosen and len(design.countries) != 2:
+        raise fail(
+            f"--analyses: rq2 is simulated for two countries only; this study has {len(design.countries)} "
+            f"({', '.join(design.countries)}): use rq1"
+        )
     console = Console()
     console.print(
-        f"design: {design.people[0]} + {design.people[1]} people ({' + '.join(design.countries)}; {source}), "
-        f"{design.models[0]} + {design.models[1]} LLMs ({' + '.join(design.countries)}), "
+        f"design: {' + '.join(map(str, design.people))} people ({' + '.join(design.countries)}; {source}), "
+        f"{' + '.join(map(str, design.models))} LLMs ({' + '.join(design.countries)}), "
         f"{design.repetitions} repetitions, "
         f"languages {', '.join(design.languages)}"
     )

@@ -18,7 +18,7 @@ from matplotlib.patches import Patch
 from scipy.cluster import hierarchy
 
 from valuesurvey.figures._data import StudyTables, value_names
-from valuesurvey.figures._style import COUNTRY_NAMES, DIMENSION_COLOURS, OKABE_ITO, ORIGIN_COLOURS
+from valuesurvey.figures._style import COUNTRY_NAMES, DIMENSION_COLOURS, OKABE_ITO, country_colours
 from valuesurvey.ranking import RankingResults
 
 __all__ = [
@@ -52,6 +52,41 @@ def _results(tables: StudyTables) -> RankingResults:
     if results is None:  # available_figures only offers ranking figures when the tables exist
         raise ValueError("no ranking estimates in the study directory")
     return results
+
+
+class _Origins:
+    """The origin groups of the ranking analysis (its ``top_bottom`` groups, in its order), a colour
+    per origin (the study's per-country colours; none and company labels grey) and their names."""
+
+    def __init__(self, tables: StudyTables, results: RankingResults) -> None:
+        self.design = tables.study.design
+        groups = [g for g in dict.fromkeys(results.top_bottom["group"]) if g != "all"]
+        self.groups = tuple(groups) or self.design.codes
+        present = [str(o) for o in dict.fromkeys(results.mean_ranks["origin"])]
+        self.colours = country_colours(list(dict.fromkeys([*self.design.codes, *self.groups, *present])))
+        self.present = tuple(o for o in self.colours if o in present)
+
+    @property
+    def paper(self) -> bool:
+        return self.groups == ("CN", "US")
+
+    def name(self, code: str) -> str:
+        return COUNTRY_NAMES.get(code) or self.design.name(code)
+
+    def label(self, code: str) -> str:
+        """``LLMs made in China``; ``LLMs of no country``, ``LLMs of X (company)``."""
+        if len(code) == 2:
+            return f"LLMs made in {self.name(code)}"
+        return f"LLMs of {self.name(code)}"
+
+    def handles(self) -> list[Patch]:
+        codes = self.groups if self.paper else self.present
+        return [Patch(color=self.colours[o], label=self.label(o)) for o in codes]
+
+    def axis_note(self) -> str:
+        if self.paper:
+            return "CN = made in China, US = made in the USA"
+        return ", ".join(f"{o} = {self.name(o)}" for o in self.present if len(o) == 2)
 
 
 def _dimension_colours(dimensions: list[str]) -> dict[str, str]:
@@ -102,35 +137,45 @@ def figure_f1_values(tables: StudyTables) -> Figure:
 
 
 def figure_f2_top_bottom(tables: StudyTables) -> Figure:
-    """F2: CN vs US top-5 / bottom-5 values (dumbbells of each origin's mean rank)."""
+    """F2: top-5 / bottom-5 values of the origin groups (dumbbells of each group's mean rank from the
+    smallest to the largest; two groups: CN vs US)."""
     results = _results(tables)
+    origins = _Origins(tables, results)
+    groups = list(origins.groups)
     lists = results.top_bottom
     by_origin = results.mean_ranks.groupby(["origin", "value"])["mean_rank"].mean().unstack("value")
-    overlap = results.overlap.set_index("term")
+    overlap = results.overlap
     names = value_names()
     fig = Figure(figsize=(7.5, 3.3), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, end in zip(axes, ("top", "bottom"), strict=True):
-        part = lists[(lists["list"] == end) & lists["group"].isin(["CN", "US"])]
+        part = lists[(lists["list"] == end) & lists["group"].isin(groups)]
         k = int(part["position"].max()) if len(part) else 0
-        sets = {o: set(part.loc[part["group"] == o, "value"]) for o in ("CN", "US")}
+        sets = {o: set(part.loc[part["group"] == o, "value"]) for o in groups}
         union = sorted(set().union(*sets.values()), key=lambda v: by_origin[v].mean())
         y = np.arange(len(union))
-        origins = [o for o in ("CN", "US") if o in by_origin.index]
-        if len(origins) == 2:
-            ax.hlines(y, by_origin.loc["CN", union], by_origin.loc["US", union], color="#999999", lw=1)
-        for origin in origins:
-            ax.scatter(by_origin.loc[origin, union], y, color=ORIGIN_COLOURS[origin], zorder=3)
-        shared = sets["CN"] & sets["US"]
-        ax.set_yticks(y, [names.get(v, v) + (" (both)" if v in shared else "") for v in union])
+        drawn = [o for o in groups if o in by_origin.index]
+        if len(drawn) >= 2:
+            span = by_origin.loc[drawn, union]
+            ax.hlines(y, span.min(axis=0), span.max(axis=0), color="#999999", lw=1)
+        for origin in drawn:
+            ax.scatter(by_origin.loc[origin, union], y, color=origins.colours[origin], zorder=3)
+        shared = set.intersection(*sets.values()) if sets else set()
+        mark = " (both)" if len(groups) == 2 else " (all)"
+        ax.set_yticks(y, [names.get(v, v) + (mark if v in shared else "") for v in union])
         ax.invert_yaxis()
         ax.set_xlabel(RANK_LABEL)
-        row = overlap.loc[f"{end}{k}_jaccard"] if f"{end}{k}_jaccard" in overlap.index else None
-        jaccard = f", Jaccard {row['estimate']:.2f}" if row is not None else ""
-        ax.set_title(f"{end.capitalize()} {k}: {len(shared)} of {k} shared{jaccard}")
+        rows = overlap.loc[overlap["term"] == f"{end}{k}_jaccard", "estimate"]
+        if len(groups) == 2:
+            jaccard = f", Jaccard {rows.iloc[0]:.2f}" if len(rows) else ""
+            ax.set_title(f"{end.capitalize()} {k}: {len(shared)} of {k} shared{jaccard}")
+        else:
+            jaccard = f", mean pairwise Jaccard {rows.mean():.2f}" if len(rows) else ""
+            ax.set_title(f"{end.capitalize()} {k}: {len(shared)} of {k} shared by all{jaccard}", fontsize=9)
         ax.grid(axis="x", color="#dddddd")
         ax.grid(axis="y", visible=False)
-    _outside_legend(fig, _origin_handles(), ncols=2)
+    handles = [Patch(color=origins.colours[o], label=origins.label(o)) for o in groups]
+    _outside_legend(fig, handles, ncols=min(4, len(handles)))
     return fig
 
 
@@ -199,6 +244,7 @@ def figure_f3_dendrogram(tables: StudyTables) -> Figure:
     """F3: the analysis's Ward dendrogram; with cluster structure, branches and labels coloured by
     archetype; without, grey branches and labels coloured by origin."""
     results = _results(tables)
+    origins = _Origins(tables, results)
     clusters = _clusters(results)
     structure = has_structure(results)
     colours = archetype_colours(clusters) if structure else {}
@@ -213,7 +259,7 @@ def figure_f3_dendrogram(tables: StudyTables) -> Figure:
     def label_colour(model: str) -> str:
         if structure:
             return colours[clusters.loc[model, "archetype"]]
-        return ORIGIN_COLOURS[clusters.loc[model, "origin"]]
+        return origins.colours[str(clusters.loc[model, "origin"])]
 
     leaf_colour = [label_colour(m) for m in leaves]
     _, nodes = hierarchy.to_tree(z, rd=True)
@@ -235,32 +281,33 @@ def figure_f3_dendrogram(tables: StudyTables) -> Figure:
         tick.set_ha("right")
         tick.set_rotation_mode("anchor")
     ax.set_ylabel("Ward distance")
-    ax.set_xlabel("LLM (origin: CN = made in China, US = made in the USA)")
+    ax.set_xlabel(f"LLM (origin: {origins.axis_note()})")
     ax.grid(visible=False)
     if structure:
         _outside_legend(fig, _legend_handles(colours), ncols=min(4, len(colours)))
     else:
         ax.set_title(NO_STRUCTURE, fontsize=9)
-        _outside_legend(fig, _origin_handles(), ncols=2)
+        handles = origins.handles()
+        _outside_legend(fig, handles, ncols=min(4, len(handles)))
     return fig
-
-
-def _origin_handles() -> list[Patch]:
-    return [Patch(color=ORIGIN_COLOURS[o], label=f"LLMs made in {COUNTRY_NAMES[o]}") for o in ("CN", "US")]
 
 
 def figure_f4_heatmap(tables: StudyTables) -> Figure:
     """F4: heatmap of mean ranks, rows in the dendrogram's leaf order, columns in hierarchy order;
     the strip beside it shows the archetypes (with cluster structure) or the origin (without)."""
     results = _results(tables)
+    origins = _Origins(tables, results)
     clusters = _clusters(results)
     structure = has_structure(results)
     if structure:
         colours = archetype_colours(clusters)
         strip_of = clusters["archetype"]
     else:
-        colours = {f"LLMs made in {COUNTRY_NAMES[o]}": ORIGIN_COLOURS[o] for o in ("CN", "US")}
-        strip_of = clusters["origin"].map(lambda o: f"LLMs made in {COUNTRY_NAMES[o]}")
+        colours = {
+            origins.label(o): origins.colours[o]
+            for o in (origins.groups if origins.paper else origins.present)
+        }
+        strip_of = clusters["origin"].map(lambda o: origins.label(str(o)))
     hier = results.hierarchy
     value_order = list(hier[hier["level"] == "value"].sort_values("position")["term"])
     wide = results.mean_ranks.pivot_table(index="model", columns="value", values="mean_rank")
@@ -280,7 +327,7 @@ def figure_f4_heatmap(tables: StudyTables) -> Figure:
     strip_ax.set_yticks(np.arange(len(matrix)), [f"{m} ({clusters.loc[m, 'origin']})" for m in matrix.index])
     strip_ax.tick_params(axis="y", labelsize=7)
     for tick, model in zip(strip_ax.get_yticklabels(), matrix.index, strict=True):
-        tick.set_color(ORIGIN_COLOURS[clusters.loc[model, "origin"]])
+        tick.set_color(origins.colours[str(clusters.loc[model, "origin"])])
     strip_ax.grid(visible=False)
     image = ax.imshow(matrix.to_numpy(), cmap="cividis_r", aspect="auto")  # warm = important
     ax.set_xticks(

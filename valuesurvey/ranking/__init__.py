@@ -1,4 +1,4 @@
-"""The value-ranking study (seed 000): hierarchy, CN vs US, equivalence, overlap, clusters.
+"""The value-ranking study (seed 000): hierarchy, origin groups (CN vs US), equivalence, overlap, clusters.
 
 Each model ranks the 25 values of the ``ai_values`` instrument (1 = most important), ``repetitions``
 times per language, with no persona. :func:`analyze_study` reads ``rankings.parquet`` and writes the
@@ -11,6 +11,17 @@ attempt; models keep whatever valid repetitions they have (``n_reps``); models w
 in ``ranking_exclusions.csv``. Languages are pooled: a model's mean rank is over all its valid
 rankings in every language (per-language means are in ``ranking_mean_ranks_by_language.csv``).
 Every model weighs the same in overall and per-origin summaries.
+
+Origin groups (:func:`valuesurvey.ranking._data.origin_groups`): the countries among the models'
+origins, in the design's order (the study's countries, other countries alphabetically, the reference
+last); models of origin ``none`` or ``company:<name>`` are in the hierarchy, the agreement of all
+models and the clusters, but in no group test. Two groups (the paper: CN, US) give the tables below
+exactly as the CN-vs-US analysis did; with more than two, the per-group columns below exist for
+every group (``n_<g>``, ``mean_<g>``, ``sd_<g>``, ``<g>_only``, lower-case codes), the tidy
+comparison tables gain ``contrast`` ("TW - SG", or "omnibus"), ``origin_tests`` gains the omnibus
+rows ``kruskal_wallis`` and ``anova_f`` (statistic H or F, df k - 1, permutation p, ``p_asymptotic``)
+and Holm runs across terms and pairs; ``overlap`` has one ``model`` per pair ("TW vs SG"); the mixed
+model sum-codes origin (the last group the reference) and reports every pair per dimension.
 
 Tables (``estimates/ranking_<name>.csv``)
 -----------------------------------------

@@ -67,7 +67,7 @@ Hennig C (2007). Cluster-wise assessment of cluster stability. Comput Stat Data 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +77,8 @@ from scipy.cluster.hierarchy import fcluster, leaves_list, linkage
 from scipy.spatial.distance import pdist, squareform
 from scipy.special import gammaln
 from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+from valuesurvey.ranking import _exact
 
 METHODS = ("ward", "spearman")
 DISTINCTIVE_Z = 0.5
@@ -426,15 +428,34 @@ def freeman_halton(table: np.ndarray) -> float:
     return float(min(1.0, np.exp(logs[logs <= observed + 1e-7]).sum()))
 
 
-def origin_mixing(labels: np.ndarray, origins: np.ndarray, method: str) -> dict:
-    """Fisher-Freeman-Halton test of cluster x origin, Cramér's V and the number of mixed clusters."""
-    table = pd.crosstab(labels, origins).reindex(columns=["CN", "US"], fill_value=0)
+def origin_mixing(
+    labels: np.ndarray,
+    origins: np.ndarray,
+    method: str,
+    groups: Sequence[str] = ("CN", "US"),
+    rng: np.random.Generator | None = None,
+) -> dict:
+    """Fisher-Freeman-Halton test of cluster x origin, Cramér's V and the number of mixed clusters.
+
+    Only models of the origin ``groups`` enter (origin ``none`` or a company label is no group).
+    With two groups the exact r x 2 test of :func:`freeman_halton`; with more, the same test as a
+    permutation test of the origins over the models (:func:`freeman_halton_permutation`).
+    """
+    groups = tuple(groups)
+    keep = np.isin(origins, groups)
+    table = pd.crosstab(labels[keep], origins[keep]).reindex(columns=list(groups), fill_value=0)
     counts = table.to_numpy()
     n = counts.sum()
     chi2 = stats.chi2_contingency(counts, correction=False)[0] if (counts.sum(axis=0) > 0).all() else np.nan
     r = min(counts.shape) - 1
     v = float(np.sqrt(chi2 / (n * r))) if r > 0 and np.isfinite(chi2) else np.nan
-    mixed = int(((counts > 0).sum(axis=1) == 2).sum())
+    mixed = int(((counts > 0).sum(axis=1) >= 2).sum())
+    test = "Fisher-Freeman-Halton exact test"
+    if len(groups) == 2:
+        p = freeman_halton(counts)
+    else:
+        p, how = freeman_halton_permutation(labels[keep], origins[keep], groups, rng=rng)
+        test = f"Fisher-Freeman-Halton test ({how})"
     return {
         "analysis": "ranking_cluster_origin",
         "model": method,
@@ -442,9 +463,65 @@ def origin_mixing(labels: np.ndarray, origins: np.ndarray, method: str) -> dict:
         "estimate": v,
         "statistic": chi2,
         "df": float((counts.shape[0] - 1) * (counts.shape[1] - 1)),
-        "p_value": freeman_halton(counts),
-        "method": "Fisher-Freeman-Halton exact test; estimate = Cramér's V, statistic = Pearson chi2",
+        "p_value": p,
+        "method": f"{test}; estimate = Cramér's V, statistic = Pearson chi2",
         "k": int(counts.shape[0]),
         "mixed_clusters": mixed,
-        "table": ";".join(f"{c}:CN={row[0]},US={row[1]}" for c, row in zip(table.index, counts, strict=True)),
+        "table": ";".join(
+            f"{c}:" + ",".join(f"{g}={count}" for g, count in zip(groups, row, strict=True))
+            for c, row in zip(table.index, counts, strict=True)
+        ),
     }
+
+
+def freeman_halton_permutation(
+    clusters: np.ndarray,
+    origins: np.ndarray,
+    groups: Sequence[str],
+    *,
+    max_enumeration: int = _exact.MAX_ENUMERATION,
+    n_draws: int = _exact.MONTE_CARLO_DRAWS,
+    rng: np.random.Generator | None = None,
+) -> tuple[float, str]:
+    """The Fisher-Freeman-Halton test of an r x c table as a permutation test, and how it was done.
+
+    With both margins fixed a table's probability is proportional to ``1 / prod n_ij!``; the
+    p-value is the share of arrangements of the origins over the models whose table is no more
+    probable than the observed one: every arrangement when there are at most ``max_enumeration``,
+    else ``n_draws`` random permutations (``(b + 1) / (B + 1)``).
+
+    Examples
+    --------
+    >>> c = np.array([1, 1, 2, 2, 3, 3])
+    >>> p, how = freeman_halton_permutation(c, np.array(["A", "A", "B", "B", "C", "C"]), ["A", "B", "C"])
+    >>> round(p, 4), how
+    (0.0667, 'exact: all 90 arrangements counted')
+    """
+    codes = np.array([list(groups).index(o) for o in origins], dtype=np.int8)
+    sizes = np.bincount(codes, minlength=len(groups))
+    present = sizes > 0
+    codes = (np.cumsum(present) - 1)[codes].astype(np.int8)  # renumber the groups present
+    _, cluster_codes = np.unique(clusters, return_inverse=True)
+    member = np.eye(int(cluster_codes.max()) + 1)[cluster_codes]
+
+    def log_weight(block: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(block))
+        for g in range(int(present.sum())):
+            out += gammaln((block == g).astype(float) @ member + 1.0).sum(axis=1)
+        return out
+
+    observed = log_weight(codes[None, :])[0] - 1e-7
+    total = _exact.n_arrangements(sizes[present])
+    if total <= max_enumeration:
+        every = _exact.arrangements(codes)
+        extreme = sum(
+            int((log_weight(every[i : i + 65_536]) >= observed).sum()) for i in range(0, total, 65_536)
+        )
+        return extreme / total, f"exact: all {total:,} arrangements counted"
+    if rng is None:
+        raise ValueError(f"{total:,} arrangements exceed max_enumeration; pass rng for the Monte Carlo test")
+    extreme = 0
+    for start in range(0, n_draws, 16_384):
+        block = rng.permuted(np.tile(codes, (min(16_384, n_draws - start), 1)), axis=1)
+        extreme += int((log_weight(block) >= observed).sum())
+    return (extreme + 1) / (n_draws + 1), f"Monte Carlo: {n_draws:,} random permutations"

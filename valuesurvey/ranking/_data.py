@@ -13,12 +13,13 @@ a model with no valid ranking at all is excluded and listed in ``ranking_exclusi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from valuesurvey.design import COMPANY, NONE, StudyDesign, default_design, origin_value
 from valuesurvey.errors import DataError
 
 REQUIRED_COLUMNS = ("model", "origin", "value", "rank", "status")
@@ -63,10 +64,38 @@ def _normalise(frame: pd.DataFrame, source: object) -> pd.DataFrame:
     data["model"] = data["model"].astype(str)
     data["origin"] = data["origin"].astype(str)
     data["rank"] = pd.to_numeric(data["rank"], errors="coerce")
-    bad_origin = sorted(set(data["origin"]) - {"CN", "US"})
+    bad_origin = sorted(o for o in set(data["origin"]) if not _is_origin(o))
     if bad_origin:
-        raise DataError(f"origin must be CN or US, found {bad_origin}", path=source, column="origin")
+        raise DataError(
+            f"origin must be a country (alpha-2, e.g. CN), none or company:<name>, found {bad_origin}",
+            path=source,
+            column="origin",
+        )
     return data
+
+
+def _is_origin(value: str) -> bool:
+    try:
+        return origin_value(value) == value and value != COMPANY
+    except ValueError:
+        return False
+
+
+def origin_groups(origins: Iterable[str], design: StudyDesign | None = None) -> tuple[str, ...]:
+    """The origin groups of the group tests: the country origins among ``origins``, in the design's
+    level order (the study's countries in order, other countries alphabetically, the reference
+    last). Models of origin ``none`` or ``company:<name>`` belong to no group: they are reported
+    (mean ranks, hierarchy, clusters) but left out of every origin comparison.
+
+    Examples
+    --------
+    >>> origin_groups(["US", "CN", "none", "company:Mistral AI"])
+    ('CN', 'US')
+    >>> origin_groups(["US", "FR", "CN"])
+    ('CN', 'FR', 'US')
+    """
+    levels = (design or default_design()).origin_levels(set(origins))
+    return tuple(o for o in levels if o != NONE and not o.startswith(f"{COMPANY}:"))
 
 
 def _attempt_reasons(data: pd.DataFrame, values: Mapping[str, str]) -> pd.Series:

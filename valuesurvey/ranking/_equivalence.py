@@ -27,8 +27,9 @@ Soc Psychol Personal Sci 8:355-362.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -167,23 +168,28 @@ def equivalence_table(
     term_column: str,
     score_column: str,
     margin: float = DEFAULT_MARGIN,
-    difference_p: Mapping[str, float] | None = None,
+    difference_p: Mapping[str, float] | Mapping[tuple[str, str], float] | None = None,
+    groups: Sequence[str] = ("CN", "US"),
     alpha: float = ALPHA,
     power: float = POWER,
 ) -> pd.DataFrame:
-    """TOST equivalence, minimum detectable effect and conclusion per term (CN vs US).
+    """TOST equivalence, minimum detectable effect and conclusion per term and pair of origin groups.
 
     Parameters
     ----------
     scores : DataFrame
-        One row per model and term, with ``origin`` (CN/US), ``term_column`` and ``score_column``.
+        One row per model and term, with ``origin``, ``term_column`` and ``score_column``; models
+        whose origin is not one of ``groups`` are left out.
     level : str
         "dimension" or "value" (the family; Holm within it).
     margin : float
         Equivalence margin in the units of ``score_column`` (rank positions).
     difference_p : mapping, optional
-        Term to the Holm-adjusted p-value of the difference test (the exact permutation test);
-        decides ``detected``.
+        Term (with more than two groups: (term, contrast)) to the Holm-adjusted p-value of the
+        difference test (the exact permutation test); decides ``detected``.
+    groups : sequence of str
+        The origin groups in order; every pair is compared, first minus second (CN - US). With more
+        than two groups Holm runs across terms and pairs, and a ``contrast`` column follows ``level``.
     alpha, power : float
         Level of the tests and the power of the minimum detectable effect.
 
@@ -193,15 +199,22 @@ def equivalence_table(
         Estimates columns (``model`` = "tost_welch", estimate = CN - US, conf_low/high = the
         ``1 - 2 alpha`` CI, statistic = the less significant one-sided t, p_value = TOST p), then
         ``level, p_holm, margin, equivalent, equivalence_bound, difference_p_holm, detected,
-        conclusion, n_cn, n_us, sd_pooled, mde_d, mde, power_at_margin``.
+        conclusion, n_<group>`` (``n_cn, n_us``; with more than two groups the pair's two, the
+        others empty), ``sd_pooled, mde_d, mde, power_at_margin``.
     """
     from valuesurvey.ranking._stats import tidy
 
     rows = []
     level_ci = round(100 * (1 - 2 * alpha))
-    for term, group in scores.groupby(term_column, sort=False):
-        x = group.loc[group["origin"] == "CN", score_column].to_numpy(float)
-        y = group.loc[group["origin"] == "US", score_column].to_numpy(float)
+    groups = tuple(groups)
+    many = len(groups) > 2
+    for term, group, first, second in (
+        (term, group, first, second)
+        for term, group in scores.groupby(term_column, sort=False)
+        for first, second in itertools.combinations(groups, 2)
+    ):
+        x = group.loc[group["origin"] == first, score_column].to_numpy(float)
+        y = group.loc[group["origin"] == second, score_column].to_numpy(float)
         row: dict[str, object] = {
             "analysis": "ranking_equivalence",
             "model": "tost_welch",
@@ -209,9 +222,11 @@ def equivalence_table(
             "method": f"two one-sided Welch t tests (TOST) within ±{margin:g} rank positions; {level_ci}% CI",
             "level": level,
             "margin": margin,
-            "n_cn": len(x),
-            "n_us": len(y),
+            f"n_{first.lower()}": len(x),
+            f"n_{second.lower()}": len(y),
         }
+        if many:
+            row["contrast"] = f"{first} - {second}"
         if len(x) >= 2 and len(y) >= 2:
             res = tost_welch(x, y, margin, alpha)
             sd = _pooled_sd(x, y)
@@ -242,15 +257,17 @@ def equivalence_table(
         adjusted[ok] = pg.multicomp(p[ok], method="holm")[1]
     frame["p_holm"] = adjusted
     frame["equivalent"] = frame["p_holm"] < alpha
-    diff_p = pd.Series(dict(difference_p or {}), dtype=float)
-    frame["difference_p_holm"] = frame["term"].map(diff_p).astype(float)
+    diff_p = dict(difference_p or {})
+    keys = zip(frame["term"], frame["contrast"], strict=True) if many else frame["term"]
+    frame["difference_p_holm"] = np.array([diff_p.get(key, np.nan) for key in keys], dtype=float)
     frame["detected"] = frame["difference_p_holm"] < alpha
     frame["conclusion"] = [
         conclusion(bool(d), bool(e)) if np.isfinite(p_) else "not_tested"
         for d, e, p_ in zip(frame["detected"], frame["equivalent"], frame["p_value"], strict=True)
     ]
     extra = [
-        "level", "p_holm", "margin", "equivalent", "equivalence_bound", "difference_p_holm", "detected",
-        "conclusion", "n_cn", "n_us", "sd_pooled", "mde_d", "mde", "power_at_margin",
+        "level", *(["contrast"] if many else []), "p_holm", "margin", "equivalent", "equivalence_bound",
+        "difference_p_holm", "detected", "conclusion", *[f"n_{g.lower()}" for g in groups], "sd_pooled",
+        "mde_d", "mde", "power_at_margin",
     ]  # fmt: skip
-    return frame[[*frame.columns[:11], *extra]]
+    return frame.reindex(columns=[*frame.columns[:11], *extra])

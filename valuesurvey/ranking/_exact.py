@@ -52,9 +52,12 @@ __all__ = [
     "MONTE_CARLO_DRAWS",
     "TIE_TOLERANCE",
     "PermutationResult",
+    "arrangements",
     "exact_integers",
+    "group_permutation_pvalues",
     "merge_ties",
     "midranks",
+    "n_arrangements",
     "permutation_pvalues",
 ]
 
@@ -90,6 +93,8 @@ class PermutationResult:
         Splits enumerated (``C(n, k)``) or drawn.
     p_low, p_high : ndarray
         The 99% Clopper-Pearson interval of a Monte Carlo p-value; equal to ``p_value`` when exact.
+    unit : str
+        What was permuted, in words: "splits" (two groups) or "arrangements" (k groups).
     """
 
     p_value: np.ndarray
@@ -97,14 +102,15 @@ class PermutationResult:
     n_permutations: int
     p_low: np.ndarray
     p_high: np.ndarray
+    unit: str = "splits"
 
     @property
     def method(self) -> str:
         """How the p-value was obtained, in words."""
         if self.exact:
-            return f"exact: all {self.n_permutations:,} splits counted"
+            return f"exact: all {self.n_permutations:,} {self.unit} counted"
         level = round(100 * MONTE_CARLO_CONFIDENCE)
-        return f"Monte Carlo: {self.n_permutations:,} random splits, {level}% Clopper-Pearson CI"
+        return f"Monte Carlo: {self.n_permutations:,} random {self.unit}, {level}% Clopper-Pearson CI"
 
 
 def merge_ties(x: np.ndarray, tolerance: float = TIE_TOLERANCE) -> np.ndarray:
@@ -325,3 +331,138 @@ def _clopper_pearson(successes: np.ndarray, trials: int, level: float) -> tuple[
     low = np.where(b > 0, stats.beta.ppf(alpha / 2, b, trials - b + 1), 0.0)
     high = np.where(b < trials, stats.beta.ppf(1 - alpha / 2, b + 1, trials - b), 1.0)
     return low, high
+
+
+# --- k groups --------------------------------------------------------------------------------------
+
+GroupStatistic = Literal["kruskal", "anova"]
+#: Relative tolerance under which a permuted ANOVA statistic counts as equal to the observed one.
+ANOVA_TOLERANCE = 1e-9
+
+
+def arrangements(labels: np.ndarray) -> np.ndarray:
+    """Every distinct arrangement of the multiset ``labels`` (rows); read-only, cached per multiset."""
+    return _cached_arrangements(tuple(int(v) for v in np.bincount(labels)))
+
+
+@lru_cache(maxsize=2)
+def _cached_arrangements(sizes_key: tuple[int, ...]) -> np.ndarray:
+    sizes = np.array(sizes_key)
+    n = int(sizes.sum())
+    rows = [np.full(n, -1, dtype=np.int8)]
+    for group, size in enumerate(sizes[:-1]):
+        grown = []
+        for row in rows:
+            free = np.flatnonzero(row < 0)
+            for chosen in itertools.combinations(free, int(size)):
+                new = row.copy()
+                new[list(chosen)] = group
+                grown.append(new)
+        rows = grown
+    out = np.array(rows, dtype=np.int8)
+    out[out < 0] = len(sizes) - 1
+    out.flags.writeable = False
+    return out
+
+
+def n_arrangements(sizes: np.ndarray) -> int:
+    """Distinct assignments of ``sum(sizes)`` units to groups of these sizes (the multinomial)."""
+    total, count = 0, 1
+    for size in sizes:
+        total += int(size)
+        count *= math.comb(total, int(size))
+    return count
+
+
+def _between(blocks, z: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per assignment (rows) and column: ``sum_g S_g^2 * (L / n_g)`` with ``L`` the lcm of the sizes."""
+    weight = math.lcm(*[int(s) for s in sizes]) / sizes
+    parts = []
+    for block in blocks:
+        stat = np.zeros((len(block), z.shape[1]))
+        for group, w in enumerate(weight):
+            stat += w * ((block == group).astype(float) @ z) ** 2
+        parts.append(stat)
+    return np.concatenate(parts) if parts else np.empty((0, z.shape[1]))
+
+
+def group_permutation_pvalues(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    *,
+    statistic: GroupStatistic = "kruskal",
+    max_enumeration: int = MAX_ENUMERATION,
+    n_draws: int = MONTE_CARLO_DRAWS,
+    rng: np.random.Generator | None = None,
+) -> PermutationResult:
+    """Omnibus permutation p-values of a k-group comparison, for every column of ``scores``.
+
+    The group labels are permuted over the units (models). ``"kruskal"`` permutes the mid-ranks
+    (after :func:`merge_ties`): the statistic ``sum_g R_g^2 / n_g`` orders the arrangements as the
+    tie-corrected Kruskal-Wallis H does, and with doubled mid-ranks it is an integer, so ties are
+    decided exactly. ``"anova"`` permutes the merged-tie scores: ``sum_g S_g^2 / n_g`` orders them as
+    the one-way ANOVA F does (the total sum of squares is fixed); an arrangement counts as extreme
+    when its statistic is within :data:`ANOVA_TOLERANCE` (relative) of the observed one or above.
+    Every distinct arrangement (the multinomial ``n! / prod n_g!``) is counted when there are at most
+    ``max_enumeration``; else ``n_draws`` random permutations give ``(b + 1) / (B + 1)`` with a 99%
+    Clopper-Pearson interval, as :func:`permutation_pvalues` does.
+
+    Parameters
+    ----------
+    scores : ndarray, shape (n,) or (n, m)
+        One row per unit, one column per term; no NaN.
+    labels : int ndarray, shape (n,)
+        Group of each unit, ``0 .. k - 1`` (every group present).
+    statistic : "kruskal" or "anova"
+    max_enumeration, n_draws, rng
+        As in :func:`permutation_pvalues`.
+
+    Returns
+    -------
+    PermutationResult
+
+    Examples
+    --------
+    >>> r = group_permutation_pvalues(np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), np.array([0, 0, 1, 1, 2, 2]))
+    >>> round(float(r.p_value[0]), 4), r.n_permutations, r.exact
+    (0.0667, 90, True)
+    """
+    x = np.asarray(scores, dtype=float)
+    x = x[:, None] if x.ndim == 1 else x
+    codes = np.asarray(labels, dtype=np.int8)
+    if len(codes) != len(x):
+        raise ValueError(f"labels has {len(codes)} entries for {len(x)} rows of scores")
+    if np.isnan(x).any():
+        raise ValueError("scores contain NaN; drop the missing units first")
+    sizes = np.bincount(codes)
+    if len(sizes) < 2 or (sizes == 0).any():
+        raise ValueError("labels must number groups 0 .. k - 1 with k >= 2, each present")
+    if statistic == "kruskal":
+        z = np.column_stack([2.0 * midranks(x[:, j]) for j in range(x.shape[1])])
+        tolerance = 0.0
+    elif statistic == "anova":
+        z = np.column_stack([merge_ties(x[:, j]) for j in range(x.shape[1])])
+        z = z - z.mean(axis=0)  # centring changes no ordering and keeps the squares small
+        tolerance = ANOVA_TOLERANCE
+    else:
+        raise ValueError(f"statistic must be 'kruskal' or 'anova', got {statistic!r}")
+    observed = _between([codes[None, :]], z, sizes)[0]
+    threshold = observed - tolerance * np.abs(observed)
+    total = n_arrangements(sizes)
+    if total <= max_enumeration:
+        every = arrangements(codes)
+        blocks = (every[i : i + _CHUNK] for i in range(0, len(every), _CHUNK))
+        extreme = (_between(blocks, z, sizes) >= threshold).sum(axis=0)
+        p = extreme / total
+        return PermutationResult(p, True, total, p, p, "arrangements")
+    if rng is None:
+        raise ValueError(f"{total:,} arrangements exceed max_enumeration; pass rng for the Monte Carlo test")
+    extreme = np.zeros(z.shape[1], dtype=np.int64)
+    done = 0
+    while done < n_draws:
+        rows = min(_CHUNK // 4, n_draws - done)
+        block = rng.permuted(np.tile(codes, (rows, 1)), axis=1)
+        extreme += (_between([block], z, sizes) >= threshold).sum(axis=0)
+        done += rows
+    low, high = _clopper_pearson(extreme, n_draws, MONTE_CARLO_CONFIDENCE)
+    return PermutationResult((extreme + 1) / (n_draws + 1), False, n_draws, low, high, "arrangements")

@@ -1,4 +1,4 @@
-"""CN vs US in R mixed models of the per-model mean ranks (lme4/lmerTest through the R bridge).
+"""Origin groups (CN vs US) in R mixed models of the per-model mean ranks (lme4/lmerTest, R bridge).
 
 The data are one row per model and value (the mean rank over valid repetitions). Two models:
 
@@ -29,9 +29,12 @@ The data are one row per model and value (the mean rank over valid repetitions).
     variance components, action); the fixed effects, variance components, type III F tests and
     contrasts of the last fit with a random term are in ``ranking_mixed``.
 
-For each reported fit: fixed effects (origin CN = +0.5 / US = -0.5, dimension ``contr.sum``),
-variance components, type III F tests (Satterthwaite) and the CN - US contrast per dimension
-(emmeans), Holm adjusted across dimensions in ``p_holm``; ``recommended`` is True only for a fit that
+For each reported fit: fixed effects (two origin groups: the paper's half-sum, CN = +0.5 / US =
+-0.5, term ``originCN``; k > 2 groups: ``contr.sum`` with the last group of the order (the
+reference) at -1, one term ``origin<group>`` per other group, each a deviation from the unweighted
+mean of the groups; dimension ``contr.sum``), variance components, type III F tests
+(Satterthwaite) and the pairwise origin contrasts per dimension (emmeans; "CN - US | Social"), Holm
+adjusted across dimensions (and, with k > 2 groups, across pairs) in ``p_holm``; ``recommended`` is True only for a fit that
 converged and is not singular, and the report uses no other for inference.
 """
 
@@ -117,7 +120,9 @@ def _formula(terms: list[str]) -> str:
     return RESPONSE + "".join(f" + (1 | {t})" for t in terms)
 
 
-def fit_mixed_models(means: pd.DataFrame, *, ddf: str = "Satterthwaite") -> tuple[pd.DataFrame, pd.DataFrame]:
+def fit_mixed_models(
+    means: pd.DataFrame, *, ddf: str = "Satterthwaite", groups: tuple[str, ...] = ("CN", "US")
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit ``lmer`` once and ``lmer_nested`` by the simplification sequence of the module docstring.
 
     Parameters
@@ -126,6 +131,8 @@ def fit_mixed_models(means: pd.DataFrame, *, ddf: str = "Satterthwaite") -> tupl
         ``model, origin, value, dimension, mean_rank`` (one row per model and value).
     ddf : str
         "Satterthwaite" or "Kenward-Roger".
+    groups : tuple of str
+        The origin levels in order (every one with models; the last is the sum-coding reference).
 
     Returns
     -------
@@ -135,25 +142,26 @@ def fit_mixed_models(means: pd.DataFrame, *, ddf: str = "Satterthwaite") -> tupl
     """
     data = means[["model", "origin", "value", "dimension", "mean_rank"]].copy()
     data = data.astype({"model": str, "origin": str, "value": str, "dimension": str, "mean_rank": float})
+    origins = ";".join(groups)
     steps: list[dict] = []
     tables = []
-    single = _fit(data, MIXED_FORMULAS["lmer"], OPTIMIZERS[0], ddf)
+    single = _fit(data, MIXED_FORMULAS["lmer"], OPTIMIZERS[0], ddf, origins)
     record = "fitted once as specified; kept for the record, not recommended (values as independent rows)"
     steps.append(_step("lmer", 1, single, record, False))
     tables.append(_assemble("lmer", single, ddf, recommended=False))
-    final, nested_steps = _simplify(data, ddf)
+    final, nested_steps = _simplify(data, ddf, origins)
     steps += nested_steps
     if final is not None:
         tables.append(_assemble("lmer_nested", final, ddf, recommended=final.ok))
     return pd.concat(tables, ignore_index=True), pd.DataFrame(steps, columns=STEP_COLUMNS)
 
 
-def _simplify(data: pd.DataFrame, ddf: str) -> tuple[_Fit | None, list[dict]]:
+def _simplify(data: pd.DataFrame, ddf: str, origins: str) -> tuple[_Fit | None, list[dict]]:
     terms = random_terms(MIXED_FORMULAS["lmer_nested"])
     steps: list[dict] = []
     last: _Fit | None = None
     while terms:
-        fit = last = _first_converging(data, _formula(terms), ddf, steps)
+        fit = last = _first_converging(data, _formula(terms), ddf, origins, steps)
         if fit.ok:
             steps.append(
                 _step("lmer_nested", len(steps) + 1, fit, "converged, not singular: recommended", True)
@@ -194,22 +202,22 @@ def _sd_text(sd: float, sigma: float) -> str:
     return "SD 0, at the boundary" if sd < ZERO_THETA * sigma else f"SD {sd:.4g}, the smallest"
 
 
-def _first_converging(data: pd.DataFrame, formula: str, ddf: str, steps: list[dict]) -> _Fit:
+def _first_converging(data: pd.DataFrame, formula: str, ddf: str, origins: str, steps: list[dict]) -> _Fit:
     """The fit with the first optimizer that converges (or the last optimizer's fit)."""
     for optimizer in OPTIMIZERS[:-1]:
-        fit = _fit(data, formula, optimizer, ddf)
+        fit = _fit(data, formula, optimizer, ddf, origins)
         if fit.facts["converged"]:
             return fit
         steps.append(_step("lmer_nested", len(steps) + 1, fit, "did not converge: next optimizer", False))
-    return _fit(data, formula, OPTIMIZERS[-1], ddf)
+    return _fit(data, formula, OPTIMIZERS[-1], ddf, origins)
 
 
-def _fit(data: pd.DataFrame, formula: str, optimizer: str, ddf: str) -> _Fit:
+def _fit(data: pd.DataFrame, formula: str, optimizer: str, ddf: str, origins: str = "CN;US") -> _Fit:
     from valuesurvey.rbridge import get_session
 
     session = get_session()
     control = session.call("vs_fit_control", ddf=ddf, optimizer=optimizer)
-    return _Fit(formula, session.call("vs_ranking_fit", formula, data, control))
+    return _Fit(formula, session.call("vs_ranking_fit", formula, data, control, origins=origins))
 
 
 def _step(model: str, step: int, fit: _Fit, action: str, recommended: bool) -> dict:
@@ -229,6 +237,12 @@ def _step(model: str, step: int, fit: _Fit, action: str, recommended: bool) -> d
     }
 
 
+def _pairs(contrasts: pd.DataFrame) -> str:
+    """ "CN - US" for two groups, else "pairwise origin contrasts"."""
+    labels = {str(t).split(" | ")[0] for t in contrasts["term"]}
+    return labels.pop() if len(labels) == 1 else "pairwise origin contrasts"
+
+
 def _assemble(name: str, fit: _Fit, ddf: str, *, recommended: bool) -> pd.DataFrame:
     out, facts = fit.out, fit.facts
     method = f"lmerTest::lmer (REML, {ddf} df, {facts['optimizer']})"
@@ -244,7 +258,7 @@ def _assemble(name: str, fit: _Fit, ddf: str, *, recommended: bool) -> pd.DataFr
     contrasts = (
         out["contrasts"]
         .drop(columns="dimension")
-        .assign(component="contrast", method=f"emmeans CN - US within dimension, {method}")
+        .assign(component="contrast", method=f"emmeans {_pairs(out['contrasts'])} within dimension, {method}")
     )
     p = contrasts["p_value"].to_numpy(float)
     contrasts["p_holm"] = pg.multicomp(p, method="holm")[1] if np.isfinite(p).all() else np.nan

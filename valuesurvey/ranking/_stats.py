@@ -7,8 +7,9 @@ p_value, conf_low, conf_high, method``) and extra columns after them.
 
 from __future__ import annotations
 
+import itertools
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -91,11 +92,17 @@ def kendall_w(ratings: np.ndarray) -> dict[str, float]:
     }
 
 
-def agreement_table(matrix: pd.DataFrame, origins: pd.Series, reps: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """Kendall's W across models (all, CN, US) and within each model across its repetitions."""
+def agreement_table(
+    matrix: pd.DataFrame,
+    origins: pd.Series,
+    reps: Mapping[str, np.ndarray],
+    groups: Sequence[str] = ("CN", "US"),
+) -> pd.DataFrame:
+    """Kendall's W across models (all, then each origin group) and within each model across its
+    repetitions."""
     rows = []
-    groups = {"all": matrix.index, "CN": origins.index[origins == "CN"], "US": origins.index[origins == "US"]}
-    for label, members in groups.items():
+    members_of = {"all": matrix.index, **{g: origins.index[origins == g] for g in groups}}
+    for label, members in members_of.items():
         members = [m for m in members if m in matrix.index]
         rows.append(_w_row(label, "across_models", kendall_w(matrix.loc[members].to_numpy())))
     for model, block in reps.items():
@@ -188,55 +195,69 @@ def compare_origins(
     level: str,
     term_column: str,
     score_column: str,
+    groups: Sequence[str] = ("CN", "US"),
     max_enumeration: int = _exact.MAX_ENUMERATION,
     n_draws: int = _exact.MONTE_CARLO_DRAWS,
     rng: np.random.Generator | None = None,
 ) -> pd.DataFrame:
-    """CN vs US models on each term: Welch t, exact permutation and exact Mann-Whitney tests, Holm.
+    """Origin groups of models on each term: Welch t, exact permutation and exact Mann-Whitney tests
+    for each pair of groups, an omnibus permutation test for more than two groups, Holm.
 
     Parameters
     ----------
     scores : DataFrame
-        One row per model and term, with ``origin`` (CN/US), ``term_column`` and ``score_column``.
+        One row per model and term, with ``origin``, ``term_column`` and ``score_column``. Models
+        whose origin is not one of ``groups`` are left out.
     level : str
         "dimension" or "value": names the family; Holm is applied within (level, test).
     term_column, score_column : str
         Columns holding the term (dimension or value id) and the model's score (mean rank).
+    groups : sequence of str
+        The origin groups in order (:func:`valuesurvey.ranking._data.origin_groups`); the pairs
+        are compared first minus second, in this order.
     max_enumeration, n_draws, rng
-        The permutation tests enumerate every split of the models into CN and US when there are at
-        most ``max_enumeration``, else draw ``n_draws`` random splits from ``rng``
+        The permutation tests enumerate every split (arrangement) of the models into the groups when
+        there are at most ``max_enumeration``, else draw ``n_draws`` random ones from ``rng``
         (:mod:`valuesurvey.ranking._exact`).
 
     Returns
     -------
     DataFrame
-        Estimates columns, then ``level, p_holm, effect_size, effect_size_name, n_cn, n_us, mean_cn,
-        mean_us, sd_cn, sd_us, p_method, n_permutations, p_low, p_high``. ``model`` is the test:
+        Estimates columns, then ``level, p_holm, effect_size, effect_size_name``, with more than two
+        groups ``contrast`` ("CN - US" or "omnibus"), then per group ``g`` (lower-case code)
+        ``n_g``, all ``mean_g``, all ``sd_g``, then ``p_method, n_permutations, p_low, p_high``
+        and, with more than two groups, ``p_asymptotic``. ``model`` is the test:
         ``welch_t`` (estimate = mean difference, t, Welch df, 95% CI), ``permutation`` (the same
         difference; its exact permutation p-value) or ``mann_whitney_u`` (estimate =
-        Hodges-Lehmann shift, statistic = U of the CN models, exact p-value with ties). Estimates
-        are CN minus US; a negative one means CN models rank the term as more important. ``p_low``
-        and ``p_high`` bound a Monte Carlo p-value (99%); for exact p-values they equal it.
+        Hodges-Lehmann shift, statistic = U of the first group's models, exact p-value with ties).
+        Estimates are first minus second group (CN minus US for the paper); a negative one means
+        the first group's models rank the term as more important. With more than two groups each
+        term also gets ``kruskal_wallis`` (statistic = tie-corrected H, df = k - 1, p_value = its
+        permutation p, p_asymptotic = the chi-square p) and ``anova_f`` (statistic = one-way F,
+        df = k - 1, p_value = its permutation p, p_asymptotic = the F-distribution p), both
+        permuting the group labels over the models (:func:`_exact.group_permutation_pvalues`);
+        the pairwise rows permute within the pair. Holm families: each omnibus test across
+        terms; each pairwise test across terms and pairs. ``p_low`` and ``p_high`` bound a Monte
+        Carlo p-value (99%); for exact p-values they equal it.
     """
+    groups = tuple(groups)
+    if len(groups) < 2:
+        raise ValueError(f"origin tests need at least two origin groups, got {list(groups)}")
+    many = len(groups) > 2
+    pairs = list(itertools.combinations(groups, 2))
+    permutation = {"max_enumeration": max_enumeration, "n_draws": n_draws, "rng": rng}
     rows = []
     for term, group in scores.groupby(term_column, sort=False):
-        x = group.loc[group["origin"] == "CN", score_column].to_numpy(float)
-        y = group.loc[group["origin"] == "US", score_column].to_numpy(float)
-        base = {
-            "analysis": "ranking_origin",
-            "term": term,
-            "level": level,
-            "n_cn": len(x),
-            "n_us": len(y),
-            "mean_cn": x.mean() if len(x) else np.nan,
-            "mean_us": y.mean() if len(y) else np.nan,
-            "sd_cn": x.std(ddof=1) if len(x) > 1 else np.nan,
-            "sd_us": y.std(ddof=1) if len(y) > 1 else np.nan,
-        }
-        permutation = {"max_enumeration": max_enumeration, "n_draws": n_draws, "rng": rng}
-        rows.append({**base, **_welch(x, y)})
-        rows.append({**base, **_permutation(x, y, **permutation)})
-        rows.append({**base, **_mwu(x, y, **permutation)})
+        by = {g: group.loc[group["origin"] == g, score_column].to_numpy(float) for g in groups}
+        base = {"analysis": "ranking_origin", "term": term, "level": level, **_group_facts(by)}
+        if many:
+            rows += [{**base, **row} for row in _omnibus(by, **permutation)]
+        for first, second in pairs:
+            x, y = by[first], by[second]
+            pair = {**base, "contrast": f"{first} - {second}"} if many else base
+            rows.append({**pair, **_welch(x, y)})
+            rows.append({**pair, **_permutation(x, y, **permutation)})
+            rows.append({**pair, **_mwu(x, y, **permutation)})
     frame = tidy(rows)
     frame["p_holm"] = np.nan
     for _, index in frame.groupby("model").groups.items():
@@ -246,8 +267,56 @@ def compare_origins(
             adjusted = np.full(len(p), np.nan)
             adjusted[ok] = pg.multicomp(p[ok], method="holm")[1]
             frame.loc[index, "p_holm"] = adjusted
-    extra = ["level", "p_holm", "effect_size", "effect_size_name", "n_cn", "n_us", "mean_cn", "mean_us"]
-    return frame.reindex(columns=ESTIMATE_COLUMNS + extra + ["sd_cn", "sd_us", *PERMUTATION_COLUMNS])
+    extra = ["level", "p_holm", "effect_size", "effect_size_name", *(["contrast"] if many else [])]
+    columns = [*group_columns(groups, ("n",)), *group_columns(groups, ("mean",))]
+    columns += [*group_columns(groups, ("sd",)), *PERMUTATION_COLUMNS, *(["p_asymptotic"] if many else [])]
+    return frame.reindex(columns=ESTIMATE_COLUMNS + extra + columns)
+
+
+def group_columns(groups: Sequence[str], prefixes: Sequence[str]) -> list[str]:
+    """``<prefix>_<group>`` for each prefix and group (lower-case codes: ``n_cn``, ``n_us``)."""
+    return [f"{prefix}_{g.lower()}" for prefix in prefixes for g in groups]
+
+
+def _group_facts(by: Mapping[str, np.ndarray]) -> dict[str, float]:
+    facts: dict[str, float] = {}
+    for g, x in by.items():
+        facts[f"n_{g.lower()}"] = len(x)
+        facts[f"mean_{g.lower()}"] = x.mean() if len(x) else np.nan
+        facts[f"sd_{g.lower()}"] = x.std(ddof=1) if len(x) > 1 else np.nan
+    return facts
+
+
+def _omnibus(by: Mapping[str, np.ndarray], **options) -> list[dict]:
+    """The Kruskal-Wallis and one-way ANOVA rows of one term, with permutation p-values."""
+    present = [x for x in by.values() if len(x)]
+    rows = [
+        {
+            "model": "kruskal_wallis",
+            "contrast": "omnibus",
+            "method": "Kruskal-Wallis H (tie-corrected), permutation test over the models' origins",
+        },
+        {
+            "model": "anova_f",
+            "contrast": "omnibus",
+            "method": "one-way ANOVA F, permutation test over the models' origins",
+        },
+    ]
+    scores = np.concatenate(present) if present else np.empty(0)
+    if len(present) < 2 or np.ptp(scores) == 0 or len(scores) <= len(present):
+        return rows
+    labels = np.repeat(np.arange(len(present)), [len(x) for x in present])
+    df = float(len(present) - 1)
+    kw = stats.kruskal(*present)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a constant group: F is still defined
+        f = stats.f_oneway(*present)
+    tests = ((rows[0], kw, "kruskal"), (rows[1], f, "anova"))
+    for row, test, statistic in tests:
+        result = _exact.group_permutation_pvalues(scores, labels, statistic=statistic, **options)
+        row |= {"statistic": float(test.statistic), "df": df, "p_asymptotic": float(test.pvalue)}
+        row |= _permutation_facts(result)
+    return rows
 
 
 PERMUTATION_COLUMNS = ["p_method", "n_permutations", "p_low", "p_high"]
@@ -377,16 +446,18 @@ def _mwu(x: np.ndarray, y: np.ndarray, **options) -> dict:
 # --- top and bottom --------------------------------------------------------------------------------
 
 
-def top_bottom(means: pd.DataFrame, values: Mapping[str, str], k: int = 5) -> pd.DataFrame:
-    """Top-k and bottom-k values for all models and per origin (mean of per-model mean ranks).
+def top_bottom(
+    means: pd.DataFrame, values: Mapping[str, str], k: int = 5, groups: Sequence[str] = ("CN", "US")
+) -> pd.DataFrame:
+    """Top-k and bottom-k values for all models and per origin group (mean of per-model mean ranks).
 
     Returns
     -------
     DataFrame
-        ``group, list, position, value, dimension, mean_rank`` (group "all", "CN", "US").
+        ``group, list, position, value, dimension, mean_rank`` (group "all", then each origin group).
     """
     rows = []
-    for group, subset in [("all", means), *[(o, means[means["origin"] == o]) for o in ("CN", "US")]]:
+    for group, subset in [("all", means), *[(o, means[means["origin"] == o]) for o in groups]]:
         if subset.empty:
             continue
         overall = subset.groupby("value")["mean_rank"].mean().sort_values(kind="mergesort")
@@ -405,45 +476,56 @@ def top_bottom(means: pd.DataFrame, values: Mapping[str, str], k: int = 5) -> pd
     return pd.DataFrame(rows, columns=["group", "list", "position", "value", "dimension", "mean_rank"])
 
 
-def overlap_table(lists: pd.DataFrame, means: pd.DataFrame, n_values: int, k: int = 5) -> pd.DataFrame:
-    """Jaccard overlap of the CN and US top-k and bottom-k lists, and the CN-US hierarchy correlation.
+def overlap_table(
+    lists: pd.DataFrame,
+    means: pd.DataFrame,
+    n_values: int,
+    k: int = 5,
+    groups: Sequence[str] = ("CN", "US"),
+) -> pd.DataFrame:
+    """Jaccard overlap of the top-k and bottom-k lists and the hierarchy correlation of each pair of
+    origin groups (CN and US for the paper).
 
     The p-value of an overlap is the hypergeometric probability of sharing at least as many values
-    when each origin picks k of the n values at random.
+    when each origin picks k of the n values at random. ``model`` names the pair ("CN vs US");
+    ``<a>_only`` and ``<b>_only`` (``cn_only``, ``us_only``) list the values only one of the pair
+    has (one column per group, empty for the groups not in the pair).
     """
     rows = []
-    for name in ("top", "bottom"):
-        cn = set(lists.loc[(lists["group"] == "CN") & (lists["list"] == name), "value"])
-        us = set(lists.loc[(lists["group"] == "US") & (lists["list"] == name), "value"])
-        if not cn or not us:
-            continue
-        shared = cn & us
-        rows.append(
-            {
-                "analysis": "ranking_overlap",
-                "model": "CN vs US",
-                "term": f"{name}{k}_jaccard",
-                "estimate": len(shared) / len(cn | us),
-                "statistic": len(shared),
-                "p_value": float(stats.hypergeom.sf(len(shared) - 1, n_values, k, k)),
-                "method": f"Jaccard index of the {name}-{k} lists; hypergeometric P(shared >= observed)",
-                "shared": ";".join(sorted(shared)),
-                "cn_only": ";".join(sorted(cn - us)),
-                "us_only": ";".join(sorted(us - cn)),
-            }
-        )
     by_origin = means.groupby(["origin", "value"])["mean_rank"].mean().unstack("origin")
-    if {"CN", "US"} <= set(by_origin.columns):
-        rho, p = stats.spearmanr(by_origin["CN"], by_origin["US"])
-        rows.append(
-            {
-                "analysis": "ranking_overlap",
-                "model": "CN vs US",
-                "term": "hierarchy_spearman",
-                "estimate": rho,
-                "df": float(len(by_origin) - 2),
-                "p_value": p,
-                "method": "Spearman correlation of CN and US mean ranks over values",
-            }
-        )
-    return tidy(rows, extra=["shared", "cn_only", "us_only"])
+    for a, b in itertools.combinations(groups, 2):
+        pair = f"{a} vs {b}"
+        for name in ("top", "bottom"):
+            first = set(lists.loc[(lists["group"] == a) & (lists["list"] == name), "value"])
+            second = set(lists.loc[(lists["group"] == b) & (lists["list"] == name), "value"])
+            if not first or not second:
+                continue
+            shared = first & second
+            rows.append(
+                {
+                    "analysis": "ranking_overlap",
+                    "model": pair,
+                    "term": f"{name}{k}_jaccard",
+                    "estimate": len(shared) / len(first | second),
+                    "statistic": len(shared),
+                    "p_value": float(stats.hypergeom.sf(len(shared) - 1, n_values, k, k)),
+                    "method": f"Jaccard index of the {name}-{k} lists; hypergeometric P(shared >= observed)",
+                    "shared": ";".join(sorted(shared)),
+                    f"{a.lower()}_only": ";".join(sorted(first - second)),
+                    f"{b.lower()}_only": ";".join(sorted(second - first)),
+                }
+            )
+        if {a, b} <= set(by_origin.columns):
+            rho, p = stats.spearmanr(by_origin[a], by_origin[b])
+            rows.append(
+                {
+                    "analysis": "ranking_overlap",
+                    "model": pair,
+                    "term": "hierarchy_spearman",
+                    "estimate": rho,
+                    "df": float(len(by_origin) - 2),
+                    "p_value": p,
+                    "method": f"Spearman correlation of {a} and {b} mean ranks over values",
+                }
+            )
+    return tidy(rows, extra=["shared", *[f"{g.lower()}_only" for g in groups]])

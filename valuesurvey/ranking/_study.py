@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from valuesurvey import _io
+from valuesurvey.design import StudyDesign, default_design
 from valuesurvey.errors import DataError
 from valuesurvey.ranking import _cluster, _data, _equivalence, _exact, _stats
 from valuesurvey.study import Study
@@ -77,6 +78,7 @@ def analyze_rankings(
     ddf: str = "Satterthwaite",
     equivalence_margin: float = _equivalence.DEFAULT_MARGIN,
     permutations: int = _exact.MONTE_CARLO_DRAWS,
+    design: StudyDesign | None = None,
     source: object = "rankings",
 ) -> RankingResults:
     """Run the whole ranking analysis on a ``rankings.parquet`` table.
@@ -101,6 +103,10 @@ def analyze_rankings(
         Smallest CN-US difference of interest in mean-rank positions (the TOST margin).
     permutations : int
         Monte Carlo splits of the permutation tests when exact enumeration is too large.
+    design : StudyDesign, optional
+        Orders the origin groups (:func:`valuesurvey.ranking._data.origin_groups`; default the
+        paper's design). Models of origin ``none`` or a company label are in the hierarchy,
+        agreement of all models and the clusters, but in no origin comparison.
     source : object
         Named in error messages.
 
@@ -117,14 +123,24 @@ def analyze_rankings(
     matrix = _data.rank_matrix(means, value_ids)
     dims = _data.dimension_scores(means)
     origins = valid.models.set_index("model")["origin"].reindex(matrix.index)
+    groups = _data.origin_groups(origins, design)
+    if len(groups) < 2:  # the tests still report the study's other countries, as empty groups
+        fill = [c for c in (design or default_design()).codes if c not in groups]
+        groups = (*groups, *fill[: 2 - len(groups)])
     reps = _data.rep_rank_arrays(valid.long, value_ids)
-    lists = _stats.top_bottom(means, values, TOP_K)
-    clustering = _cluster_all(matrix, dims, origins, reps, n_boot=n_boot, rng=rng, k_max=k_max)
+    lists = _stats.top_bottom(means, values, TOP_K, groups=groups)
+    clustering = _cluster_all(matrix, dims, origins, reps, groups, n_boot=n_boot, rng=rng, k_max=k_max)
     levels = (("dimension", dims, "dimension", "score"), ("value", means, "value", "mean_rank"))
     origin_tests = pd.concat(
         [
             _stats.compare_origins(
-                table, level=level, term_column=term, score_column=score, n_draws=permutations, rng=rng
+                table,
+                level=level,
+                term_column=term,
+                score_column=score,
+                groups=groups,
+                n_draws=permutations,
+                rng=rng,
             )
             for level, table, term, score in levels
         ],
@@ -139,12 +155,13 @@ def analyze_rankings(
                 score_column=score,
                 margin=equivalence_margin,
                 difference_p=_difference_p(origin_tests, level),
+                groups=groups,
             )
             for level, table, term, score in levels
         ],
         ignore_index=True,
     )
-    mixed_tables = _fit_mixed(means, ddf) if mixed else None
+    mixed_tables = _fit_mixed(means, ddf, groups) if mixed else None
     return RankingResults(
         counts=valid.counts,
         exclusions=valid.exclusions,
@@ -152,11 +169,11 @@ def analyze_rankings(
         mean_ranks_by_language=_data.mean_ranks(valid.long, by=("language",)),
         dimension_scores=dims,
         hierarchy=_stats.hierarchy_table(matrix, values, n_boot=n_boot, rng=rng),
-        agreement=_stats.agreement_table(matrix, origins, reps),
+        agreement=_stats.agreement_table(matrix, origins, reps, groups),
         origin_tests=origin_tests,
         equivalence=equivalence,
         top_bottom=lists,
-        overlap=_stats.overlap_table(lists, means, len(value_ids), TOP_K),
+        overlap=_stats.overlap_table(lists, means, len(value_ids), TOP_K, groups=groups),
         mixed=mixed_tables[0] if mixed_tables else None,
         mixed_steps=mixed_tables[1] if mixed_tables else None,
         **clustering,
@@ -167,18 +184,22 @@ def analyze_rankings(
 DIFFERENCE_TEST = "permutation"
 
 
-def _difference_p(origin_tests: pd.DataFrame, level: str) -> dict[str, float]:
+def _difference_p(origin_tests: pd.DataFrame, level: str) -> dict:
+    """Term (with more than two groups: (term, contrast)) to the difference test's Holm p."""
     rows = origin_tests[(origin_tests["level"] == level) & (origin_tests["model"] == DIFFERENCE_TEST)]
-    return dict(zip(rows["term"], rows["p_holm"], strict=True))
+    keys = zip(rows["term"], rows["contrast"], strict=True) if "contrast" in rows else rows["term"]
+    return dict(zip(keys, rows["p_holm"], strict=True))
 
 
-def _fit_mixed(means: pd.DataFrame, ddf: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    if means["origin"].nunique() < 2:
-        log.warning("mixed models skipped: only one origin among the models with valid rankings")
+def _fit_mixed(
+    means: pd.DataFrame, ddf: str, groups: tuple[str, ...]
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    if means["origin"].isin(groups).groupby(means["origin"]).any().sum() < 2:
+        log.warning("mixed models skipped: fewer than two origin groups among the models with valid rankings")
         return None
     from valuesurvey.ranking._mixed import fit_mixed_models
 
-    return fit_mixed_models(means, ddf=ddf)
+    return fit_mixed_models(means[means["origin"].isin(groups)], ddf=ddf, groups=groups)
 
 
 def _cluster_all(
@@ -186,6 +207,7 @@ def _cluster_all(
     dims: pd.DataFrame,
     origins: pd.Series,
     reps: Mapping[str, np.ndarray],
+    groups: tuple[str, ...],
     *,
     n_boot: int,
     rng: np.random.Generator,
@@ -215,10 +237,10 @@ def _cluster_all(
         parts["cluster_stability"].append(stab)
         parts["cluster_validity"].append(pd.DataFrame([validity]))
         parts["archetypes"].append(
-            _archetypes(result, profiles, dim_wide, origins, labels, jaccard, matrix.index, validity)
+            _archetypes(result, profiles, dim_wide, origins, groups, labels, jaccard, matrix.index, validity)
         )
         parts["cluster_origin"].append(
-            _stats.tidy([_cluster.origin_mixing(result.labels, origins.to_numpy(), method)])
+            _stats.tidy([_cluster.origin_mixing(result.labels, origins.to_numpy(), method, groups, rng)])
         )
         parts["linkage"].append(_linkage_frame(method, result.linkage, list(matrix.index)))
     return {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
@@ -261,6 +283,7 @@ def _archetypes(
     profiles: pd.DataFrame,
     dim_wide: pd.DataFrame,
     origins: pd.Series,
+    groups: tuple[str, ...],
     labels: dict,
     jaccard: np.ndarray,
     models: pd.Index,
@@ -277,8 +300,7 @@ def _archetypes(
             "archetype": labels[int(cluster)],
             "structure": bool(validity["structure"]),
             "n_models": len(members),
-            "n_cn": int((origins.loc[members] == "CN").sum()),
-            "n_us": int((origins.loc[members] == "US").sum()),
+            **{f"n_{g.lower()}": int((origins.loc[members] == g).sum()) for g in groups},
             "models": ";".join(members),
             "prioritised": up,
             "deprioritised": down,
@@ -357,6 +379,7 @@ def analyze_study(study: Study) -> None:
         ddf=study.analysis.ddf,
         equivalence_margin=study.analysis.ranking.equivalence_margin,
         permutations=study.analysis.ranking.permutations,
+        design=study.design,
         source=source,
     )
     outputs = write_results(study, results)

@@ -4,8 +4,9 @@ Every number here is a cell of ``estimates/ranking_*.csv`` (:func:`valuesurvey.r
 nothing is recomputed, so the report cannot disagree with the analysis. Values and dimensions are
 shown by name (the ``ai_values`` instrument's English text), never by id.
 
-Every sentence with a conclusion is generated from the analysis's facts: a CN-US difference is
-"detected" only by the Holm-adjusted exact permutation test, and a difference not detected is
+Every sentence with a conclusion is generated from the analysis's facts: a CN-US difference (with
+more than two origin groups: a difference between two groups, or among all of them by the omnibus
+test) is "detected" only by the Holm-adjusted permutation test, and a difference not detected is
 always qualified by the equivalence test ("equivalence shown / not shown within ±Δ") and the
 minimum detectable effect, never written as "no difference"; archetypes are named only when the
 cluster-validity rule found structure; a mixed model is used for inference only when its fit facts
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from valuesurvey.design import default_design
 from valuesurvey.figures._data import value_names
 from valuesurvey.figures._ranking import CLUSTER_METHOD
 from valuesurvey.ranking import RankingResults
@@ -69,6 +71,27 @@ class RankingContent:
     def name(self, value_id: str) -> str:
         return self.names.get(value_id, value_id)
 
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The origin groups of the analysis, in its order (the ``top_bottom`` groups)."""
+        groups = [str(g) for g in dict.fromkeys(self.results.top_bottom["group"]) if g != "all"]
+        return tuple(groups) or ("CN", "US")
+
+    @property
+    def many(self) -> bool:
+        """More than two origin groups: omnibus tests and pairs instead of CN vs US."""
+        return len(self.groups) > 2
+
+    @staticmethod
+    def country(code: str) -> str:
+        """China, USA (the paper's names), else the CLDR name (Taiwan, Singapore)."""
+        return COUNTRY.get(code) or default_design().name(code)
+
+    def _made_in(self) -> str:
+        """ "LLMs made in China, Taiwan and the USA" style list of the groups."""
+        names = [self.country(g) for g in self.groups]
+        return "LLMs made in " + _list(pd.Series([n if n != "USA" else "the USA" for n in names]))
+
     def _names(self, joined: object) -> str:
         if not isinstance(joined, str) or not joined:
             return "none"
@@ -83,6 +106,8 @@ class RankingContent:
         return table.loc[table["scope"] == "within_model", "estimate"]
 
     def _overlap(self, term: str) -> pd.Series:
+        if self.many:  # one row per pair: no single overlap (see _overlap_paragraph)
+            raise KeyError(term)
         return self.results.overlap.set_index("term").loc[term]
 
     def _chosen(self) -> pd.Series:
@@ -148,7 +173,9 @@ class RankingContent:
         ``excluded_models``, ``interaction_p`` (origin × dimension in the recommended mixed model;
         NA when none is recommended), ``structure`` (yes/no), ``cluster_summary`` (a sentence on
         the clustering and its validity), ``mde_d`` (minimum detectable standardised CN-US
-        difference), ``equivalence_margin``, ``dimensions_different`` (count by the exact test).
+        difference), ``equivalence_margin``, ``dimensions_different`` (count by the exact test),
+        ``kendall_w_<group>`` for any origin group (``kendall_w_tw``). With more than two origin
+        groups the overlap keys are NA (one overlap per pair: ``ranking_overlap.csv``).
         """
         fmt_num, fmt_p = _fmt()
         counts = self.results.counts
@@ -179,6 +206,11 @@ class RankingContent:
                 int(self._equivalence("dimension")["detected"].map(_flag).sum())
             ),
         }
+        for group in self.groups:
+            readers.setdefault(
+                f"kendall_w_{group.lower()}",
+                lambda group=group: fmt_num(self._agreement(group)["estimate"], 2),
+            )
         if name not in readers:
             raise KeyError(f"unknown ranking key number {name!r}; known: {', '.join(readers)}")
         try:
@@ -212,12 +244,49 @@ class RankingContent:
                 label="tbl-rank-values",
             ),
             self._origin_paragraph(),
+            *(self._group_tables(table) if self.many else []),
+        ]
+        if not self.many:
+            parts.append(self._origin_table_md(table))
+        parts += [
+            self._mixed_paragraph(),
+        ]
+        return self._section_rest(parts, table)
+
+    def _origin_table_md(self, table: Callable[..., str]) -> str:
+        return table(
+            self.origin_table(),
+            caption="LLMs made in China versus the USA, by dimension: difference in mean rank "
+            "(CN − US; negative = ranked higher by CN models) with Hedges' g; p-values of Welch's t, "
+            "the exact permutation test of the difference and the exact Mann–Whitney test, each "
+            f"Holm-adjusted across dimensions; the 90% CI and TOST p of equivalence within ±{self._positions()} "
+            "(Holm); the conclusion (a difference is detected by the permutation test)"
+            + (
+                f"; and the recommended mixed model's contrast ({INFERENCE_MODEL})."
+                if self._recommended() is not None
+                else "."
+            ),
+            label="tbl-rank-origin",
+        )
+
+    def _group_tables(self, table: Callable[..., str]) -> list[str]:
+        """k > 2 origin groups: the omnibus table and the pairwise table."""
+        return [
             table(
-                self.origin_table(),
-                caption="LLMs made in China versus the USA, by dimension: difference in mean rank "
-                "(CN − US; negative = ranked higher by CN models) with Hedges' g; p-values of Welch's t, "
-                "the exact permutation test of the difference and the exact Mann–Whitney test, each "
-                f"Holm-adjusted across dimensions; the 90% CI and TOST p of equivalence within ±{self._positions()} "
+                self.omnibus_table(),
+                caption=f"{self._made_in()}, by dimension: the omnibus permutation tests of any "
+                "difference among the groups — Kruskal–Wallis H and one-way ANOVA F, each with its "
+                "permutation p-value (the origins permuted over the models; Monte Carlo p-values carry "
+                "their 99% interval in `ranking_origin_tests.csv`) and the asymptotic one, Holm-adjusted "
+                "across dimensions.",
+                label="tbl-rank-omnibus",
+            ),
+            table(
+                self.pairs_table(),
+                caption="Every pair of origin groups, by dimension: difference in mean rank (first − "
+                "second; negative = ranked higher by the first group's models) with Hedges' g; p-values "
+                "of Welch's t, the permutation test and the Mann–Whitney test, each Holm-adjusted across "
+                f"dimensions and pairs; the 90% CI and TOST p of equivalence within ±{self._positions()} "
                 "(Holm); the conclusion (a difference is detected by the permutation test)"
                 + (
                     f"; and the recommended mixed model's contrast ({INFERENCE_MODEL})."
@@ -226,8 +295,9 @@ class RankingContent:
                 ),
                 label="tbl-rank-origin",
             ),
-            self._mixed_paragraph(),
         ]
+
+    def _section_rest(self, parts: list[str], table: Callable[..., str]) -> str:
         steps = self.mixed_steps_table()
         if steps is not None:
             parts.append(
@@ -243,7 +313,7 @@ class RankingContent:
             self._overlap_paragraph(),
             table(
                 self.top_bottom_table(),
-                caption="Top-5 and bottom-5 values of LLMs made in China and the USA (mean rank).",
+                caption=f"Top-5 and bottom-5 values of {self._made_in()} (mean rank).",
                 label="tbl-topbottom",
             ),
             self._cluster_paragraph(),
@@ -303,9 +373,22 @@ class RankingContent:
         return (
             f"The dimensions rank {order} (@tbl-rank-dimensions; the 25 values in @tbl-rank-values). "
             f"Models agree on the hierarchy: Kendall's W across all models is {self.key('kendall_w')} "
-            f"(p {_p_phrase(fmt_p(self._agreement('all')['p_value']))}), {self.key('kendall_w_cn')} among "
-            f"LLMs made in China and {self.key('kendall_w_us')} among LLMs made in the USA{within_text}."
+            f"(p {_p_phrase(fmt_p(self._agreement('all')['p_value']))}), {self._group_agreement()}"
+            f"{within_text}."
         )
+
+    def _group_agreement(self) -> str:
+        if not self.many:
+            return (
+                f"{self.key('kendall_w_cn')} among LLMs made in China and {self.key('kendall_w_us')} "
+                "among LLMs made in the USA"
+            )
+        parts = [
+            f"{self.key(f'kendall_w_{g.lower()}')} among LLMs made in "
+            f"{'the USA' if g == 'US' else self.country(g)}"
+            for g in self.groups
+        ]
+        return _list(pd.Series(parts))
 
     def dimension_table(self) -> pd.DataFrame:
         fmt_num, _ = _fmt()
@@ -321,8 +404,12 @@ class RankingContent:
                     "Dimension": row.term,
                     "Mean rank": fmt_num(row.estimate, 2),
                     "95% CI": f"{fmt_num(row.conf_low, 2)}–{fmt_num(row.conf_high, 2)}",
-                    "LLMs, China": fmt_num(by_origin.get("CN", pd.Series()).get(row.term, float("nan")), 2),
-                    "LLMs, USA": fmt_num(by_origin.get("US", pd.Series()).get(row.term, float("nan")), 2),
+                    **{
+                        f"LLMs, {self.country(g)}": fmt_num(
+                            by_origin.get(g, pd.Series()).get(row.term, float("nan")), 2
+                        )
+                        for g in self.groups
+                    },
                 }
             )
         return pd.DataFrame(rows)
@@ -345,6 +432,8 @@ class RankingContent:
         )
 
     def _origin_paragraph(self) -> str:
+        if self.many:
+            return self._groups_paragraph()
         fmt_num, _ = _fmt()
         dims, values = self._equivalence("dimension"), self._equivalence("value")
         detected = dims[dims["detected"].map(_flag)]
@@ -372,6 +461,35 @@ class RankingContent:
             )
         return text + self._power_sentence(dims, values)
 
+    def _groups_paragraph(self) -> str:
+        """k > 2 groups: the omnibus tests, then the pairs, with equivalence and power."""
+        tests = self.results.origin_tests
+        omnibus = tests[(tests["contrast"] == "omnibus") & (tests["model"] == "kruskal_wallis")]
+        dims = omnibus[omnibus["level"] == "dimension"]
+        hit = dims[dims["p_holm"] < ALPHA]
+        values = omnibus[omnibus["level"] == "value"]
+        pairs = self._equivalence("dimension")
+        detected = pairs[pairs["detected"].map(_flag)]
+        tested = pairs[pairs["conclusion"] != "not_tested"]
+        shown = tested[tested["conclusion"].isin(["equivalence", "difference_within_margin"])]
+        text = (
+            f"The {len(self.groups)} origin groups ({self._made_in()}; models of no country or of a "
+            "company-level origin are in no group) differ by the omnibus Kruskal–Wallis permutation test "
+            f"(Holm-adjusted p < {ALPHA}) on {len(hit)} of {len(dims)} dimensions"
+            + (f" ({', '.join(hit['term'])})" if len(hit) else "")
+            + f" and on {int((values['p_holm'] < ALPHA).sum())} of {len(values)} values (@tbl-rank-omnibus; "
+            "the ANOVA F permutation test beside it). "
+            f"Of the {len(tested)} pairs × dimensions, the permutation test (Holm across dimensions and "
+            f"pairs) detects a difference for {len(detected)}"
+            + (
+                f" ({', '.join(f'{r.contrast}: {r.term}' for r in detected.itertuples())})"
+                if len(detected)
+                else ""
+            )
+            + f"; equivalence within ±{self._positions()} is shown for {len(shown)} (@tbl-rank-origin). "
+        )
+        return text + self._power_sentence(pairs, self._equivalence("value"))
+
     def _power_sentence(self, dims: pd.DataFrame, values: pd.DataFrame) -> str:
         fmt_num, _ = _fmt()
         tested = dims.dropna(subset=["mde_d"])
@@ -381,6 +499,17 @@ class RankingContent:
         mde, power = tested["mde"], tested["power_at_margin"]
         value_rest = values[values["conclusion"].isin(["equivalence", "inconclusive"])]
         n_equivalent = int((value_rest["conclusion"] == "equivalence").sum())
+        if self.many:
+            n = pd.concat([tested[f"n_{g.lower()}"] for g in self.groups]).dropna()
+            sizes = f"{int(n.min())} to {int(n.max())} models per group"
+            mde_d = tested["mde_d"]
+            d_text = f"{fmt_num(mde_d.min(), 2)}–{fmt_num(mde_d.max(), 2)}"
+            return (
+                f"With {sizes}, the smallest difference a two-sided test of a pair at α = {ALPHA} detects "
+                f"with 80% power is d = {d_text} standard deviations, {fmt_num(mde.min(), 2)}–"
+                f"{fmt_num(mde.max(), 2)} rank positions; the power to detect a difference of "
+                f"{self._positions()} is {_percent(power.min())}–{_percent(power.max())}."
+            )
         return (
             f"With {int(first['n_cn'])} and {int(first['n_us'])} models, the smallest difference a two-sided "
             f"test at α = {ALPHA} detects with 80% power is d = {fmt_num(first['mde_d'], 2)} standard "
@@ -407,15 +536,23 @@ class RankingContent:
                 f"The nested model, simplified by the recorded sequence ({n_steps} fits, "
                 f"@tbl-rank-mixed-steps), ends with `{row['formula']}`: it converged (optimizer "
                 f"{row['optimizer']}, code {_code(row['conv_code'])}) and is not singular "
-                f"({self._variance_text(recommended)}). It is the recommended mixed model: its CN − US "
-                "contrasts are in @tbl-rank-origin" + self._interaction_text(recommended) + "."
+                f"({self._variance_text(recommended)}). It is the recommended mixed model: its "
+                + (
+                    "pairwise origin (sum-coded, reference " + self.groups[-1] + ")"
+                    if self.many
+                    else "CN − US"
+                )
+                + " contrasts are in @tbl-rank-origin"
+                + self._interaction_text(recommended)
+                + "."
             )
         else:
             parts.append(
                 f"No mixed model of the value-level mean ranks is recommended: the recorded simplification "
                 f"({n_steps} fits, @tbl-rank-mixed-steps) ends with `{row['formula']}`, which "
-                f"{_fit_problem(row)} ({self._variance_text(nested)}); the CN–US inference rests on the "
-                "model-level exact tests above."
+                f"{_fit_problem(row)} ({self._variance_text(nested)}); the "
+                + ("origin-group" if self.many else "CN–US")
+                + " inference rests on the model-level exact tests above."
             )
         return " ".join(parts)
 
@@ -534,8 +671,83 @@ class RankingContent:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def omnibus_table(self) -> pd.DataFrame:
+        """k > 2 groups: per dimension, the Kruskal-Wallis and ANOVA F permutation tests."""
+        fmt_num, fmt_p = _fmt()
+        tests = self.results.origin_tests
+        dims = tests[(tests["level"] == "dimension") & (tests["contrast"] == "omnibus")]
+        kw = dims[dims["model"] == "kruskal_wallis"].set_index("term")
+        f = dims[dims["model"] == "anova_f"].set_index("term")
+        rows = []
+        for dim in kw.index:
+            k, a = kw.loc[dim], f.loc[dim] if dim in f.index else None
+            rows.append(
+                {
+                    "Dimension": dim,
+                    **{
+                        f"Mean, {g}": fmt_num(k.get(f"mean_{g.lower()}", float("nan")), 2)
+                        for g in self.groups
+                    },
+                    "H": fmt_num(k["statistic"], 2),
+                    "p (H, perm.)": fmt_p(k["p_holm"]),
+                    "p (H, χ²)": fmt_p(k["p_asymptotic"]),
+                    "F": "NA" if a is None else fmt_num(a["statistic"], 2),
+                    "p (F, perm.)": "NA" if a is None else fmt_p(a["p_holm"]),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def pairs_table(self) -> pd.DataFrame:
+        """k > 2 groups: every pair per dimension, as :meth:`origin_table` has CN vs US."""
+        fmt_num, fmt_p = _fmt()
+        tests = self.results.origin_tests
+        dims = tests[(tests["level"] == "dimension") & (tests["contrast"] != "omnibus")]
+        by_test = {
+            name: dims[dims["model"] == name].set_index(["term", "contrast"])
+            for name in ("welch_t", "permutation", "mann_whitney_u")
+        }
+        equivalence = self._equivalence("dimension").set_index(["term", "contrast"])
+        mixed = self._recommended()
+        contrasts = {}
+        if mixed is not None:
+            part = mixed[mixed["component"] == "contrast"]
+            for term, est, p_holm in zip(part["term"], part["estimate"], part["p_holm"], strict=True):
+                pair, dim = (x.strip() for x in str(term).split("|"))
+                contrasts[(dim, pair)] = (est, p_holm)
+        margin = self._margin()
+        rows = []
+        for key in by_test["welch_t"].index:
+            w = by_test["welch_t"].loc[key]
+
+            def p_of(name: str, key: tuple = key) -> str:
+                table = by_test[name]
+                return fmt_p(table.loc[key, "p_holm"]) if key in table.index else "NA"
+
+            e = equivalence.loc[key] if key in equivalence.index else None
+            row = {
+                "Dimension": key[0],
+                "Pair": key[1].replace(" - ", " − "),
+                "Difference": fmt_num(w["estimate"], 2),
+                "g": fmt_num(w["effect_size"], 2),
+                "p (t)": p_of("welch_t"),
+                "p (perm.)": p_of("permutation"),
+                "p (U)": p_of("mann_whitney_u"),
+                "90% CI": "NA"
+                if e is None
+                else f"{fmt_num(e['conf_low'], 2)} to {fmt_num(e['conf_high'], 2)}",
+                "p (TOST)": "NA" if e is None else fmt_p(e["p_holm"]),
+                "Conclusion": "NA" if e is None else CONCLUSION_CELLS[str(e["conclusion"])].format(m=margin),
+            }
+            if key in contrasts:
+                row["Mixed"] = fmt_num(contrasts[key][0], 2)
+                row["p (mixed)"] = fmt_p(contrasts[key][1])
+            rows.append(row)
+        return pd.DataFrame(rows)
+
     def _overlap_paragraph(self) -> str:
         _, fmt_p = _fmt()
+        if self.many:
+            return self._pairs_overlap_paragraph()
         top, bottom = self._overlap("top5_jaccard"), self._overlap("bottom5_jaccard")
         return (
             f"The top-5 lists of LLMs made in China and the USA share {self.key('top5_shared')} of 5 values "
@@ -545,6 +757,22 @@ class RankingContent:
             "(@tbl-topbottom)."
         )
 
+    def _pairs_overlap_paragraph(self) -> str:
+        fmt_num, _ = _fmt()
+        overlap = self.results.overlap
+        parts = []
+        for end in ("top5_jaccard", "bottom5_jaccard"):
+            rows = overlap[overlap["term"] == end]
+            listed = ", ".join(
+                f"{m.replace(' vs ', '–')} {fmt_num(e, 2)}"
+                for m, e in zip(rows["model"], rows["estimate"], strict=True)
+            )
+            parts.append(f"{end[:-8].replace('5', '-5')} lists: {listed}")
+        return (
+            "Pairwise overlap of the groups' lists (Jaccard index; hypergeometric p-values in "
+            f"`ranking_overlap.csv`): {'; '.join(parts)} (@tbl-topbottom)."
+        )
+
     def top_bottom_table(self) -> pd.DataFrame:
         fmt_num, _ = _fmt()
         lists = self.results.top_bottom
@@ -552,11 +780,11 @@ class RankingContent:
         for position in sorted(lists["position"].unique()):
             row: dict[str, object] = {"Position": int(position)}
             for end in ("top", "bottom"):
-                for origin in ("CN", "US"):
+                for origin in self.groups:
                     hit = lists[
                         (lists["list"] == end) & (lists["group"] == origin) & (lists["position"] == position)
                     ]
-                    row[f"{end.capitalize()}, {COUNTRY[origin]}"] = (
+                    row[f"{end.capitalize()}, {self.country(origin)}"] = (
                         f"{self.name(hit['value'].iloc[0])} ({fmt_num(hit['mean_rank'].iloc[0], 1)})"
                         if len(hit)
                         else ""
@@ -611,7 +839,8 @@ class RankingContent:
             f"All three criteria are met (gap statistic k = {int(v['gap_k'])}; bootstrap ARI "
             f"{self.key('ari_models')} resampling models and {self.key('ari_repetitions')} resampling "
             f"repetitions). The clusters, named after their own profiles, are {names} (@tbl-archetypes, "
-            f"{self._figure_refs()}). Whether clusters mix nationalities: Fisher–Freeman–Halton exact test "
+            f"{self._figure_refs()}). Whether clusters mix nationalities: Fisher–Freeman–Halton "
+            f"{'permutation' if self.many else 'exact'} test "
             f"of cluster × origin, p {_p_phrase(self.key('cluster_origin_p'))} (Cramér's V "
             f"{self.key('cramers_v')})." + self._alternative_sentence()
         )
@@ -657,8 +886,9 @@ class RankingContent:
         return pd.DataFrame(
             {
                 "Archetype": table["archetype"].to_numpy(),
-                "Models (CN/US)": [
-                    f"{int(c)}/{int(u)}" for c, u in zip(table["n_cn"], table["n_us"], strict=True)
+                f"Models ({'/'.join(self.groups)})": [
+                    "/".join(str(int(row[f"n_{g.lower()}"])) for g in self.groups)
+                    for _, row in table.iterrows()
                 ],
                 "Members": [str(m).replace(";", ", ") for m in table["models"]],
                 "Prioritises": [_joined(v) for v in table["prioritised"]],

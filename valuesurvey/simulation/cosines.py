@@ -25,6 +25,21 @@ Here "truth" is exact: the coefficients are what every fit estimates, so 95% CIs
 ignores that the nationality effect differs between models; the recommended mixed model has the
 random effects of the data-generating process. :func:`recovery` measures all three.
 
+More than two countries (RQ1 only): nationality and origin are sum-coded as the analysis codes them
+(R/rq_models.R: the study's countries in order, the last the reference), and the truth spreads the
+two-country effects over the countries by their scores ``c = linspace(+0.5, -0.5, k)`` (the first
+country +0.5, the last -0.5; for two countries exactly the half-sum codes)::
+
+    cosine[p, m] = b0 + b_nat·c[s_p] + b_org·c[o_m] + b_int·c[s_p]·c[o_m]
+                   + u0[p] + u1[p]·Z[o_m] + v0[m] + v1[m]·Z[s_p] + c[m, language of s_p] + e
+
+with ``Z`` the k - 1 sum-code columns of a country and ``u1``, ``v1`` independent normal slopes of
+SD ``sd_participant_slope`` / ``sd_model_slope`` per column. The sum-coded coefficients are then
+``nationality<c_i> = b_nat·c_i``, ``origin<c_i> = b_org·c_i`` and ``nationality<c_i>:origin<c_j> =
+b_int·c_i·c_j`` for the non-reference countries (:func:`k_country_coefficients`): every one is a
+contrast whose power is reported. The condition noise is shared by the countries whose
+participants' language is the same (one LLM condition per language).
+
 An item-level simulation through statistical respondents (:mod:`valuesurvey.simulation.ratings`)
 checks the whole pipeline instead; there the coefficients on the cosine scale are not known in
 closed form, so it checks directions, not coverage.
@@ -47,7 +62,9 @@ __all__ = [
     "RQ2_TERMS",
     "CosineDesign",
     "CosineTruth",
+    "country_scores",
     "coverage_line",
+    "k_country_coefficients",
     "key_terms",
     "recovery",
     "recovery_summary",
@@ -71,9 +88,47 @@ def rq1_terms(first: str = DEFAULT_COUNTRIES[0]) -> dict[str, str]:
     }
 
 
-def key_terms(first: str = DEFAULT_COUNTRIES[0]) -> dict[str, tuple[str, ...]]:
-    """The terms whose coverage and power are reported, per analysis."""
+def key_terms(first: str | tuple[str, ...] = DEFAULT_COUNTRIES[0]) -> dict[str, tuple[str, ...]]:
+    """The terms whose coverage and power are reported, per analysis (``first``: the country coded
+    +0.5, or the tuple of a design's countries; more than two: every sum-coded RQ1 contrast)."""
+    if isinstance(first, tuple):
+        if len(first) > 2:
+            return {"rq1": tuple(k_country_coefficients(CosineTruth(), first))[1:]}
+        first = first[0]
     return {"rq1": tuple(rq1_terms(first).values())[1:], "rq2": tuple(RQ2_TERMS.values())}
+
+
+def country_scores(k: int) -> np.ndarray:
+    """Each country's score in the k-country truth: evenly from +0.5 (first) to -0.5 (last).
+
+    >>> country_scores(2).tolist(), country_scores(3).tolist()
+    ([0.5, -0.5], [0.5, 0.0, -0.5])
+    """
+    return np.linspace(0.5, -0.5, k)
+
+
+def _sum_codes(k: int) -> np.ndarray:
+    """R's contr.sum(k): rows are countries, columns the k - 1 non-reference countries."""
+    return np.vstack([np.eye(k - 1), -np.ones((1, k - 1))])
+
+
+def k_country_coefficients(truth: CosineTruth, countries: tuple[str, ...]) -> dict[str, float]:
+    """R term name → true value of the sum-coded RQ1 model of k countries (module docstring).
+
+    >>> k_country_coefficients(CosineTruth(), ("CN", "US", "TW"))["nationalityCN:originCN"]
+    0.0075
+    """
+    c = [float(v) + 0.0 for v in country_scores(len(countries))]  # + 0.0: no -0.0
+    rest = countries[:-1]
+    out = {"(Intercept)": truth.intercept}
+    out |= {f"nationality{a}": truth.nationality * c[i] + 0.0 for i, a in enumerate(rest)}
+    out |= {f"origin{a}": truth.origin * c[i] + 0.0 for i, a in enumerate(rest)}
+    out |= {
+        f"nationality{a}:origin{b}": truth.interaction * c[i] * c[j] + 0.0
+        for j, b in enumerate(rest)
+        for i, a in enumerate(rest)
+    }
+    return out
 
 
 #: R's names of the RQ1 coefficients of the paper's design (China = +0.5).
@@ -119,8 +174,16 @@ class CosineTruth:
     sd_condition_noise: float = 0.02
     sd_residual: float = 0.10
 
-    def coefficients(self, analysis: str = "rq1", first: str = DEFAULT_COUNTRIES[0]) -> dict[str, float]:
-        """R term name → true value (``first``: the country coded +0.5)."""
+    def coefficients(
+        self, analysis: str = "rq1", first: str | tuple[str, ...] = DEFAULT_COUNTRIES[0]
+    ) -> dict[str, float]:
+        """R term name → true value (``first``: the country coded +0.5, or a design's countries)."""
+        if isinstance(first, tuple):
+            if len(first) > 2:
+                if analysis != "rq1":
+                    raise ValueError("the k-country simulation covers rq1 only")
+                return k_country_coefficients(self, first)
+            first = first[0]
         values = asdict(self)
         names = rq1_terms(first)
         if analysis == "rq2":
@@ -145,16 +208,25 @@ class CosineTruth:
 
 @dataclass(frozen=True)
 class CosineDesign:
-    """The crossed design of two countries: people per nationality, LLMs per origin (in the order of
-    ``countries``, the first coded +0.5), the prompt language paired with each country's
-    participants, the study's languages and repetitions."""
+    """The crossed design of the countries: people per nationality, LLMs per origin (in the order of
+    ``countries``; two countries: the first coded +0.5; more: sum-coded, the last the reference),
+    the prompt language paired with each country's participants, the study's languages and
+    repetitions."""
 
-    people: tuple[int, int] = (200, 200)
-    models: tuple[int, int] = (10, 10)
+    people: tuple[int, ...] = (200, 200)
+    models: tuple[int, ...] = (10, 10)
     languages: tuple[str, ...] = ("en", "zh")
     repetitions: int = 20
-    countries: tuple[str, str] = DEFAULT_COUNTRIES  # type: ignore[assignment]
-    paired: tuple[str, str] = tuple(default_design().pairing[c] for c in DEFAULT_COUNTRIES)  # type: ignore[assignment]
+    countries: tuple[str, ...] = DEFAULT_COUNTRIES
+    paired: tuple[str, ...] = tuple(default_design().pairing[c] for c in DEFAULT_COUNTRIES)
+
+    def __post_init__(self) -> None:
+        k = len(self.countries)
+        if k < 2 or not len(self.people) == len(self.models) == len(self.paired) == k:
+            raise ValueError(
+                f"a design needs people, models and a paired language for each of its {k} countries "
+                f"(at least 2): people {self.people}, models {self.models}, paired {self.paired}"
+            )
 
 
 def _codes(design: CosineDesign, counts: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -181,6 +253,10 @@ def simulate_cosines(
     >>> simulate_cosines(CosineTruth(), CosineDesign(people=(3, 2), models=(2, 2)), analysis="rq2").shape
     (80, 9)
     """
+    if len(design.countries) > 2:
+        if analysis != "rq1":
+            raise ValueError(f"the k-country simulation covers rq1 only, not {analysis!r}")
+        return _simulate_k_rq1(truth, design, seed)
     rng = np.random.default_rng(seed)
     nationality, s = _codes(design, design.people)
     origin, o = _codes(design, design.models)
@@ -270,6 +346,54 @@ def simulate_cosines(
     )
 
 
+def _simulate_k_rq1(truth: CosineTruth, design: CosineDesign, seed: int) -> pd.DataFrame:
+    """RQ1 of k > 2 countries, sum-coded (module docstring)."""
+    rng = np.random.default_rng(seed)
+    k = len(design.countries)
+    scores, codes = country_scores(k), _sum_codes(k)
+    nat = np.repeat(np.arange(k), design.people)
+    org = np.repeat(np.arange(k), design.models)
+    n_p, n_m = nat.size, org.size
+    people = np.array([f"P{i:05d}" for i in range(n_p)])
+    origin = np.array(design.countries)[org]
+    models = np.array([f"llm{j:02d}_{origin[j]}" for j in range(n_m)])
+    languages = list(dict.fromkeys(design.paired))
+    language_of = np.array([languages.index(design.paired[i]) for i in nat])
+    noise_sd = truth.sd_condition_noise / np.sqrt(design.repetitions)
+    u0 = rng.normal(0.0, truth.sd_participant, n_p)
+    u1 = rng.normal(0.0, truth.sd_participant_slope, (n_p, k - 1))
+    v0 = rng.normal(0.0, truth.sd_model, n_m)
+    v1 = rng.normal(0.0, truth.sd_model_slope, (n_m, k - 1))
+    cell = rng.normal(0.0, noise_sd, (len(languages), n_m))  # one LLM condition per language
+    s, o = scores[nat], scores[org]
+    y = (
+        truth.intercept
+        + truth.nationality * s[:, None]
+        + truth.origin * o[None, :]
+        + truth.interaction * s[:, None] * o[None, :]
+        + u0[:, None]
+        + u1 @ codes[org].T
+        + v0[None, :]
+        + codes[nat] @ v1.T
+        + cell[language_of]
+        + rng.normal(0.0, truth.sd_residual, (n_p, n_m))
+    )
+    language = np.array(design.paired)[nat]
+    return pd.DataFrame(
+        {
+            "participant": np.repeat(people, n_m),
+            "nationality": np.repeat(np.array(design.countries)[nat], n_m),
+            "model": np.tile(models, n_p),
+            "origin": np.tile(origin, n_p),
+            "language": np.repeat(language, n_m),
+            "persona": "none",
+            "removed": "none",
+            "cosine": y.ravel(),
+            "participant_language": np.repeat(language, n_m),
+        }
+    )
+
+
 def simulate_rq1_cosines(
     truth: CosineTruth = CosineTruth(),
     *,
@@ -324,7 +448,7 @@ def recovery(
         conf_low, conf_high, covered.
     """
     design = design or CosineDesign(people=(n_people, n_people), models=(n_models, n_models))
-    true_values = truth.coefficients(analysis, design.countries[0])
+    true_values = truth.coefficients(analysis, design.countries)
     fits = tuple(fits)
     rows: list[pd.DataFrame] = []
     for seed in seeds:
