@@ -260,3 +260,42 @@ def test_no_structure_figures_show_no_archetypes(tmp_path, noise_content):
         assert "no cluster structure" in svg, figure
         assert not any(name in svg for name in names), figure
         assert "LLMs made in China" in svg  # the legend is origin, not archetype
+
+
+def test_two_groups_other_than_china_and_the_usa_are_named_as_such(values, tmp_path) -> None:
+    from valuesurvey.figures import make_figures
+
+    sim = simulate_rankings(values=values, repetitions=4, cluster_strength=0.5, model_sd=0.3, seed=5)
+    origin = {"CN": "DE", "US": "JP"}
+    data = sim.data.assign(origin=sim.data["origin"].map(origin))
+    content = RankingContent(analyze_rankings(data, values, n_boot=20, seed=1, mixed=False))
+    assert content.groups == ("DE", "JP")
+    md = content.section(markdown_table)
+    assert "China" not in md and "USA" not in md and "CN" not in md
+    assert "LLMs made in Germany and Japan differ" in md
+    assert "LLMs made in Germany versus Japan, by dimension" in md and "(DE − JP;" in md
+    w = content.results.agreement.set_index("model")["estimate"]
+    assert f"{fmt_num(w['DE'], 2)} among LLMs made in Germany and {fmt_num(w['JP'], 2)}" in md
+    assert "The top-5 lists of LLMs made in Germany and Japan share" in md
+    assert "| DE − JP |" in md or "DE − JP" in md.split("tbl-rank-origin")[0]
+
+    models = content.results.mean_ranks[["model", "origin"]].drop_duplicates()
+    spec = {
+        "name": "de-jp",
+        "instruments": ["ai_values"],
+        "countries": ["DE", "JP"],
+        "models": [
+            {"id": m, "provider": "simulated", "origin": o} for m, o in models.itertuples(index=False)
+        ],
+        "synthetic_note": "SIMULATED",
+    }
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    study = load_study(tmp_path / "study.yaml")
+    write_results(study, content.results)
+    make_figures(study)
+    for figure in ("f1_1_dimensions", "f2_top_bottom", "f3_dendrogram", "f4_heatmap"):
+        svg = (study.paths.figures_dir / f"{figure}.svg").read_text(encoding="utf-8")
+        assert "China" not in svg and "USA" not in svg, figure
+    assert "LLMs made in Germany" in (study.paths.figures_dir / "f3_dendrogram.svg").read_text(
+        encoding="utf-8"
+    )

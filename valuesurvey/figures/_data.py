@@ -44,7 +44,8 @@ RANKING_COLUMNS_USED = {
     "overlap": ("term", "estimate", "statistic", "p_value", "shared"),
     "clusters": ("method", "model", "origin", "cluster", "archetype", "leaf_order"),
     "linkage": ("method", "step", "node", "left", "right", "height", "size"),
-    "archetypes": ("method", "cluster", "archetype", "n_cn", "n_us", "models", "stability_jaccard"),
+    # and n_<group> per origin group (n_cn, n_us in the paper), read by the report
+    "archetypes": ("method", "cluster", "archetype", "models", "stability_jaccard"),
 }
 
 DEFAULT_SYNTHETIC_NOTE = "SYNTHETIC / SIMULATED DATA: not real survey or model responses"

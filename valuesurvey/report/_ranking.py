@@ -89,8 +89,27 @@ class RankingContent:
 
     def _made_in(self) -> str:
         """ "LLMs made in China, Taiwan and the USA" style list of the groups."""
-        names = [self.country(g) for g in self.groups]
-        return "LLMs made in " + _list(pd.Series([n if n != "USA" else "the USA" for n in names]))
+        return "LLMs made in " + _list(pd.Series([self._in(g) for g in self.groups]))
+
+    def _in(self, code: str) -> str:
+        """A group's country as the object of "made in": "China", "the USA"."""
+        name = self.country(code)
+        return "the USA" if name == "USA" else name
+
+    @property
+    def _pair(self) -> tuple[str, str]:
+        """The two groups of a two-group study, in the analysis's order (CN, US in the paper)."""
+        first, second = self.groups[:2]
+        return first, second
+
+    def _versus(self) -> str:
+        """ "LLMs made in China and the USA" for the two groups."""
+        first, second = self._pair
+        return f"LLMs made in {self._in(first)} and {self._in(second)}"
+
+    def _minus(self, dash: str = " − ") -> str:
+        """The two-group difference's direction: "CN − US"."""
+        return dash.join(self._pair)
 
     def _names(self, joined: object) -> str:
         if not isinstance(joined, str) or not joined:
@@ -256,8 +275,9 @@ class RankingContent:
     def _origin_table_md(self, table: Callable[..., str]) -> str:
         return table(
             self.origin_table(),
-            caption="LLMs made in China versus the USA, by dimension: difference in mean rank "
-            "(CN − US; negative = ranked higher by CN models) with Hedges' g; p-values of Welch's t, "
+            caption=f"LLMs made in {self._in(self._pair[0])} versus {self._in(self._pair[1])}, by dimension: "
+            f"difference in mean rank ({self._minus()}; negative = ranked higher by {self._pair[0]} models) "
+            "with Hedges' g; p-values of Welch's t, "
             "the exact permutation test of the difference and the exact Mann–Whitney test, each "
             f"Holm-adjusted across dimensions; the 90% CI and TOST p of equivalence within ±{self._positions()} "
             "(Holm); the conclusion (a difference is detected by the permutation test)"
@@ -379,14 +399,13 @@ class RankingContent:
 
     def _group_agreement(self) -> str:
         if not self.many:
+            first, second = self._pair
             return (
-                f"{self.key('kendall_w_cn')} among LLMs made in China and {self.key('kendall_w_us')} "
-                "among LLMs made in the USA"
+                f"{self.key(f'kendall_w_{first.lower()}')} among LLMs made in {self._in(first)} and "
+                f"{self.key(f'kendall_w_{second.lower()}')} among LLMs made in {self._in(second)}"
             )
         parts = [
-            f"{self.key(f'kendall_w_{g.lower()}')} among LLMs made in "
-            f"{'the USA' if g == 'US' else self.country(g)}"
-            for g in self.groups
+            f"{self.key(f'kendall_w_{g.lower()}')} among LLMs made in {self._in(g)}" for g in self.groups
         ]
         return _list(pd.Series(parts))
 
@@ -438,7 +457,7 @@ class RankingContent:
         dims, values = self._equivalence("dimension"), self._equivalence("value")
         detected = dims[dims["detected"].map(_flag)]
         text = (
-            f"LLMs made in China and the USA differ (exact permutation test of the difference in mean rank, "
+            f"{self._versus()} differ (exact permutation test of the difference in mean rank, "
             f"Holm-adjusted p < {ALPHA}) on {len(detected)} of {len(dims)} dimensions"
             + (f" ({', '.join(detected['term'])})" if len(detected) else "")
             + f" and on {int(values['detected'].map(_flag).sum())} of {len(values)} values (@tbl-rank-origin). "
@@ -511,7 +530,8 @@ class RankingContent:
                 f"{self._positions()} is {_percent(power.min())}–{_percent(power.max())}."
             )
         return (
-            f"With {int(first['n_cn'])} and {int(first['n_us'])} models, the smallest difference a two-sided "
+            f"With {int(first[f'n_{self._pair[0].lower()}'])} and {int(first[f'n_{self._pair[1].lower()}'])} "
+            "models, the smallest difference a two-sided "
             f"test at α = {ALPHA} detects with 80% power is d = {fmt_num(first['mde_d'], 2)} standard "
             f"deviations, {fmt_num(mde.min(), 2)}–{fmt_num(mde.max(), 2)} rank positions for these "
             f"dimensions; the power to detect a difference of {self._positions()} is "
@@ -540,7 +560,7 @@ class RankingContent:
                 + (
                     "pairwise origin (sum-coded, reference " + self.groups[-1] + ")"
                     if self.many
-                    else "CN − US"
+                    else self._minus()
                 )
                 + " contrasts are in @tbl-rank-origin"
                 + self._interaction_text(recommended)
@@ -551,7 +571,7 @@ class RankingContent:
                 f"No mixed model of the value-level mean ranks is recommended: the recorded simplification "
                 f"({n_steps} fits, @tbl-rank-mixed-steps) ends with `{row['formula']}`, which "
                 f"{_fit_problem(row)} ({self._variance_text(nested)}); the "
-                + ("origin-group" if self.many else "CN–US")
+                + ("origin-group" if self.many else self._minus("–"))
                 + " inference rests on the model-level exact tests above."
             )
         return " ".join(parts)
@@ -653,7 +673,7 @@ class RankingContent:
             e = equivalence.loc[dim] if dim in equivalence.index else None
             row = {
                 "Dimension": dim,
-                "CN − US": fmt_num(w["estimate"], 2),
+                self._minus(): fmt_num(w["estimate"], 2),
                 "g": fmt_num(w["effect_size"], 2),
                 "p (t)": p_of("welch_t"),
                 "p (perm.)": p_of("permutation"),
@@ -666,7 +686,7 @@ class RankingContent:
             }
             if dim in contrasts.index:
                 c = contrasts.loc[dim]
-                row["Mixed CN − US"] = fmt_num(c["estimate"], 2)
+                row[f"Mixed {self._minus()}"] = fmt_num(c["estimate"], 2)
                 row["p (mixed)"] = fmt_p(c["p_holm"])
             rows.append(row)
         return pd.DataFrame(rows)
@@ -750,7 +770,7 @@ class RankingContent:
             return self._pairs_overlap_paragraph()
         top, bottom = self._overlap("top5_jaccard"), self._overlap("bottom5_jaccard")
         return (
-            f"The top-5 lists of LLMs made in China and the USA share {self.key('top5_shared')} of 5 values "
+            f"The top-5 lists of {self._versus()} share {self.key('top5_shared')} of 5 values "
             f"(Jaccard {self.key('top5_jaccard')}, hypergeometric p {_p_phrase(fmt_p(top['p_value']))}; "
             f"shared: {self._names(top['shared'])}), the bottom-5 lists {self.key('bottom5_shared')} of 5 "
             f"(Jaccard {self.key('bottom5_jaccard')}, p {_p_phrase(fmt_p(bottom['p_value']))}) "
