@@ -269,17 +269,17 @@ class ReportContent:
             return None
         rating = self.rating_instruments()
         if not rating:
-            return "it needs a rating questionnaire, and the study has none"
+            return "the study has no rating questionnaire"
         people = self.human_countries()
         if not people:
-            return "it compares LLMs with people, and the study has no human data"
+            return "the study has no human data to compare the LLMs with"
         origins = {str(o) for o in self.models()["origin"]}
         if len(people) < 2 or len(origins) < 2:
             return (
-                f"it needs at least two nationalities and two LLM origins (the human data have "
+                f"the analysis needs at least two nationalities and two LLM origins (the human data have "
                 f"{len(people)}, the LLMs {len(origins)})"
             )
-        languages = ", ".join(self.study.languages)
+        languages = _join(language_label(x) for x in self.study.languages)
         if rq == 2 and len(self.study.languages) < 2:
             return (
                 "it contrasts language-congruent with -incongruent pairs, and the study prompts in "
@@ -288,12 +288,12 @@ class ReportContent:
         paired = [c for c in people if self.study.design.paired_language(c) is not None]
         if rq in (1, 3) and len(paired) < 2:
             return (
-                "its language-matched pairs need at least two countries whose survey language the "
-                f"study prompts in (prompts in {languages}; paired: {', '.join(paired) or 'none'})"
+                "the language-matched pairs need at least two countries whose survey language the "
+                f"study prompts in (prompts in {languages}; paired: {_join(country_place(c) for c in paired) or 'none'})"
             )
         if not any(self.study.paths.similarity(i).exists() for i in rating):
             return "the similarity analysis has not run (`valuesurvey analyze`)"
-        return f"no `estimates/rq{rq}_*.csv` in the study directory (`valuesurvey analyze`)"
+        return f"the study directory has no `estimates/rq{rq}_*.csv` (`valuesurvey analyze`)"
 
     def abstract(self) -> Inline:
         """The abstract, one paragraph computed from the design, the instruments and the tables."""
@@ -343,11 +343,14 @@ class ReportContent:
             if fitted:
                 method += ", and ask " + _join(RQ_QUESTIONS[rq] for rq in fitted)
             sentences.append(method + ".")
-            skipped = [rq for rq in RQ_QUESTIONS if rq not in fitted]
-            if skipped:
+            reasons: dict[str, list[int]] = {}
+            for rq in RQ_QUESTIONS:
+                reason = self.rq_not_fitted_reason(rq)
+                if reason is not None:
+                    reasons.setdefault(reason, []).append(rq)
+            for reason, rqs in reasons.items():
                 sentences.append(
-                    f"{_join(f'RQ{rq}' for rq in skipped)} {'was' if len(skipped) == 1 else 'were'} not "
-                    f"fitted: {self.rq_not_fitted_reason(skipped[0])}."
+                    f"{_join(f'RQ{rq}' for rq in rqs)} {'was' if len(rqs) == 1 else 'were'} not fitted: {reason}."
                 )
         for instrument in self.ranking_instruments():
             inst = self.study_instruments().get(instrument)
