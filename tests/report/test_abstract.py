@@ -99,6 +99,13 @@ def test_report_title_wins_over_the_study_title(fixture_study: Study) -> None:
 # ---- (b) four countries, a French and a no-country model, no ranking ------------------------
 
 COUNTRIES = ("CN", "US", "TW", "SG")
+#: R's terms under sum contrasts (Singapore the reference level; France and none further origins).
+SUM_CODED_TERMS = [
+    "(Intercept)", "nationalityCN", "nationalityUS", "nationalityTW", "originCN", "originUS", "originTW",
+    "originFR", "originnone", "nationalityCN:originCN", "nationalityCN:originUS", "nationalityUS:originUS",
+    "nationalityTW:originTW", "nationalityTW:originFR",
+]  # fmt: skip
+RQ2_TERMS = ["(Intercept)", "language_congruentyes", "persona_congruentyes", "origin_congruentyes"]
 ORIGINS = {"sim-cn": "CN", "sim-us": "US", "sim-tw": "TW", "sim-sg": "SG", "sim-fr": "FR", "sim-x": "none"}
 
 
@@ -138,15 +145,32 @@ def _four_country_study(root: Path) -> Study:
         write_parquet(root / "humans" / f"{instrument}.parquet", humans)
         people = []
         for rq in (1, 2, 3):
+            terms = RQ2_TERMS if rq == 2 else SUM_CODED_TERMS
             estimates = [
                 (f"rq{rq}_{instrument}", fit, term, 0.1, 0.01, 10.0, 10.0, 0.001, 0.08, 0.12, "OLS")
                 for fit in ("lm", "two_stage")
-                for term in ("(Intercept)", "nationalityCN", "originCN")
+                for term in terms
             ]
             write_csv(
                 root / "estimates" / f"rq{rq}_{instrument}.csv",
                 pd.DataFrame(estimates, columns=list(ESTIMATE_COLUMNS)),
             )
+    coding = [
+        (f"rq{rq}_{instrument}", variable, "contr_sum", level, contrast, value)
+        for rq in (1, 3)
+        for instrument in ("mfq2", "wvs7")
+        for variable, levels in (
+            ("nationality", COUNTRIES),
+            ("origin", (*COUNTRIES[:-1], "FR", "none", "SG")),
+        )
+        for level in levels
+        for contrast in levels[:-1]
+        for value in [-1.0 if level == levels[-1] else float(level == contrast)]
+    ]
+    write_csv(
+        root / "estimates" / "coding.csv",
+        pd.DataFrame(coding, columns=["analysis", "variable", "scheme", "level", "contrast", "value"]),
+    )
     columns = [
         "model",
         "origin",
@@ -194,6 +218,18 @@ def test_four_countries_with_french_and_no_country_models(tmp_path: Path) -> Non
         "people of China, the USA, Taiwan and Singapore"
     )
     assert "@sec-ranking" not in doc.methods_note()
+    # The RQ sections state the study's coding and report its terms, not the paper's CN ones.
+    section = doc.rq_section(1)
+    assert "× LLM origin (sum coded, Singapore the reference level (−1 in every contrast))" in section
+    key = doc.key_terms(1, "rq1_wvs7")
+    assert key == (
+        "nationalityCN", "nationalityUS", "nationalityTW", "originCN", "originUS", "originTW", "originFR",
+        "originnone", "nationalityCN:originCN", "nationalityUS:originUS", "nationalityTW:originTW",
+    )  # fmt: skip
+    sentence = next(line for line in section.splitlines() if line.startswith("**WVS-7**"))
+    for term in key:
+        assert doc.term_label("rq1_wvs7", term) + " (lm β = 0.100" in sentence
+    assert "nationalityCN:originUS" not in doc.key_terms(3, "rq3_mfq2")
     assert (
         str(doc.instruments_limitation())
         == "Values are operationalised as answers to two widely used questionnaires"

@@ -75,11 +75,10 @@ RQ_FIGURES = {
     3: (("fig5_removal", "Change in similarity when each dimension or question is removed"),),
 }
 RQ_TEXT = {
-    1: "cosine similarity regressed on participant nationality × LLM origin (sum coded, China = +0.5)",
+    1: "cosine similarity regressed on participant nationality × LLM origin",
     2: "cosine similarity regressed on the congruence of participant nationality with prompt language, "
     "persona and LLM origin (congruent = +0.5)",
-    3: "cosine similarity regressed on nationality × origin × the dimension or question removed "
-    "(treatment coded, none removed = 0)",
+    3: "cosine similarity regressed on nationality × origin × the dimension or question removed",
 }
 
 
@@ -394,14 +393,19 @@ class ReportContent:
             return False
         return f"{{#tbl-scores-{instrument}}}" in scores_section(self.study)
 
-    def _fits_phrase(self, fitted: list[int]) -> str:
-        """How the regressions were fitted, from the ``model`` column of the RQ estimates."""
+    def _fits_used(self, rqs: list[int]) -> set[str]:
+        """The fits (``model`` column: lm, lm_weighted, lmer, two_stage) in the RQs' estimates."""
         used: set[str] = set()
-        for rq in fitted:
+        for rq in rqs:
             for instrument in self.rating_instruments():
                 est = self.estimates(f"rq{rq}_{instrument}")
                 if est is not None:
                     used |= {str(m) for m in est["model"].unique()}
+        return used
+
+    def _fits_phrase(self, fitted: list[int]) -> str:
+        """How the regressions were fitted, from the ``model`` column of the RQ estimates."""
+        used = self._fits_used(fitted)
         ways = []
         if used & {"lm", "lm_weighted"}:
             ways.append("as the paper's linear models")
@@ -717,9 +721,39 @@ class ReportContent:
             out[f"{name} p"] = [fmt_p(v) for v in part["p_value"]]
         return out
 
+    def key_terms(self, rq: int, analysis: str) -> tuple[str, ...]:
+        """The terms an RQ's key sentence reports, from the analysis's coding: the paper's three
+        (``nationalityCN``, ``originCN``, their interaction) for two countries; with sum contrasts
+        every nationality and origin main effect and the same-country interactions."""
+        if rq == 2:
+            return KEY_TERMS[2]
+        coding = self.coding(analysis)
+        nationality, origin = coding.get("nationality"), coding.get("origin")
+        if (
+            nationality is not None
+            and origin is not None
+            and nationality.scheme == origin.scheme == "half_sum"
+            and nationality.positive
+            and origin.positive
+        ):
+            n, o = f"nationality{nationality.positive}", f"origin{origin.positive}"
+            return (n, o, f"{n}:{o}")
+        est = self.estimates(analysis)
+        if est is None:
+            return KEY_TERMS[rq]
+        mains, same = [], []
+        for term in dict.fromkeys(est["term"]):
+            parts = split_term(term, coding)
+            variables = [v for v, _ in parts]
+            if variables in (["nationality"], ["origin"]):
+                mains.append(term)
+            elif variables == ["nationality", "origin"] and parts[0][1] == parts[1][1]:
+                same.append(term)
+        return tuple(sorted(mains, key=lambda t: not t.startswith("nationality")) + same) or KEY_TERMS[rq]
+
     def _key_sentence(self, rq: int, analysis: str) -> str:
         bits = []
-        for term in KEY_TERMS[rq]:
+        for term in self.key_terms(rq, analysis):
             lm, lmer = self.term_row(analysis, "lm", term), self.term_row(analysis, "lmer", term)
             if lmer is not None and not self._lmer_recommended(analysis):
                 lmer = None  # shown in the table, never quoted as a result
@@ -776,15 +810,51 @@ class ReportContent:
         intro = "; ".join(f"{what}: {self.ref(name)}" for name, what in figures) + "."
         return "\n".join([intro, "", self.rq_section(rq), *(self.figure(name) for name, _ in figures)])
 
+    def _rq_model_text(self, rq: int) -> str:
+        """RQ_TEXT with the study's coding of nationality and origin (the paper's ±0.5 for two
+        countries; sum contrasts with the reference level for more)."""
+        if rq == 2:
+            return RQ_TEXT[2]
+        design = self.study.design
+        if len(design.codes) == 2:
+            coding = f"sum coded, {country_name(design.codes[0])} = +0.5"
+        else:
+            coding = f"sum coded, {country_name(design.reference)} the reference level (−1 in every contrast)"
+        if rq == 1:
+            return f"{RQ_TEXT[1]} ({coding})"
+        if len(design.codes) == 2:  # the paper's wording: its nationality coding is RQ1's
+            return f"{RQ_TEXT[3]} (treatment coded, none removed = 0)"
+        return f"{RQ_TEXT[3]} ({coding}; the removal treatment coded, none removed = 0)"
+
     def rq_section(self, rq: int) -> str:
         """Text and Table-2-style tables (every fit side by side) for one research question."""
+        used = self._fits_used([rq])
+        fits = [
+            text
+            for fit, text in (
+                ("lm", "the paper's linear model exactly as published (lm)"),
+                ("lm_weighted", "the same model with survey weights (lm (w))"),
+                (
+                    "lmer",
+                    "the recommended mixed model (lmer: random effects the design justifies, simplified "
+                    "only as recorded, lmerTest Satterthwaite df)",
+                ),
+                (
+                    "two_stage",
+                    "the two-stage by-model check (2-stage: per-LLM contrasts, then a test across LLMs)",
+                ),
+            )
+            if fit in used or not used
+        ]
+        mixed = "lmer" in used or not used
         parts = [
-            f"Model: {RQ_TEXT[rq]}. Fits, side by side: the paper's linear model exactly as published "
-            "(lm), the recommended mixed model (lmer: random effects the design justifies, simplified only "
-            "as recorded, lmerTest Satterthwaite df), and the two-stage by-model check (2-stage: per-LLM "
-            "contrasts, then a test across LLMs); d is the lmer estimate in SDs of the cosine around the "
-            "fixed effects."
-            + (" RQ2's mixed model adds the nationality and LLM origin main effects." if rq == 2 else "")
+            f"Model: {self._rq_model_text(rq)}. Fits, side by side: {_join(fits)}"
+            + ("; d is the lmer estimate in SDs of the cosine around the fixed effects." if mixed else ".")
+            + (
+                " RQ2's mixed model adds the nationality and LLM origin main effects."
+                if rq == 2 and mixed
+                else ""
+            )
         ]
         found = False
         for instrument in self.tables.rating_instruments():
@@ -802,7 +872,9 @@ class ReportContent:
             terms = None
             if rq == 3:  # the full RQ3 table has 4 × (levels + 1) rows: the appendix holds it
                 terms = [
-                    t for t in ("(Intercept)", *KEY_TERMS[3]) if self.term_row(analysis, "lm", t) is not None
+                    t
+                    for t in ("(Intercept)", *self.key_terms(3, analysis))
+                    if self.term_row(analysis, "lm", t) is not None
                 ]
                 terms = terms or None
             parts.append(
@@ -831,12 +903,12 @@ class ReportContent:
         if self._lmer_recommended(analysis):
             bits.append(
                 self.inference.uncertainty_sentence(
-                    est, list(KEY_TERMS[rq]), lambda t: self.term_label(analysis, t)
+                    est, list(self.key_terms(rq, analysis)), lambda t: self.term_label(analysis, t)
                 )
             )
         bits.append(
             self.inference.two_stage_sentence(
-                est, list(KEY_TERMS[rq]), lambda t: self.term_label(analysis, t)
+                est, list(self.key_terms(rq, analysis)), lambda t: self.term_label(analysis, t)
             )
         )
         return " ".join(b for b in bits if b)
