@@ -34,15 +34,15 @@ def _origin_counts(study: Study) -> dict[str, int]:
     return {str(k): int(v) for k, v in ratings["origin"].astype(str).value_counts().items()}
 
 
-def _human_counts(study: Study) -> tuple[list[str], int]:
-    """The respondents' countries and how many respondents, from humans/*.parquet."""
+def _human_counts(study: Study) -> tuple[list[str], dict[str, int]]:
+    """The respondents' countries and how many respondents per instrument, from humans/*.parquet."""
     countries: set[str] = set()
-    total = 0
+    counts = {}
     for path in sorted(study.paths.humans_dir.glob("*.parquet")):
         humans = pd.read_parquet(path)
         countries |= set(humans["nationality"].astype(str))
-        total += humans["participant"].nunique()
-    return [c for c in study.design.codes if c in countries], total
+        counts[path.stem] = humans["participant"].nunique()
+    return [c for c in study.design.codes if c in countries], counts
 
 
 # ---- (a) the paper's two-country fixture study ------------------------------------------------
@@ -59,8 +59,8 @@ def test_the_paper_design_keeps_the_papers_facts(fixture_study: Study) -> None:
         f"We elicited answers from {sum(counts.values())} large language models ({counts['CN']} made in "
         f"China, {counts['US']} made in the USA) to MFQ-2 (36 items) and WVS-7 (Q177–Q195), in English "
         "and Chinese, with no persona and with personas from China and the USA, and compared them with "
-        f"{n_people:,} synthetic human respondents from China and the USA "
-        "[@atari2023morality; @haerpfer2022wvs]."
+        f"synthetic human respondents from China and the USA ({n_people['mfq2']:,} for MFQ-2, "
+        f"{n_people['wvs7']:,} for WVS-7) [@atari2023morality; @haerpfer2022wvs]."
     )
     assert sorted(p.stem for p in fixture_study.paths.estimates_dir.glob("rq[123]_*.csv"))
     for question in ("country of origin (RQ1)", "steer them (RQ2)", "drive the alignment (RQ3)"):
@@ -202,8 +202,8 @@ def test_four_countries_with_french_and_no_country_models(tmp_path: Path) -> Non
     ) in text
     assert "with no persona and with personas from China and Taiwan" in text
     assert (
-        f"compared them with {n_people:,} synthetic human respondents from China, the USA, Taiwan and "
-        "Singapore [@atari2023morality; @haerpfer2022wvs]."
+        "compared them with synthetic human respondents from China, the USA, Taiwan and Singapore "
+        f"({n_people['mfq2']:,} for MFQ-2, {n_people['wvs7']:,} for WVS-7) [@atari2023morality; @haerpfer2022wvs]."
     ) in text
     assert "(RQ1)" in text and "(RQ2)" in text and "(RQ3)" in text
     # No ranking instrument, no mixed models: no ranking sentence, no lme4 citation.
@@ -279,7 +279,10 @@ def test_english_only_mini_ipip_with_human_data_says_why_no_rq_was_fitted(tmp_pa
     doc = open_study(study.root)
     text = str(doc.abstract())
     _, n_people = _human_counts(study)
-    assert f"compared them with {n_people:,} synthetic human respondents from China and the USA." in text
+    assert (
+        f"compared them with {n_people['mini_ipip']:,} synthetic human respondents from China and the USA."
+        in text
+    )
     assert (
         "RQ1 and RQ3 were not fitted: the language-matched pairs need at least two countries whose survey "
         "language the study prompts in (prompts in English; paired: the USA)."

@@ -232,14 +232,15 @@ class ReportContent:
                 found += [str(n) for n in humans["nationality"].dropna().unique()]
         return _design_order(self.study, found)
 
-    def n_human_respondents(self) -> int:
-        """Participants in ``humans/`` over every rating instrument (one person per id and instrument)."""
-        total = 0
+    def n_human_respondents(self) -> dict[str, int]:
+        """Participants in ``humans/<instrument>.parquet``, per rating instrument with human data
+        (per instrument: the same people may have answered several)."""
+        counts = {}
         for instrument in self.rating_instruments():
             humans = self.tables.humans(instrument)
             if humans is not None:
-                total += int(humans["participant"].nunique())
-        return total
+                counts[instrument] = int(humans["participant"].nunique())
+        return counts
 
     def instrument_kind(self, instrument: str) -> str:
         """``rating`` or ``ranking``: the instrument's own kind (``ai_values`` ranks if unloadable)."""
@@ -320,10 +321,15 @@ class ReportContent:
                     for i in rating
                     if self.tables.humans(i) is not None
                 )
-                asked += (
-                    f", and compared them with {self.n_human_respondents():,} "
-                    f"{'synthetic ' if synthetic else ''}human respondents from {shown}{cites}."
-                )
+                counts = self.n_human_respondents()
+                kind = f"{'synthetic ' if synthetic else ''}human respondents from {shown}"
+                if len(counts) == 1:
+                    asked += f", and compared them with {next(iter(counts.values())):,} {kind}{cites}."
+                else:
+                    each = ", ".join(
+                        f"{n:,} for {self.instrument_names.get(i, i)}" for i, n in counts.items()
+                    )
+                    asked += f", and compared them with {kind} ({each}){cites}."
                 sentences.append(asked)
             else:
                 sentences.append(asked + cites + ".")
