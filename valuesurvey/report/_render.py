@@ -28,7 +28,7 @@ from typing import Any, Literal
 import yaml
 
 from valuesurvey._io import atomic_path
-from valuesurvey.errors import ConfigError, MissingComponentError
+from valuesurvey.errors import ConfigError, DataError, MissingComponentError
 from valuesurvey.report._crossref import resolve_crossrefs
 from valuesurvey.report._execute import RenderError, execute_document
 from valuesurvey.report._qmd import parse_qmd
@@ -111,7 +111,11 @@ def _stage(study: Study, build: Path) -> Path:
         shutil.copy2(config, build / "_quarto.yml")
     if study.paths.figures_dir.is_dir():
         shutil.copytree(study.paths.figures_dir, reports / FIGURES_DIR)
-    _set_title(reports / MANUSCRIPT, ReportContent(study).title)
+    try:
+        title = ReportContent(study).title
+    except DataError:  # a broken table: the renderer's first code cell reports it, as it always has
+        title = study.report.title or study.title or study.name
+    _set_title(reports / MANUSCRIPT, title)
     return reports
 
 
