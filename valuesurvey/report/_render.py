@@ -14,6 +14,7 @@ cross-reference.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -27,11 +28,11 @@ from typing import Any, Literal
 import yaml
 
 from valuesurvey._io import atomic_path
-from valuesurvey.errors import ConfigError, MissingComponentError
+from valuesurvey.errors import ConfigError, DataError, MissingComponentError
 from valuesurvey.report._crossref import resolve_crossrefs
 from valuesurvey.report._execute import RenderError, execute_document
 from valuesurvey.report._qmd import parse_qmd
-from valuesurvey.report.content import FIGURES_DIR
+from valuesurvey.report.content import FIGURES_DIR, ReportContent
 from valuesurvey.study import Study
 
 __all__ = [
@@ -110,7 +111,30 @@ def _stage(study: Study, build: Path) -> Path:
         shutil.copy2(config, build / "_quarto.yml")
     if study.paths.figures_dir.is_dir():
         shutil.copytree(study.paths.figures_dir, reports / FIGURES_DIR)
+    try:
+        title = ReportContent(study).title
+    except DataError:  # a broken table: the renderer's first code cell reports it, as it always has
+        title = study.report.title or study.title or study.name
+    _set_title(reports / MANUSCRIPT, title)
     return reports
+
+
+_TITLE_LINE = re.compile(r"^title:.*$", re.MULTILINE)
+
+
+def _set_title(manuscript: Path, title: str) -> None:
+    """Put the study's title (:attr:`ReportContent.title`) into the staged manuscript's front
+    matter, which both renderers read (the pandoc route through ``PANDOC_META``)."""
+    text = manuscript.read_text(encoding="utf-8")
+    end = text.find("\n---", 3) if text.startswith("---") else -1
+    if end < 0:
+        raise RenderError(f"{manuscript.name}: no YAML front matter to put the title in")
+    front, rest = text[:end], text[end:]
+    line = "title: " + json.dumps(title, ensure_ascii=False)  # a JSON string is a YAML scalar
+    front = (
+        _TITLE_LINE.sub(lambda _: line, front, count=1) if _TITLE_LINE.search(front) else f"{front}\n{line}"
+    )
+    manuscript.write_text(front + rest, encoding="utf-8")
 
 
 def _publish(built: Path, target: Path) -> Path:

@@ -52,12 +52,33 @@ KEY_TERMS = {
     2: ("language_congruentyes", "persona_congruentyes", "origin_congruentyes"),
     3: ("nationalityCN", "originCN", "nationalityCN:originCN"),
 }
+#: Instruments that measure values (the paper's and the poster's): a title says "Values of LLMs".
+VALUE_INSTRUMENTS = {"mfq2", "wvs7", "ai_values"}
+#: The human data each paper instrument's comparison draws on (reports/references.bib).
+CITATIONS = {"mfq2": "atari2023morality", "wvs7": "haerpfer2022wvs"}
+#: Titles and the abstract name up to this many countries; more are counted.
+MAX_NAMED_COUNTRIES = 4
+#: The research questions as the abstract asks them.
+RQ_QUESTIONS = {
+    1: "whether LLMs resemble the people of their country of origin (RQ1)",
+    2: "whether prompt language and persona steer them (RQ2)",
+    3: "which dimensions or questions drive the alignment (RQ3)",
+}
+#: Each RQ's figures and what they show (the sentence before its tables).
+RQ_FIGURES = {
+    1: (
+        ("fig1_similarity", "Mean similarity by human nationality and LLM origin"),
+        ("fig2_normalised", "the normalised ratings behind it"),
+        ("fig3_per_model", "each LLM separately"),
+    ),
+    2: (("fig4_conditions", "Similarity by LLM origin, prompt language and persona"),),
+    3: (("fig5_removal", "Change in similarity when each dimension or question is removed"),),
+}
 RQ_TEXT = {
-    1: "cosine similarity regressed on participant nationality × LLM origin (sum coded, China = +0.5)",
+    1: "cosine similarity regressed on participant nationality × LLM origin",
     2: "cosine similarity regressed on the congruence of participant nationality with prompt language, "
     "persona and LLM origin (congruent = +0.5)",
-    3: "cosine similarity regressed on nationality × origin × the dimension or question removed "
-    "(treatment coded, none removed = 0)",
+    3: "cosine similarity regressed on nationality × origin × the dimension or question removed",
 }
 
 
@@ -166,7 +187,274 @@ class ReportContent:
     # ---- facts used inline ------------------------------------------------------------------
     @property
     def title(self) -> str:
-        return self.study.title or self.study.name
+        """``report.title``, else the study's ``title``, else :meth:`design_title`."""
+        return self.study.report.title or self.study.title or self.design_title()
+
+    def design_title(self) -> str:
+        """A title from the design: what was asked, of LLMs made where, compared with whom.
+
+        The paper's design reads "Values of LLMs made in China and the USA, measured with MFQ-2,
+        WVS-7 and AI values"; "Values" only when every instrument is a values instrument.
+        """
+        instruments = list(self.study.instruments)
+        names = [self.instrument_names.get(i, i) for i in instruments]
+        origins = self._country_origins()
+        who = "LLMs"
+        if 0 < len(origins) <= MAX_NAMED_COUNTRIES:
+            who += f" made in {_join(country_place(o) for o in origins)}"
+        elif origins:
+            who += f" made in {len(origins)} countries"
+        head = f"Values of {who}" if set(instruments) <= VALUE_INSTRUMENTS else who
+        title = f"{head}, measured with {_join(names)}"
+        people = self.human_countries()
+        if people and people != origins:
+            shown = (
+                _join(country_place(c) for c in people)
+                if len(people) <= MAX_NAMED_COUNTRIES
+                else f"{len(people)} countries"
+            )
+            title += f", compared with people of {shown}"
+        return title
+
+    def _country_origins(self) -> list[str]:
+        """The LLMs' countries of origin (not ``none`` or a company), in the design's order."""
+        present = [str(o) for o in self.models()["origin"]]
+        countries = [o for o in present if o != "none" and not o.startswith("company:") and o != "nan"]
+        return _design_order(self.study, countries)
+
+    def human_countries(self) -> list[str]:
+        """The countries of the human respondents in ``humans/`` (rating instruments), in the
+        design's order; empty when the study used no human data."""
+        found: list[str] = []
+        for instrument in self.rating_instruments():
+            humans = self.tables.humans(instrument)
+            if humans is not None:
+                found += [str(n) for n in humans["nationality"].dropna().unique()]
+        return _design_order(self.study, found)
+
+    def n_human_respondents(self) -> dict[str, int]:
+        """Participants in ``humans/<instrument>.parquet``, per rating instrument with human data
+        (per instrument: the same people may have answered several)."""
+        counts = {}
+        for instrument in self.rating_instruments():
+            humans = self.tables.humans(instrument)
+            if humans is not None:
+                counts[instrument] = int(humans["participant"].nunique())
+        return counts
+
+    def instrument_kind(self, instrument: str) -> str:
+        """``rating`` or ``ranking``: the instrument's own kind (``ai_values`` ranks if unloadable)."""
+        inst = self.study_instruments().get(instrument)
+        if inst is None:
+            return "ranking" if instrument == "ai_values" else "rating"
+        return str(inst.kind)
+
+    def rating_instruments(self) -> list[str]:
+        return [i for i in self.study.instruments if self.instrument_kind(i) == "rating"]
+
+    def ranking_instruments(self) -> list[str]:
+        return [i for i in self.study.instruments if self.instrument_kind(i) != "rating"]
+
+    def fitted_rqs(self) -> list[int]:
+        """The research questions with an estimates file (``estimates/rq<n>_<instrument>.csv``)."""
+        return [
+            rq
+            for rq in RQ_QUESTIONS
+            if any(self.estimates(f"rq{rq}_{i}") is not None for i in self.rating_instruments())
+        ]
+
+    def rq_not_fitted_reason(self, rq: int) -> str | None:
+        """Why RQ ``rq`` has no estimates, from the design and the tables (``None``: it was fitted)."""
+        if rq in self.fitted_rqs():
+            return None
+        rating = self.rating_instruments()
+        if not rating:
+            return "the study has no rating questionnaire"
+        people = self.human_countries()
+        if not people:
+            return "the study has no human data to compare the LLMs with"
+        origins = {str(o) for o in self.models()["origin"]}
+        if len(people) < 2 or len(origins) < 2:
+            return (
+                f"the analysis needs at least two nationalities and two LLM origins (the human data have "
+                f"{len(people)}, the LLMs {len(origins)})"
+            )
+        languages = _join(language_label(x) for x in self.study.languages)
+        if rq == 2 and len(self.study.languages) < 2:
+            return (
+                "it contrasts language-congruent with -incongruent pairs, and the study prompts in "
+                f"{languages} only"
+            )
+        paired = [c for c in people if self.study.design.paired_language(c) is not None]
+        if rq in (1, 3) and len(paired) < 2:
+            return (
+                "the language-matched pairs need at least two countries whose survey language the "
+                f"study prompts in (prompts in {languages}; paired: {_join(country_place(c) for c in paired) or 'none'})"
+            )
+        if not any(self.study.paths.similarity(i).exists() for i in rating):
+            return "the similarity analysis has not run (`valuesurvey analyze`)"
+        return f"the study directory has no `estimates/rq{rq}_*.csv` (`valuesurvey analyze`)"
+
+    def abstract(self) -> Inline:
+        """The abstract, one paragraph computed from the design, the instruments and the tables."""
+        study = self.study
+        models = self.models()
+        rating = self.rating_instruments()
+        sentences = []
+        who = f"{len(models)} large language models ({self._origin_counts(models)})"
+        cites = " [" + "; ".join("@" + CITATIONS[i] for i in rating if i in CITATIONS) + "]"
+        cites = cites if len(cites) > 3 else ""
+        people = self.human_countries()
+        if rating:
+            asked = (
+                f"We elicited answers from {who} to {_join(self._instrument_entry(i) for i in rating)}, "
+                f"in {_join(language_label(x) for x in study.languages)}, {self._personas_phrase()}"
+            )
+            if people:
+                shown = (
+                    _join(country_place(c) for c in people)
+                    if len(people) <= MAX_NAMED_COUNTRIES
+                    else f"{len(people)} countries"
+                )
+                synthetic = all(
+                    self.human_source(i).startswith("synthetic")
+                    for i in rating
+                    if self.tables.humans(i) is not None
+                )
+                counts = self.n_human_respondents()
+                kind = f"{'synthetic ' if synthetic else ''}human respondents from {shown}"
+                if len(counts) == 1:
+                    asked += f", and compared them with {next(iter(counts.values())):,} {kind}{cites}."
+                else:
+                    each = ", ".join(
+                        f"{n:,} for {self.instrument_names.get(i, i)}" for i, n in counts.items()
+                    )
+                    asked += f", and compared them with {kind} ({each}){cites}."
+                sentences.append(asked)
+            else:
+                sentences.append(asked + cites + ".")
+                sentences.append(
+                    "No human data were used, so the similarity analyses (RQ1–RQ3), which compare LLMs "
+                    "with people, were not run."
+                )
+        else:
+            sentences.append(f"We elicited rankings from {who}.")
+        fitted = self.fitted_rqs()
+        if people:
+            method = (
+                "Following @madethinking2025, we measure the cosine similarity of each person's "
+                "z-scored answers with each LLM's"
+            )
+            if fitted:
+                method += ", and ask " + _join(RQ_QUESTIONS[rq] for rq in fitted)
+            sentences.append(method + ".")
+            reasons: dict[str, list[int]] = {}
+            for rq in RQ_QUESTIONS:
+                reason = self.rq_not_fitted_reason(rq)
+                if reason is not None:
+                    reasons.setdefault(reason, []).append(rq)
+            for reason, rqs in reasons.items():
+                sentences.append(
+                    f"{_join(f'RQ{rq}' for rq in rqs)} {'was' if len(rqs) == 1 else 'were'} not fitted: {reason}."
+                )
+        for instrument in self.ranking_instruments():
+            inst = self.study_instruments().get(instrument)
+            n = len(inst.items) if inst is not None else None
+            count = f"{n} " if n else ""
+            if instrument == "ai_values":
+                sentences.append(
+                    f"Following @ma2026divergence, a ranking study asks each model to order {count}AI-native values."
+                )
+            else:
+                name = self.instrument_names.get(instrument, instrument)
+                sentences.append(f"A ranking study asks each model to order the {count}values of {name}.")
+        scored = [i for i in rating if self._has_subscale_scores(i)]
+        if scored:
+            sentences.append(
+                f"Answers to {_join(self.instrument_names.get(i, i) for i in scored)} are scored by "
+                "subscale after reverse keying."
+            )
+        closing = "Every number, table and figure below is computed from the study directory"
+        fits = self._fits_phrase(fitted)
+        if fits:
+            closing += f"; the regressions are fitted {fits}"
+        sentences.append(closing + ".")
+        return Inline(" ".join(sentences))
+
+    def _instrument_entry(self, instrument: str) -> str:
+        return f"{self.instrument_names.get(instrument, instrument)} ({self.item_set(instrument)})"
+
+    def _personas_phrase(self) -> str:
+        countries = [p for p in self.study.personas if p != "none"]
+        phrase = "with no persona" if "none" in self.study.personas else ""
+        if countries:
+            named = f"personas from {_join(country_place(p) for p in countries)}"
+            phrase = f"{phrase} and with {named}" if phrase else f"with {named}"
+        return phrase
+
+    def _has_subscale_scores(self, instrument: str) -> bool:
+        from valuesurvey.report._scores import scores_section
+
+        if not (self.study.paths.scores_dir / f"{instrument}_llm.csv").exists():
+            return False
+        return f"{{#tbl-scores-{instrument}}}" in scores_section(self.study)
+
+    def _fits_used(self, rqs: list[int]) -> set[str]:
+        """The fits (``model`` column: lm, lm_weighted, lmer, two_stage) in the RQs' estimates."""
+        used: set[str] = set()
+        for rq in rqs:
+            for instrument in self.rating_instruments():
+                est = self.estimates(f"rq{rq}_{instrument}")
+                if est is not None:
+                    used |= {str(m) for m in est["model"].unique()}
+        return used
+
+    def _fits_phrase(self, fitted: list[int]) -> str:
+        """How the regressions were fitted, from the ``model`` column of the RQ estimates."""
+        used = self._fits_used(fitted)
+        ways = []
+        if used & {"lm", "lm_weighted"}:
+            ways.append("as the paper's linear models")
+        if "lmer" in used:
+            ways.append(
+                "as mixed models with crossed random effects [@bates2015lme4; @kuznetsova2017lmertest]"
+            )
+        if "two_stage" in used:
+            ways.append("with a two-stage by-model check")
+        if len(ways) == 2:
+            return f"both {ways[0]} and {ways[1]}"
+        return _join(ways)
+
+    def methods_note(self) -> Inline:
+        """Where the design's analyses are reported: similarity (when run), ranking, appendix."""
+        if self.ranking_instruments():
+            where = "the ranking study is reported in @sec-ranking and the software and data provenance in @sec-appendix"
+        else:
+            where = "the software and data provenance are reported in @sec-appendix"
+        if self.human_countries() and self.rating_instruments():
+            return Inline(
+                "The similarity analyses (@sec-rq1 to @sec-rq3) use z-scores within each person and "
+                f"within each LLM × condition and the cosine of the z-vectors; {where}."
+            )
+        return Inline(f"{where[0].upper()}{where[1:]}.")
+
+    def instruments_limitation(self) -> Inline:
+        """The limitation on measurement: what the answers are answers to, from the instruments."""
+        rating = self.rating_instruments()
+        widely = [i for i in rating if i in CITATIONS]
+        own = [i for i in rating if i not in CITATIONS]
+        parts = []
+        if widely:
+            parts.append(f"{_count_word(len(widely))} widely used questionnaire{'s' * (len(widely) > 1)}")
+        if own:
+            further = "further " if widely else ""
+            names = _join(self.instrument_names.get(i, i) for i in own)
+            parts.append(f"{_count_word(len(own))} {further}questionnaire{'s' * (len(own) > 1)} ({names})")
+        ranking = self.ranking_instruments()
+        if ranking:
+            parts.append(f"{_count_word(len(ranking))} ranking task{'s' * (len(ranking) > 1)}")
+        subject = "Values are" if set(self.study.instruments) <= VALUE_INSTRUMENTS else "The constructs are"
+        return Inline(f"{subject} operationalised as answers to {_join(parts)}")
 
     def synthetic_banner(self) -> Inline:
         """The synthetic-data note: a callout here, and a Div that ``reports/valuesurvey.lua`` turns
@@ -295,7 +583,7 @@ class ReportContent:
             elif origin.startswith("company:"):
                 words.append(f"{n} labelled by company only ({country_name(origin)})")
             else:
-                words.append(f"{n} made in {country_name(origin)}")
+                words.append(f"{n} made in {country_place(origin)}")
         return ", ".join(words)
 
     def countries_sentence(self) -> str:
@@ -439,9 +727,39 @@ class ReportContent:
             out[f"{name} p"] = [fmt_p(v) for v in part["p_value"]]
         return out
 
+    def key_terms(self, rq: int, analysis: str) -> tuple[str, ...]:
+        """The terms an RQ's key sentence reports, from the analysis's coding: the paper's three
+        (``nationalityCN``, ``originCN``, their interaction) for two countries; with sum contrasts
+        every nationality and origin main effect and the same-country interactions."""
+        if rq == 2:
+            return KEY_TERMS[2]
+        coding = self.coding(analysis)
+        nationality, origin = coding.get("nationality"), coding.get("origin")
+        if (
+            nationality is not None
+            and origin is not None
+            and nationality.scheme == origin.scheme == "half_sum"
+            and nationality.positive
+            and origin.positive
+        ):
+            n, o = f"nationality{nationality.positive}", f"origin{origin.positive}"
+            return (n, o, f"{n}:{o}")
+        est = self.estimates(analysis)
+        if est is None:
+            return KEY_TERMS[rq]
+        mains, same = [], []
+        for term in dict.fromkeys(est["term"]):
+            parts = split_term(term, coding)
+            variables = [v for v, _ in parts]
+            if variables in (["nationality"], ["origin"]):
+                mains.append(term)
+            elif variables == ["nationality", "origin"] and parts[0][1] == parts[1][1]:
+                same.append(term)
+        return tuple(sorted(mains, key=lambda t: not t.startswith("nationality")) + same) or KEY_TERMS[rq]
+
     def _key_sentence(self, rq: int, analysis: str) -> str:
         bits = []
-        for term in KEY_TERMS[rq]:
+        for term in self.key_terms(rq, analysis):
             lm, lmer = self.term_row(analysis, "lm", term), self.term_row(analysis, "lmer", term)
             if lmer is not None and not self._lmer_recommended(analysis):
                 lmer = None  # shown in the table, never quoted as a result
@@ -486,15 +804,63 @@ class ReportContent:
             return True
         return self.inference.recommended_ok(analysis)
 
+    def rq_block(self, rq: int) -> str:
+        """An RQ's section body: what its figures show, its text and tables, its figures; one
+        sentence saying why instead when it was not fitted (with any of its figures still drawn)."""
+        reason = self.rq_not_fitted_reason(rq)
+        figures = RQ_FIGURES[rq]
+        if reason is not None:
+            drawn = [name for name, _ in figures if self.has_figure(name)]
+            text = f"RQ{rq} was not fitted in this study: {reason}.\n"
+            return text + "".join("\n" + self.figure(name) for name in drawn)
+        intro = "; ".join(f"{what}: {self.ref(name)}" for name, what in figures) + "."
+        return "\n".join([intro, "", self.rq_section(rq), *(self.figure(name) for name, _ in figures)])
+
+    def _rq_model_text(self, rq: int) -> str:
+        """RQ_TEXT with the study's coding of nationality and origin (the paper's ±0.5 for two
+        countries; sum contrasts with the reference level for more)."""
+        if rq == 2:
+            return RQ_TEXT[2]
+        design = self.study.design
+        if len(design.codes) == 2:
+            coding = f"sum coded, {country_name(design.codes[0])} = +0.5"
+        else:
+            coding = f"sum coded, {country_name(design.reference)} the reference level (−1 in every contrast)"
+        if rq == 1:
+            return f"{RQ_TEXT[1]} ({coding})"
+        if len(design.codes) == 2:  # the paper's wording: its nationality coding is RQ1's
+            return f"{RQ_TEXT[3]} (treatment coded, none removed = 0)"
+        return f"{RQ_TEXT[3]} ({coding}; the removal treatment coded, none removed = 0)"
+
     def rq_section(self, rq: int) -> str:
         """Text and Table-2-style tables (every fit side by side) for one research question."""
+        used = self._fits_used([rq])
+        fits = [
+            text
+            for fit, text in (
+                ("lm", "the paper's linear model exactly as published (lm)"),
+                ("lm_weighted", "the same model with survey weights (lm (w))"),
+                (
+                    "lmer",
+                    "the recommended mixed model (lmer: random effects the design justifies, simplified "
+                    "only as recorded, lmerTest Satterthwaite df)",
+                ),
+                (
+                    "two_stage",
+                    "the two-stage by-model check (2-stage: per-LLM contrasts, then a test across LLMs)",
+                ),
+            )
+            if fit in used or not used
+        ]
+        mixed = "lmer" in used or not used
         parts = [
-            f"Model: {RQ_TEXT[rq]}. Fits, side by side: the paper's linear model exactly as published "
-            "(lm), the recommended mixed model (lmer: random effects the design justifies, simplified only "
-            "as recorded, lmerTest Satterthwaite df), and the two-stage by-model check (2-stage: per-LLM "
-            "contrasts, then a test across LLMs); d is the lmer estimate in SDs of the cosine around the "
-            "fixed effects."
-            + (" RQ2's mixed model adds the nationality and LLM origin main effects." if rq == 2 else "")
+            f"Model: {self._rq_model_text(rq)}. Fits, side by side: {_join(fits)}"
+            + ("; d is the lmer estimate in SDs of the cosine around the fixed effects." if mixed else ".")
+            + (
+                " RQ2's mixed model adds the nationality and LLM origin main effects."
+                if rq == 2 and mixed
+                else ""
+            )
         ]
         found = False
         for instrument in self.tables.rating_instruments():
@@ -512,7 +878,9 @@ class ReportContent:
             terms = None
             if rq == 3:  # the full RQ3 table has 4 × (levels + 1) rows: the appendix holds it
                 terms = [
-                    t for t in ("(Intercept)", *KEY_TERMS[3]) if self.term_row(analysis, "lm", t) is not None
+                    t
+                    for t in ("(Intercept)", *self.key_terms(3, analysis))
+                    if self.term_row(analysis, "lm", t) is not None
                 ]
                 terms = terms or None
             parts.append(
@@ -541,12 +909,12 @@ class ReportContent:
         if self._lmer_recommended(analysis):
             bits.append(
                 self.inference.uncertainty_sentence(
-                    est, list(KEY_TERMS[rq]), lambda t: self.term_label(analysis, t)
+                    est, list(self.key_terms(rq, analysis)), lambda t: self.term_label(analysis, t)
                 )
             )
         bits.append(
             self.inference.two_stage_sentence(
-                est, list(KEY_TERMS[rq]), lambda t: self.term_label(analysis, t)
+                est, list(self.key_terms(rq, analysis)), lambda t: self.term_label(analysis, t)
             )
         )
         return " ".join(b for b in bits if b)
@@ -889,6 +1257,50 @@ class ReportContent:
             caption="Elicitation statistics per model: requests, retries, refusals, invalid answers, tokens and cost.",
             label="tbl-elicitation",
         )
+
+
+def _join(words: Any) -> str:
+    """``a``, ``a and b``, ``a, b and c``.
+
+    >>> _join(["China"]), _join(["China", "the USA"]), _join("abc")
+    ('China', 'China and the USA', 'a, b and c')
+    """
+    items = [str(w) for w in words]
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _count_word(n: int) -> str:
+    return {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}.get(n, str(n))
+
+
+def country_place(code: str) -> str:
+    """A country as the object of "made in" or "people of": "the USA", "China", "the United Kingdom".
+
+    >>> country_place("US"), country_place("CN"), country_place("GB"), country_place("FR")
+    ('the USA', 'China', 'the United Kingdom', 'France')
+    """
+    name = country_name(code)
+    definite = name == "USA" or name.startswith("United ") or name.endswith((" Republic", " Islands"))
+    return f"the {name}" if definite or name in ("Netherlands", "Philippines") else name
+
+
+def language_label(tag: str) -> str:
+    """A prompt language's English name (CLDR), e.g. "English", "Chinese"."""
+    from valuesurvey.countries import language_name
+
+    try:
+        return language_name(tag)
+    except Exception:  # an unknown tag: the tag itself
+        return tag
+
+
+def _design_order(study: Study, codes: list[str]) -> list[str]:
+    """Distinct ``codes`` in the order of the study's countries, others after them, sorted."""
+    distinct = set(codes)
+    ordered = [c for c in study.design.codes if c in distinct]
+    return ordered + sorted(distinct - set(ordered))
 
 
 def _exclusion_summary(exclusions: pd.DataFrame) -> pd.DataFrame:
