@@ -74,6 +74,8 @@ def test_the_multi_country_example_runs_offline_and_covers_four_countries(tmp_pa
     assert "The study compares 4 countries" in html
     assert "Singapore as the reference level" in html
     assert "The 5 origin groups (LLMs made in China, the USA, Taiwan, France and Singapore" in html
+    assert "the pairwise overlaps of the 5 origin groups" in " ".join(html.split())
+    assert "NA of 5" not in html and "made in China and the USA" not in " ".join(html.split())
 
 
 GROUPS = ("CN", "US", "TW", "FR", "SG")  # study order, another country (FR), the reference (SG) last

@@ -102,7 +102,7 @@ class RankingContent:
         first, second = self.groups[:2]
         return first, second
 
-    def _versus(self) -> str:
+    def versus(self) -> str:
         """ "LLMs made in China and the USA" for the two groups."""
         first, second = self._pair
         return f"LLMs made in {self._in(first)} and {self._in(second)}"
@@ -457,7 +457,7 @@ class RankingContent:
         dims, values = self._equivalence("dimension"), self._equivalence("value")
         detected = dims[dims["detected"].map(_flag)]
         text = (
-            f"{self._versus()} differ (exact permutation test of the difference in mean rank, "
+            f"{self.versus()} differ (exact permutation test of the difference in mean rank, "
             f"Holm-adjusted p < {ALPHA}) on {len(detected)} of {len(dims)} dimensions"
             + (f" ({', '.join(detected['term'])})" if len(detected) else "")
             + f" and on {int(values['detected'].map(_flag).sum())} of {len(values)} values (@tbl-rank-origin). "
@@ -770,7 +770,7 @@ class RankingContent:
             return self._pairs_overlap_paragraph()
         top, bottom = self._overlap("top5_jaccard"), self._overlap("bottom5_jaccard")
         return (
-            f"The top-5 lists of {self._versus()} share {self.key('top5_shared')} of 5 values "
+            f"The top-5 lists of {self.versus()} share {self.key('top5_shared')} of 5 values "
             f"(Jaccard {self.key('top5_jaccard')}, hypergeometric p {_p_phrase(fmt_p(top['p_value']))}; "
             f"shared: {self._names(top['shared'])}), the bottom-5 lists {self.key('bottom5_shared')} of 5 "
             f"(Jaccard {self.key('bottom5_jaccard')}, p {_p_phrase(fmt_p(bottom['p_value']))}) "

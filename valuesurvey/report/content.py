@@ -74,6 +74,8 @@ RQ_FIGURES = {
     2: (("fig4_conditions", "Similarity by LLM origin, prompt language and persona"),),
     3: (("fig5_removal", "Change in similarity when each dimension or question is removed"),),
 }
+#: The ranking study's figures, in the order the section shows them.
+RANKING_FIGURES = ("f1_1_dimensions", "f1_2_values", "f2_top_bottom", "f3_dendrogram", "f4_heatmap")
 RQ_TEXT = {
     1: "cosine similarity regressed on participant nationality × LLM origin",
     2: "cosine similarity regressed on the congruence of participant nationality with prompt language, "
@@ -1021,6 +1023,29 @@ class ReportContent:
         """A key number of the ranking study for inline text (see :meth:`RankingContent.key`)."""
         ranking = self.ranking()
         return Inline("NA" if ranking is None else ranking.key(name))
+
+    def ranking_block(self) -> str:
+        """The ranking study's section body: what its figures show with the key numbers, its text
+        and tables, its figures; one sentence instead when the study has no ranking results."""
+        ranking = self.ranking()
+        if ranking is None:
+            return self.ranking_section()
+        ref = self.ref
+        overlap = (
+            f"the pairwise overlaps of the {len(ranking.groups)} origin groups' top-5 lists are in "
+            f"`ranking_overlap.csv` ({ref('f2_top_bottom')})"
+            if ranking.many
+            else f"the top-5 values of {ranking.versus()} share {ranking.key('top5_shared')} of 5 (Jaccard "
+            f"{ranking.key('top5_jaccard')}; {ref('f2_top_bottom')})"
+        )
+        intro = (
+            "Dimension scores are mean ranks (1 = most important) over each model's valid rankings "
+            f"({ref('f1_1_dimensions')}, {ref('f1_2_values')}). Models largely agree (Kendall's W = "
+            f"{ranking.key('kendall_w')}); {overlap}. {ranking.key('cluster_summary')} "
+            f"({ref('f3_dendrogram')}, {ref('f4_heatmap')})."
+        )
+        figures = [self.figure(name) for name in RANKING_FIGURES]
+        return "\n".join([intro, "", ranking.section(markdown_table), *figures])
 
     def ranking_section(self) -> str:
         ranking = self.ranking()
