@@ -86,6 +86,11 @@ def test_the_paper_design_keeps_the_papers_facts(fixture_study: Study) -> None:
         "Values are operationalised as answers to two widely used questionnaires and one ranking task"
     )
     assert "@sec-ranking" in doc.methods_note() and "@sec-rq1 to @sec-rq3" in doc.methods_note()
+    # The figures' captions name the paper's groups as before.
+    assert doc._figure_caption("(A, B; grey background: {shaded_origins})") == (
+        "(A, B; grey background: LLMs made in China)"
+    )
+    assert doc._figure_caption("{ranking_groups}: top-5") == "LLMs made in China versus the USA: top-5"
 
 
 def test_report_title_wins_over_the_study_title(fixture_study: Study) -> None:
@@ -233,6 +238,13 @@ def test_four_countries_with_french_and_no_country_models(tmp_path: Path) -> Non
     assert (
         str(doc.instruments_limitation())
         == "Values are operationalised as answers to two widely used questionnaires"
+    )
+    # Figures 3 and 4 shade every other origin's block (CN, TW, FR in this order: CN US TW SG FR none).
+    assert doc._figure_caption("grey background: {shaded_origins}.") == (
+        "grey background: LLMs made in China, Taiwan and France."
+    )
+    assert doc._figure_caption("{ranking_groups}: top-5") == (
+        "LLMs made in China, the USA, Taiwan and Singapore: top-5"
     )
 
 

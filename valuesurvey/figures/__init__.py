@@ -35,7 +35,7 @@ class FigureSpec:
 
     name: str
     study: str  # "similarity" (seed 001), "ranking" (seed 000) or "countries" (issue 17)
-    caption: str
+    caption: str  # may name the study's groups: {shaded_origins}, {ranking_groups} (the report fills them)
     draw: Callable[[StudyTables, list[str]], Figure]
     needs_humans: bool = False
     needs_ratings: bool = False
@@ -67,7 +67,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         "fig3_per_model",
         "similarity",
         "Cosine similarity of individual humans' ratings to each LLM's ratings (A, B; grey background: "
-        "LLMs made in China) and to mean profiles of humans and LLMs by country (C, D).",
+        "{shaded_origins}) and to mean profiles of humans and LLMs by country (C, D).",
         _similarity.figure3,
         needs_humans=True,
         needs_ratings=True,
@@ -76,7 +76,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         "fig4_conditions",
         "similarity",
         "Cosine similarity of LLMs to humans by LLM origin, prompt language and persona. Bars: means; "
-        "error bars: 95% confidence intervals; purple background: LLMs made in China.",
+        "error bars: 95% confidence intervals; purple background: {shaded_origins}.",
         _similarity.figure4,
     ),
     FigureSpec(
@@ -119,7 +119,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         "f2_top_bottom",
         "ranking",
-        "LLMs made in China versus the USA: top-5 and bottom-5 values and their mean ranks.",
+        "{ranking_groups}: top-5 and bottom-5 values and their mean ranks.",
         _ranking_only(_ranking.figure_f2_top_bottom),
     ),
     FigureSpec(

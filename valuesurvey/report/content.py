@@ -566,7 +566,33 @@ class ReportContent:
         spec = next(s for s in FIGURES if s.name == name)
         if not self.has_figure(name):
             return f"*({name.replace('_', ' ')}: the tables this figure needs are not in the study.)*\n"
-        return f"![{spec.caption}]({self.figure_path(name)}){{#{label or 'fig-' + name.replace('_', '-')} width=100%}}\n"
+        caption = self._figure_caption(spec.caption)
+        return f"![{caption}]({self.figure_path(name)}){{#{label or 'fig-' + name.replace('_', '-')} width=100%}}\n"
+
+    def _figure_caption(self, caption: str) -> str:
+        """A caption with the study's groups filled in: ``{shaded_origins}`` (every other origin's
+        block, as figures 3 and 4 shade them: "LLMs made in China" in the paper) and
+        ``{ranking_groups}`` ("LLMs made in China versus the USA")."""
+        if "{" not in caption:
+            return caption
+        fields: dict[str, str] = {}
+        if "{shaded_origins}" in caption:
+            fields["shaded_origins"] = _origins_phrase(self._figure_origins()[::2])
+        if "{ranking_groups}" in caption:
+            ranking = self.ranking()
+            groups = list(ranking.groups) if ranking is not None else list(self.study.design.codes)
+            places = [country_place(g) for g in groups]
+            fields["ranking_groups"] = "LLMs made in " + (
+                " versus ".join(places) if len(places) == 2 else _join(places)
+            )
+        return caption.format_map(fields)
+
+    def _figure_origins(self) -> list[str]:
+        """The models' origins in the figures' order: the study's countries first, then the others."""
+        design = self.study.design
+        levels = design.origin_levels({str(o) for o in self.models()["origin"]})
+        first = [c for c in design.codes if c in levels]
+        return [*first, *(o for o in levels if o not in first)]
 
     # ---- design ------------------------------------------------------------------------------
     def _origin_counts(self, models: pd.DataFrame) -> str:
@@ -1294,6 +1320,31 @@ def _join(words: Any) -> str:
     if len(items) <= 1:
         return "".join(items)
     return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _origin_phrase(origin: str) -> str:
+    """LLMs of one origin: "LLMs made in China", "LLMs with no country of origin".
+
+    >>> _origin_phrase("CN"), _origin_phrase("none")
+    ('LLMs made in China', 'LLMs with no country of origin')
+    """
+    if origin == "none":
+        return "LLMs with no country of origin"
+    if origin.startswith("company:"):
+        return f"LLMs labelled by company only ({country_name(origin)})"
+    return f"LLMs made in {country_place(origin)}"
+
+
+def _origins_phrase(origins: list[str]) -> str:
+    """LLMs of several origins: "LLMs made in China and Taiwan, LLMs with no country of origin".
+
+    >>> _origins_phrase(["CN"]), _origins_phrase(["CN", "TW", "none"])
+    ('LLMs made in China', 'LLMs made in China and Taiwan and LLMs with no country of origin')
+    """
+    countries = [o for o in origins if o != "none" and not o.startswith("company:")]
+    phrases = [f"LLMs made in {_join(country_place(c) for c in countries)}"] if countries else []
+    phrases += [_origin_phrase(o) for o in origins if o not in countries]
+    return _join(phrases)
 
 
 def _count_word(n: int) -> str:
