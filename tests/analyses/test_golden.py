@@ -162,7 +162,15 @@ def test_exported_rows_are_the_filtered_table(analyzed_study: Study) -> None:
     rows = pd.read_csv(analyzed_study.root / "analyses" / "similarity_slopes_rows.csv")
     sim = pd.read_parquet(analyzed_study.paths.similarity("mfq2"))
     expected = sim[(sim["removed"] == "none") & (sim["persona"] == "none")].reset_index(drop=True)
-    assert list(rows.columns) == ["instrument", "participant", "nationality", "model", "origin", "language", "cosine"]
+    assert list(rows.columns) == [
+        "instrument",
+        "participant",
+        "nationality",
+        "model",
+        "origin",
+        "language",
+        "cosine",
+    ]
     assert len(rows) == len(expected) == 28 * 6 * 2
     np.testing.assert_array_equal(rows["cosine"].to_numpy(), expected["cosine"].to_numpy())
     ratings = pd.read_csv(analyzed_study.root / "analyses" / "mfq_ordinal_rows.csv")
