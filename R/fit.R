@@ -16,6 +16,16 @@ vs_quote_list <- function(x, max_shown = 20L) {
 vs_ddf_methods <- c("Satterthwaite", "Kenward-Roger")
 vs_coding_schemes <- c("half_sum", "contr_sum", "treatment")
 
+# lmerTest asks requireNamespace("pbkrtest", quietly = TRUE) and hides why loading failed; say it.
+vs_need_pbkrtest <- function() {
+  loaded <- tryCatch({ loadNamespace("pbkrtest"); TRUE }, error = function(e) conditionMessage(e))
+  if (!isTRUE(loaded)) {
+    stop("Kenward-Roger df need the R package pbkrtest (Debian: r-cran-pbkrtest), which did not load: ",
+         gsub("\\s+", " ", loaded), call. = FALSE)
+  }
+  invisible(TRUE)
+}
+
 vs_fit_control <- function(ddf = "Satterthwaite", REML = TRUE, conf_level = 0.95,
                            optimizer = "bobyqa", calc_derivs = TRUE, ...) {
   extra <- list(...)
@@ -29,6 +39,7 @@ vs_fit_control <- function(ddf = "Satterthwaite", REML = TRUE, conf_level = 0.95
   if (!is.numeric(conf_level) || conf_level <= 0 || conf_level >= 1) {
     stop("conf_level must be a number strictly between 0 and 1", call. = FALSE)
   }
+  if (ddf == "Kenward-Roger") vs_need_pbkrtest()
   list(ddf = ddf, REML = isTRUE(REML), conf_level = conf_level, optimizer = optimizer,
        calc_derivs = isTRUE(calc_derivs))
 }
