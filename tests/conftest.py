@@ -15,7 +15,7 @@ if HERE not in sys.path:
 SLOWEST_FIRST = (
     "tests/pipeline/test_demo.py",  # ~260 s: the demo with the real SmolLM2 and Quarto
     "tests/report/test_quarto.py",  # ~250 s: real Quarto, through the package and by hand
-    "tests/pipeline/test_multi_country.py",  # ~120 s
+    "tests/pipeline/test_multi_country.py",  # ~150-280 s with the ranking study
     "tests/pipeline/test_integration.py",  # ~110 s
     "tests/elicit/test_llama_scale.py",  # ~110 s
     "tests/analysis/test_analyze.py",  # ~90 s
