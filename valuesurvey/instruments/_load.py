@@ -242,14 +242,7 @@ def select_items(
 
 def instrument_file_id(path: Path) -> str:
     """The ``id`` field of an instrument file (ConfigError naming the file when it has none)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read instrument file ({exc.strerror})") from exc
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, Loader=_YAML_LOADER)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: invalid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from exc
+    data = _read_file(path)
     if not isinstance(data, Mapping) or not isinstance(data.get("id"), str) or not data["id"]:
         raise ConfigError(f"{path}: field id: an instrument file needs an id (e.g. id: my_scale)")
     return data["id"]
@@ -261,18 +254,23 @@ def _shipped(instrument_id: str) -> Instrument:
     return _parse_file(DATA_DIR / f"{instrument_id}.yaml")
 
 
-def _parse_file(path: Path) -> Instrument:
+def _read_file(path: Path) -> Any:
+    """The parsed YAML or JSON of an instrument file (ConfigError naming the file and line)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read instrument file ({exc.strerror})") from exc
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, Loader=_YAML_LOADER)
+        return json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, Loader=_YAML_LOADER)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}:" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}:{where} invalid {path.suffix.lstrip('.') or 'YAML'}: {problem}") from exc
+
+
+def _parse_file(path: Path) -> Instrument:
+    data = _read_file(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of instrument fields at the top level")
     return instrument_from_dict(data, source=path)
