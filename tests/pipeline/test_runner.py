@@ -133,3 +133,31 @@ def test_editing_a_replacement_instrument_file_changes_the_elicit_inputs(tmp_pat
     (root / "my_wvs7.yaml").write_text(yaml.safe_dump(shipped, allow_unicode=True), encoding="utf-8")
     after = _instrument_hashes(load_study(root))
     assert after["wvs7"] != before["wvs7"]
+
+
+def test_a_stage_that_starts_r_leaves_r_its_home(tmp_path: Path) -> None:
+    """In a fresh process: R started inside a stage can still load packages after the stage ends
+    (the runner restores the environment for child processes, but R_HOME must stay)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import os
+from pathlib import Path
+import yaml
+from valuesurvey.pipeline import Stage, run_study
+from valuesurvey.rbridge import get_session
+root = Path({str(tmp_path / "study")!r}); root.mkdir()
+spec = {{"name": "r", "instruments": ["wvs7"], "languages": ["en"], "personas": ["none"],
+        "models": [{{"id": "sim-cn-01", "provider": "simulated", "origin": "CN", "company": "simulated"}}]}}
+(root / "study.yaml").write_text(yaml.safe_dump(spec))
+ld_before = os.environ.get("LD_LIBRARY_PATH")
+stage = Stage("start_r", "start R", lambda s: {{}}, lambda s: [], lambda s, c: get_session() and None)
+run_study(root, pipeline=(stage,), progress=False)
+assert os.environ.get("LD_LIBRARY_PATH") == ld_before
+import rpy2.robjects as ro
+print(ro.r('tryCatch({{loadNamespace("parallel"); R.home("bin")}}, error=function(e) conditionMessage(e))')[0])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1].endswith("/bin"), done.stdout

@@ -98,15 +98,19 @@ def _environment_kept() -> Iterator[None]:
     Starting embedded R (rpy2, in the analyze stage) sets ``LD_LIBRARY_PATH=/usr/lib/R/lib:/usr/lib/
     x86_64-linux-gnu:…``; a later stage's child processes (the report's Jupyter kernel) then load the
     system libpython instead of their own and fail to import compiled modules. R is already loaded
-    in this process, so restoring the variables only protects the children.
+    in this process, so restoring the variables only protects the children. R's own variables that
+    the stage added (``R_HOME``, ``R_SHARE_DIR``, …) stay: the embedded R reads them for as long as
+    the process lives (``R.home()``, so loading ``parallel`` later, fails without ``R_HOME``).
     """
     saved = dict(os.environ)
     try:
         yield
     finally:
         if dict(os.environ) != saved:
+            embedded_r = {k: v for k, v in os.environ.items() if k.startswith("R_") and k not in saved}
             os.environ.clear()
             os.environ.update(saved)
+            os.environ.update(embedded_r)
 
 
 def _run_stage(study: Study, stage: Stage, context: StageContext, console: Console) -> StageResult:
